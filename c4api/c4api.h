@@ -1,0 +1,86 @@
+/*
+ * c4api.h — what the API families share, and what the host calls.
+ *
+ * Every C4:<Name> method belongs to one family (c4_<family>.c) that lists
+ * its methods in a c4_fn array.  c4_open() puts them in the driver's C4 table
+ * behind one dispatch wrapper that
+ *   - refuses a call without the colon (C4.Foo(x) instead of C4:Foo(x)),
+ *   - applies the init rule from the rule table (c4_rules.c),
+ *   - records the call for `c4emu check`,
+ * and leaves out the methods that the chosen OS version lacks (c4_version.c):
+ * reading one of those from C4 gives nil, as on that controller, and is noted.
+ *
+ * Inside a method, argument 1 is the C4 table; real arguments start at 2.
+ */
+#ifndef C4API_H
+#define C4API_H
+
+#include "../emulator/emu.h"
+
+typedef struct {
+  const char *name;  /* the Lua name: "CreateServer" */
+  lua_CFunction fn;  /* l_CreateServer */
+} c4_fn;
+
+typedef struct {
+  const char *name;                          /* "timer", "server", ... */
+  const c4_fn *fns;                          /* {NULL, NULL}-terminated, may be NULL */
+  void (*open)(lua_State *L, emu_ctx *ctx);  /* optional: metatables, hooks */
+} c4_family;
+
+/* ---- for the host ------------------------------------------------------ */
+/* Creates the global C4 table (and the globals the families add). */
+void c4_open(lua_State *L, emu_ctx *ctx);
+
+/* "3.3.1" → packed version; returns 0, or -1 if not a version in the table. */
+int c4_osver_parse(const char *s, c4_osver *out);
+/* Formats v as "3.3.1" into buf (at least 16 bytes). */
+const char *c4_osver_format(c4_osver v, char *buf, size_t n);
+/* The newest version the table knows: the default. */
+c4_osver c4_osver_newest(void);
+/* The versions the table knows, newest last, comma-separated. */
+const char *c4_osver_known(void);
+
+/* ---- the OS-version table (c4_version.c) ------------------------------- */
+/* Behaviours that changed with an OS version, other than whole APIs. */
+typedef enum {
+  C4F_LIFECYCLE_DIT,        /* OnDriverInit/LateInit/Destroyed get the DIT string */
+  C4F_SERVER_STATUS_CB,     /* OnServerStatusChanged exists */
+  C4F_SERVER_CONN_IP,       /* OnServerConnectionStatusChanged gets the client IP */
+  C4F_SERVER_DATA_ADDR,     /* OnServerDataIn gets the client IP and port */
+  C4F_SERVER_IDENTIFIER,    /* the three server callbacks get the identifier last */
+  C4F_SERVER_UDP_ADDRESS,   /* ServerSend(port, data, address) for UDP replies */
+  C4F_GETTIME_UNITS,        /* C4:GetTime(units, fractional) */
+  C4F_NO_IO_POPEN,          /* io.popen removed */
+  C4F__COUNT
+} c4_feature;
+
+bool c4_has(emu_ctx *ctx, c4_feature f);
+/* Whether C4:<api> exists on os; *since gets the version that added it (0 if always). */
+bool c4_api_on(c4_osver os, const char *api, c4_osver *since);
+
+/* ---- the init rule (c4_rules.c) ---------------------------------------- */
+typedef enum {
+  C4_RULE_NONE,        /* allowed in every phase */
+  C4_RULE_DISCOURAGE,  /* "should not be called in OnDriverInit": warns */
+  C4_RULE_FORBID,      /* creating servers in OnDriverInit: raises (strict) */
+} c4_rule;
+
+c4_rule c4_rule_of(const char *api);
+/*
+ * Applies the rule for `api` in the current phase: raises (luaL_error), logs a
+ * warning, or does nothing.  The dispatch wrapper calls it for C4:<api>;
+ * object methods (server:Listen, client:Connect) call it themselves with the
+ * name in the rule table ("Listen", "Connect").
+ */
+void c4_rule_check(lua_State *L, const char *api);
+
+/* ---- the families ------------------------------------------------------ */
+extern const c4_family c4_family_core;     /* c4_core.c: log, identity, properties */
+extern const c4_family c4_family_helpers;  /* c4_helpers.c: JSON, Base64, Hash, XML */
+extern const c4_family c4_family_timer;    /* c4_timer.c */
+extern const c4_family c4_family_server;   /* c4_server.c: CreateServer & co */
+extern const c4_family c4_family_tcp;      /* c4_tcp.c: CreateTCPServer/Client */
+extern const c4_family c4_family_tls;      /* c4_tls.c: CreateTLSServer */
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * emu.h — the one header through which c4api/ sees the emulator.
+ *
+ * A hosted driver is an emu_ctx: its lua_State, its libuv loop, the emulator
+ * clock, the log, the lifecycle phase and the chosen OS version.  c4api/ code
+ * gets the context of the driver it runs in with emu_ctx_of(L) (O(1): the
+ * context is the lua_State's allocator userdata).
+ *
+ * Rules for c4api code:
+ *   - never lua_call into the driver: every call goes through emu_pcall(),
+ *     which logs the traceback, records the error and carries on;
+ *   - every native handle is counted with emu_track() so specs can see leaks;
+ *   - per-driver state of an API family is released by a shutdown hook
+ *     (emu_on_shutdown), which runs after OnDriverDestroyed.
+ */
+#ifndef EMU_H
+#define EMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <uv.h>
+
+typedef struct emu_ctx emu_ctx;
+
+/* OS versions are packed as major<<16 | minor<<8 | patch (3.3.1 → 0x030301). */
+typedef uint32_t c4_osver;
+#define C4_OSVER(a, b, c) ((c4_osver)(((a) << 16) | ((b) << 8) | (c)))
+
+typedef enum {
+  EMU_LOG_ERROR,
+  EMU_LOG_WARN,
+  EMU_LOG_INFO,
+  EMU_LOG_DEBUG,
+} emu_level;
+
+typedef enum {
+  EMU_PHASE_NONE,       /* state exists, nothing has run yet */
+  EMU_PHASE_LOAD,       /* the driver's chunk is running */
+  EMU_PHASE_INIT,       /* OnDriverInit is running */
+  EMU_PHASE_LATEINIT,   /* OnDriverLateInit is running */
+  EMU_PHASE_RUNNING,    /* serving events */
+  EMU_PHASE_DESTROYING, /* OnDriverDestroyed is running */
+  EMU_PHASE_DEAD,       /* destroyed: handles closed */
+} emu_phase;
+
+typedef enum {
+  EMU_RULE_STRICT, /* forbidden calls raise, discouraged calls warn */
+  EMU_RULE_WARN,   /* both warn */
+  EMU_RULE_OFF,    /* silent */
+} emu_rule_mode;
+
+struct emu_ctx {
+  lua_State *L;
+  uv_loop_t *loop;
+  emu_phase phase;
+  c4_osver os;
+  emu_rule_mode init_rule;
+  bool virtual_clock;
+  const char *pkg_dir;     /* folder holding the unpacked driver */
+  const char *sandbox_dir; /* writable folder of this driver (C4:GetSandboxDir) */
+  const char *bind_addr;   /* address servers listen on ("0.0.0.0" or "127.0.0.1") */
+  int64_t device_id;
+  struct emu_host *host;   /* private to emulator/ */
+};
+
+/* The context of the driver that owns L (any coroutine of it). */
+emu_ctx *emu_ctx_of(lua_State *L);
+
+/* ---- log ---------------------------------------------------------------- */
+void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Findings for `c4emu check` and d:notes(): an init-rule violation, or a read
+ * of a C4 API that the chosen OS version does not have.  Also logged (warn).
+ */
+typedef enum { EMU_NOTE_RULE, EMU_NOTE_MISSING_API } emu_note_kind;
+void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- calling into the driver ------------------------------------------- */
+/*
+ * Calls the function below nargs arguments, protected, with a traceback
+ * handler.  `what` names the call in the log ("OnServerDataIn",
+ * "timer callback").  Returns 0 and leaves nresults values, or logs the error
+ * with its traceback, records it for d:errors(), leaves nothing and returns
+ * non-zero.  Safe to call from any libuv callback.
+ */
+int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what);
+
+/* Pushes global `name` and returns true if it is a function; else pushes nothing. */
+bool emu_push_global_fn(emu_ctx *ctx, const char *name);
+
+/* ---- the clock ---------------------------------------------------------- */
+/*
+ * Milliseconds on the emulator clock since the driver was loaded.  Real mode:
+ * monotonic wall time.  Virtual mode: moves only when a spec advances it.
+ */
+uint64_t emu_now(emu_ctx *ctx);
+/* Milliseconds since the Unix epoch, consistent with emu_now(). */
+int64_t emu_epoch_ms(emu_ctx *ctx);
+
+/*
+ * One ordered structure holds everything due at a clock time.  Entries due at
+ * the same time fire in the order they were added.  The callback runs with the
+ * clock at the entry's due time (virtual) or later (real).  An entry is gone
+ * once it has fired or been cancelled; re-add it to repeat.
+ */
+typedef struct emu_sched emu_sched;
+typedef void (*emu_sched_fn)(emu_ctx *ctx, void *data);
+emu_sched *emu_sched_add(emu_ctx *ctx, uint64_t due_ms, emu_sched_fn fn, void *data);
+void emu_sched_cancel(emu_ctx *ctx, emu_sched *s);          /* NULL-safe */
+uint64_t emu_sched_due(const emu_sched *s);
+/* Marks an entry as a driver timer for d:timers(): kind ("SetTimer",
+ * "AddTimer") and period (0: one-shot).  Unmarked entries are internal. */
+void emu_sched_describe(emu_sched *s, const char *kind, uint64_t period_ms);
+
+/* ---- handles and shutdown ---------------------------------------------- */
+/* Counts open native handles per kind ("timer", "tcp-server", ...): +1 / -1. */
+void emu_track(emu_ctx *ctx, const char *kind, int delta);
+
+/*
+ * Registers fn to run once when the driver is torn down (after
+ * OnDriverDestroyed, before the loop is closed), in reverse order of
+ * registration.  fn must close its libuv handles; the host then runs the loop
+ * until every close callback has run.
+ */
+typedef void (*emu_shutdown_fn)(emu_ctx *ctx, void *data);
+void emu_on_shutdown(emu_ctx *ctx, emu_shutdown_fn fn, void *data);
+
+/* Counts an I/O event so virtual-time waits know the loop did something. */
+void emu_io_activity(emu_ctx *ctx);
+
+/* ---- the driver package ------------------------------------------------ */
+/* Text of a root-level element of driver.xml, or NULL. */
+const char *emu_config_info(emu_ctx *ctx, const char *tag);
+/* Text of <capabilities><name>, or NULL. */
+const char *emu_capability(emu_ctx *ctx, const char *name);
+
+/*
+ * Resolves a driver-relative file path against the package folder, then the
+ * sandbox folder.  Refuses absolute paths, paths starting with "." and paths
+ * that escape those folders.  On success writes the full path and returns 0;
+ * otherwise returns -1 with a reason in err.
+ */
+int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t outsz,
+                            char *err, size_t errsz);
+
+#endif

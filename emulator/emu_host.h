@@ -1,0 +1,142 @@
+/*
+ * emu_host.h — the host's own pieces: options, package, log store, clock
+ * and the driver lifecycle.  Front ends (the c4emu CLI in emu_main.c and the
+ * spec module in emu_module.c) use this; c4api/ does not.
+ */
+#ifndef EMU_HOST_H
+#define EMU_HOST_H
+
+#include "emu.h"
+#include "emu_package.h"
+
+typedef struct {
+  char *name, *value;
+} emu_kv;
+
+typedef struct {
+  const char *path;          /* .c4z file or driver folder */
+  c4_osver os;
+  emu_rule_mode init_rule;
+  bool virtual_clock;
+  const char *bind_addr;     /* NULL: all interfaces */
+  const emu_kv *props;       /* --prop overrides */
+  size_t nprops;
+  bool log_stderr;           /* print log lines on stderr */
+  bool log_color;
+  emu_level log_level;       /* what is printed (everything is captured) */
+  int64_t device_id;         /* 0: pick one */
+} emu_options;
+
+/* One captured log line. */
+typedef struct {
+  emu_level level;
+  uint64_t clock_ms;
+  char *text;
+} emu_logline;
+
+/* One uncaught driver error. */
+typedef struct {
+  char *where;     /* "OnDriverInit", "timer callback", ... */
+  char *message;
+  char *traceback;
+} emu_error;
+
+typedef struct {
+  emu_note_kind kind;
+  char *text;
+} emu_noteline;
+
+typedef struct {
+  emu_shutdown_fn fn;
+  void *data;
+} emu_hook;
+
+typedef struct {
+  char kind[24];
+  long count;
+} emu_handle_count;
+
+typedef struct emu_clock emu_clock;
+
+struct emu_host {
+  emu_options opt;
+  emu_package pkg;
+  emu_clock *clock;
+  uv_loop_t loop;
+  char *sandbox;
+
+  emu_logline *log;
+  size_t nlog, caplog;
+  emu_error *errors;
+  size_t nerrors, caperrors;
+  emu_noteline *notes;
+  size_t nnotes, capnotes;
+
+  emu_hook *hooks;
+  size_t nhooks, caphooks;
+  emu_handle_count handles[16];
+  size_t nhandle_kinds;
+
+  uint64_t io_events;       /* bumped by emu_io_activity() */
+  size_t mem_now, mem_peak; /* bytes held by the driver's lua_State */
+  int64_t epoch0_ms;        /* wall clock at load */
+  void (*log_sink)(emu_ctx *ctx, emu_level lvl, const char *line); /* optional extra sink */
+};
+
+/* ---- lifecycle (emu_driver.c) ------------------------------------------ */
+/*
+ * Opens the package, creates the Lua world, fills Properties and runs the
+ * chunk.  Returns NULL with a one-line reason in err when the driver cannot
+ * run at all (the CLI exits 2); a runtime error in the chunk is a driver error
+ * (logged and recorded), not a refusal.
+ */
+emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz);
+/* OnDriverInit(dit) then OnDriverLateInit(dit); phase ends RUNNING. */
+void emu_driver_init(emu_ctx *ctx, const char *dit);
+/* OnDriverDestroyed(dit), then the shutdown hooks, then the loop drains. */
+void emu_driver_destroy(emu_ctx *ctx, const char *dit);
+/* Frees everything; destroys first if needed. */
+void emu_driver_free(emu_ctx *ctx);
+
+/* Calls a lifecycle entry point if the driver defines it: the DIT argument
+ * is passed only on OS versions that have it.  Sets the phase around it. */
+void emu_call_lifecycle(emu_ctx *ctx, const char *fn, emu_phase phase, const char *dit);
+
+/* Sets Properties[name] = value and calls OnPropertyChanged(name). */
+void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
+
+/* Runs a line of Lua in the driver (the console); results printed to the log. */
+void emu_console_line(emu_ctx *ctx, const char *line);
+
+long emu_handles_open(emu_ctx *ctx); /* sum over kinds */
+
+/* ---- the Lua world (emu_lua.c) ----------------------------------------- */
+lua_State *emu_lua_new(emu_ctx *ctx);
+/* Copies the value at src_idx of `from` onto `to` (nil, booleans, numbers,
+ * strings, tables of those).  Returns 0, or -1 with a message pushed on `to`. */
+int emu_lua_copy(lua_State *from, int src_idx, lua_State *to);
+void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb);
+
+/* ---- the clock (emu_clock.c) ------------------------------------------- */
+emu_clock *emu_clock_new(emu_ctx *ctx, bool virtual_mode);
+void emu_clock_free(emu_clock *c);
+/* Virtual: fires every entry due by now+ms, in order, serving ready I/O
+ * between them; the clock ends at now+ms.  Real mode: runs the loop for ms. */
+void emu_clock_advance(emu_ctx *ctx, uint64_t ms);
+/* Fires the entries due now (real mode: also re-arms the libuv timer). */
+void emu_clock_fire_due(emu_ctx *ctx);
+/* Due time of the earliest entry; false if none. */
+bool emu_clock_next_due(emu_ctx *ctx, uint64_t *due);
+/* Visits every pending entry (for d:timers()). */
+void emu_clock_each(emu_ctx *ctx, void (*fn)(emu_sched *s, void *ud), void *ud);
+void *emu_sched_data(const emu_sched *s);
+emu_sched_fn emu_sched_callback(const emu_sched *s);
+size_t emu_clock_pending(emu_ctx *ctx);
+/* Serves the loop once: waits at most wait_ms of real time for I/O. */
+void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);
+
+/* ---- log (emu_log.c) --------------------------------------------------- */
+void emu_log_free(emu_ctx *ctx);
+const char *emu_level_name(emu_level lvl);
+
+#endif

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages c4emu needs, only those missing.  Needs root
+# (or sudo) only when something is missing.
+set -e
+PKGS="build-essential pkg-config liblua5.1-0-dev lua5.1 libuv1-dev libssl-dev openssl
+lua-bitop-dev lua-bitop lua-busted libzip-dev libexpat1-dev lua-cjson-dev lua-cjson
+libcmocka-dev lua-luv netcat-openbsd"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "c4emu: installing Debian packages:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
