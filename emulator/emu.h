@@ -148,5 +148,8 @@ const char *emu_capability(emu_ctx *ctx, const char *name);
  */
 int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t outsz,
                             char *err, size_t errsz);
+/* The same without a context: folders given (either may be NULL). */
+int emu_path_resolve(const char *pkg_dir, const char *sandbox_dir, const char *rel,
+                     char *out, size_t outsz, char *err, size_t errsz);
 
 #endif

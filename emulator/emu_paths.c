@@ -5,6 +5,9 @@
  * The seed refuses paths that start with "." (so also ".."); we also refuse
  * absolute paths, any ".." component, and anything whose real path (after
  * symlinks) leaves the folder it was found in.
+ *
+ * emu_path_resolve() needs no context, so code that runs away from the
+ * driver's lua_State (building a TLS context, unit tests) uses the same rules.
  */
 #include <errno.h>
 #include <limits.h>
@@ -39,9 +42,9 @@ static int try_base(const char *base, const char *rel, char *out, size_t outsz) 
   return 0;
 }
 
-int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t outsz,
-                            char *err, size_t errsz) {
-  if (rel[0] == '\0') {
+int emu_path_resolve(const char *pkg_dir, const char *sandbox_dir, const char *rel,
+                     char *out, size_t outsz, char *err, size_t errsz) {
+  if (!rel || rel[0] == '\0') {
     snprintf(err, errsz, "empty file name");
     return -1;
   }
@@ -57,9 +60,14 @@ int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t out
     snprintf(err, errsz, "path '%s' refused: '..' may not appear in a path", rel);
     return -1;
   }
-  if (try_base(ctx->pkg_dir, rel, out, outsz) == 0) return 0;
-  if (try_base(ctx->sandbox_dir, rel, out, outsz) == 0) return 0;
+  if (try_base(pkg_dir, rel, out, outsz) == 0) return 0;
+  if (try_base(sandbox_dir, rel, out, outsz) == 0) return 0;
   snprintf(err, errsz, "file '%s' not found in the driver's package or sandbox folder "
            "(or it leads outside them)", rel);
   return -1;
+}
+
+int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t outsz,
+                            char *err, size_t errsz) {
+  return emu_path_resolve(ctx->pkg_dir, ctx->sandbox_dir, rel, out, outsz, err, errsz);
 }
