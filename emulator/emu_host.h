@@ -109,12 +109,15 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
 void emu_console_line(emu_ctx *ctx, const char *line);
 
 long emu_handles_open(emu_ctx *ctx); /* sum over kinds */
+const char *emu_phase_name(emu_phase p);
 
 /* ---- the Lua world (emu_lua.c) ----------------------------------------- */
 lua_State *emu_lua_new(emu_ctx *ctx);
 /* Copies the value at src_idx of `from` onto `to` (nil, booleans, numbers,
  * strings, tables of those).  Returns 0, or -1 with a message pushed on `to`. */
 int emu_lua_copy(lua_State *from, int src_idx, lua_State *to);
+/* Protected call whose error (message + traceback) is left on the stack. */
+int emu_pcall_keep(lua_State *L, int nargs, int nresults);
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb);
 
 /* ---- the clock (emu_clock.c) ------------------------------------------- */
@@ -131,6 +134,8 @@ bool emu_clock_next_due(emu_ctx *ctx, uint64_t *due);
 void emu_clock_each(emu_ctx *ctx, void (*fn)(emu_sched *s, void *ud), void *ud);
 void *emu_sched_data(const emu_sched *s);
 emu_sched_fn emu_sched_callback(const emu_sched *s);
+const char *emu_sched_kind(const emu_sched *s);   /* NULL: internal entry */
+uint64_t emu_sched_period(const emu_sched *s);
 size_t emu_clock_pending(emu_ctx *ctx);
 /* Serves the loop once: waits at most wait_ms of real time for I/O. */
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);

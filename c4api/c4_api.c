@@ -1,0 +1,77 @@
+/*
+ * c4_api.c — builds the driver's global C4 table from the API families.
+ *
+ * Each method sits behind c4_dispatch(), a C closure over {the c4_fn, the C4
+ * table, the rule}.  It calls the method's C function directly (not through
+ * lua_call), so argument errors still name the method as Lua sees it:
+ * "bad argument #1 to 'SetTimer' (number expected, got string)".
+ *
+ * Methods the chosen OS version lacks are left out; C4's __index notes a read
+ * of one (for `c4emu check`) and gives nil, as that controller would.
+ */
+#include <string.h>
+
+#include "c4api.h"
+
+static const c4_family *const families[] = {
+    &c4_family_core,
+    &c4_family_helpers,
+};
+
+/* C4:<name>(...) — checks the colon and the init rule, then runs the method. */
+static int c4_dispatch(lua_State *L) {
+  const c4_fn *f = lua_touserdata(L, lua_upvalueindex(1));
+  if (!lua_rawequal(L, 1, lua_upvalueindex(2)))
+    return luaL_error(L, "C4:%s must be called with a colon: C4:%s(...), not C4.%s(...)",
+                      f->name, f->name, f->name);
+  if (lua_tointeger(L, lua_upvalueindex(3)) != C4_RULE_NONE) c4_rule_check(L, f->name);
+  return f->fn(L);
+}
+
+/* C4.__index(t, name): only reached for names C4 does not hold. */
+static int c4_index(lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+  if (!name) return 0;
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1)); /* missing: name → since */
+  if (lua_isstring(L, -1)) {
+    emu_ctx *ctx = emu_ctx_of(L);
+    char now[16];
+    emu_note(ctx, EMU_NOTE_MISSING_API, "C4:%s is not available on OS %s (added in OS %s)",
+             name, c4_osver_format(ctx->os, now, sizeof now), lua_tostring(L, -1));
+  }
+  return 0;
+}
+
+void c4_open(lua_State *L, emu_ctx *ctx) {
+  lua_newtable(L);                 /* C4 */
+  int c4 = lua_gettop(L);
+  lua_newtable(L);                 /* missing APIs: name → "since" */
+  int missing = lua_gettop(L);
+  for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+    const c4_fn *f = families[i]->fns;
+    for (; f && f->name; f++) {
+      c4_osver since;
+      if (!c4_api_on(ctx->os, f->name, &since)) {
+        char v[16];
+        lua_pushstring(L, c4_osver_format(since, v, sizeof v));
+        lua_setfield(L, missing, f->name);
+        continue;
+      }
+      lua_pushlightuserdata(L, (void *)f);
+      lua_pushvalue(L, c4);
+      lua_pushinteger(L, c4_rule_of(f->name));
+      lua_pushcclosure(L, c4_dispatch, 3);
+      lua_setfield(L, c4, f->name);
+    }
+  }
+  lua_newtable(L);                 /* metatable */
+  lua_pushvalue(L, missing);
+  lua_pushcclosure(L, c4_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, c4);
+  lua_pop(L, 1);                   /* missing */
+  lua_setglobal(L, "C4");
+  for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+    if (families[i]->open) families[i]->open(L, ctx);
+}

@@ -1,0 +1,177 @@
+/*
+ * c4_core.c — the everyday C4 methods every driver calls at load: logging,
+ * identity, driver.xml look-ups, properties, version info, folders, and the
+ * persistence store (kept in memory for the life of the hosted driver).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "c4api.h"
+
+/* Registry key of the PersistSetValue store. */
+static const char PERSIST_KEY = 'p';
+
+/* Arguments that drivers pass as anything printable become text, as
+ * DriverWorks does for its log calls. */
+static const char *arg_text(lua_State *L, int i) {
+  lua_getglobal(L, "tostring");
+  lua_pushvalue(L, i);
+  lua_call(L, 1, 1);
+  const char *s = lua_tostring(L, -1);
+  if (!s) luaL_argerror(L, i - 1, "tostring did not return a string");
+  return s;
+}
+
+/* C4:ErrorLog(text) */
+static int l_ErrorLog(lua_State *L) {
+  luaL_checkany(L, 2);
+  emu_log(emu_ctx_of(L), EMU_LOG_ERROR, "%s", arg_text(L, 2));
+  return 0;
+}
+
+/* C4:DebugLog(text) */
+static int l_DebugLog(lua_State *L) {
+  luaL_checkany(L, 2);
+  emu_log(emu_ctx_of(L), EMU_LOG_DEBUG, "%s", arg_text(L, 2));
+  return 0;
+}
+
+/* C4:GetDeviceID() → number */
+static int l_GetDeviceID(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)emu_ctx_of(L)->device_id);
+  return 1;
+}
+
+/* C4:GetProxyDevices() → number: c4emu gives the proxy the next id. */
+static int l_GetProxyDevices(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)emu_ctx_of(L)->device_id + 1);
+  return 1;
+}
+
+/* C4:GetDriverConfigInfo(tag) → string or nil */
+static int l_GetDriverConfigInfo(lua_State *L) {
+  const char *v = emu_config_info(emu_ctx_of(L), luaL_checkstring(L, 2));
+  if (!v) return 0;
+  lua_pushstring(L, v);
+  return 1;
+}
+
+/* C4:GetCapability(name) → string or nil */
+static int l_GetCapability(lua_State *L) {
+  const char *v = emu_capability(emu_ctx_of(L), luaL_checkstring(L, 2));
+  if (!v) return 0;
+  lua_pushstring(L, v);
+  return 1;
+}
+
+/* C4:UpdateProperty(name, value) — does not call OnPropertyChanged. */
+static int l_UpdateProperty(lua_State *L) {
+  const char *name = luaL_checkstring(L, 2);
+  luaL_checkany(L, 3);
+  const char *value = arg_text(L, 3);
+  lua_getglobal(L, "Properties");
+  if (!lua_istable(L, -1)) return luaL_error(L, "the global Properties table is gone");
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, name);
+  return 0;
+}
+
+/* C4:GetVersionInfo() → {version=, buildtime=, builddate=, buildtype=} */
+static int l_GetVersionInfo(lua_State *L) {
+  char v[16], full[24];
+  c4_osver_format(emu_ctx_of(L)->os, v, sizeof v);
+  snprintf(full, sizeof full, "%s.0", v);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, full);
+  lua_setfield(L, -2, "version");
+  lua_pushliteral(L, __TIME__);
+  lua_setfield(L, -2, "buildtime");
+  lua_pushliteral(L, __DATE__);
+  lua_setfield(L, -2, "builddate");
+  lua_pushliteral(L, "c4emu");
+  lua_setfield(L, -2, "buildtype");
+  return 1;
+}
+
+/* C4:GetSandboxDir() → path */
+static int l_GetSandboxDir(lua_State *L) {
+  const char *d = emu_ctx_of(L)->sandbox_dir;
+  lua_pushstring(L, d ? d : "");
+  return 1;
+}
+
+/* C4:GetC4zDir() → path */
+static int l_GetC4zDir(lua_State *L) {
+  lua_pushstring(L, emu_ctx_of(L)->pkg_dir);
+  return 1;
+}
+
+/* C4:AllowExecute(bool) — the console is always open in c4emu. */
+static int l_AllowExecute(lua_State *L) {
+  (void)L;
+  return 0;
+}
+
+static void push_store(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&PERSIST_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_istable(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, (void *)&PERSIST_KEY);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+/* C4:PersistSetValue(name, value [, encrypted]) */
+static int l_PersistSetValue(lua_State *L) {
+  luaL_checkstring(L, 2);
+  int t = lua_type(L, 3);
+  if (t != LUA_TNUMBER && t != LUA_TSTRING && t != LUA_TBOOLEAN && t != LUA_TTABLE)
+    return luaL_argerror(L, 2, "number, string, boolean or table expected");
+  push_store(L);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+/* C4:PersistGetValue(name [, encrypted]) → value or nil */
+static int l_PersistGetValue(lua_State *L) {
+  luaL_checkstring(L, 2);
+  push_store(L);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+/* C4:PersistDeleteValue(name) */
+static int l_PersistDeleteValue(lua_State *L) {
+  luaL_checkstring(L, 2);
+  push_store(L);
+  lua_pushvalue(L, 2);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+static const c4_fn core_fns[] = {
+    {"ErrorLog", l_ErrorLog},
+    {"DebugLog", l_DebugLog},
+    {"GetDeviceID", l_GetDeviceID},
+    {"GetProxyDevices", l_GetProxyDevices},
+    {"GetDriverConfigInfo", l_GetDriverConfigInfo},
+    {"GetCapability", l_GetCapability},
+    {"UpdateProperty", l_UpdateProperty},
+    {"GetVersionInfo", l_GetVersionInfo},
+    {"GetSandboxDir", l_GetSandboxDir},
+    {"GetC4zDir", l_GetC4zDir},
+    {"AllowExecute", l_AllowExecute},
+    {"PersistSetValue", l_PersistSetValue},
+    {"PersistGetValue", l_PersistGetValue},
+    {"PersistDeleteValue", l_PersistDeleteValue},
+    {NULL, NULL},
+};
+
+const c4_family c4_family_core = {"core", core_fns, NULL};

@@ -1,0 +1,66 @@
+/*
+ * c4_rules.c — the init rule: what may not be called while OnDriverInit
+ * runs.  DriverWorks' "safe usage" table (reference §7.3) marks these NO:
+ * the platform itself only says they "should not be invoked during
+ * OnDriverInit"; c4emu makes creating a server an error (users asked for
+ * it) and the rest warnings.  `--init-rule warn` turns errors into warnings,
+ * `off` silences both.
+ *
+ * The rule applies while OnDriverInit runs.  The chunk itself is not
+ * covered: the seed's chat server creates its server at load, and old
+ * drivers arm AddTimer there.
+ */
+#include <string.h>
+
+#include "c4api.h"
+
+static const struct {
+  const char *api;
+  c4_rule rule;
+} rows[] = {
+    {"CreateServer", C4_RULE_FORBID},
+    {"CreateTCPServer", C4_RULE_FORBID},
+    {"CreateTLSServer", C4_RULE_FORBID},
+    {"DestroyServer", C4_RULE_DISCOURAGE},
+    {"ServerSend", C4_RULE_DISCOURAGE},
+    {"ServerCloseClient", C4_RULE_DISCOURAGE},
+    {"CreateTCPClient", C4_RULE_DISCOURAGE},
+    {"Listen", C4_RULE_DISCOURAGE},
+    {"Connect", C4_RULE_DISCOURAGE},
+    {"SetTimer", C4_RULE_DISCOURAGE},
+    {"AddTimer", C4_RULE_DISCOURAGE},
+    {"KillTimer", C4_RULE_DISCOURAGE},
+    {"UpdateProperty", C4_RULE_DISCOURAGE},
+    {"GetDeviceID", C4_RULE_DISCOURAGE},
+    {"GetDriverConfigInfo", C4_RULE_DISCOURAGE},
+    {"GetCapability", C4_RULE_DISCOURAGE},
+    {"JsonDecode", C4_RULE_DISCOURAGE},
+    {"XmlEscapeString", C4_RULE_DISCOURAGE},
+    {"FireEvent", C4_RULE_DISCOURAGE},
+    {"SetVariable", C4_RULE_DISCOURAGE},
+    {"SendToProxy", C4_RULE_DISCOURAGE},
+    {"GetProxyDevices", C4_RULE_DISCOURAGE},
+};
+
+c4_rule c4_rule_of(const char *api) {
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    if (strcmp(rows[i].api, api) == 0) return rows[i].rule;
+  return C4_RULE_NONE;
+}
+
+void c4_rule_check(lua_State *L, const char *api) {
+  emu_ctx *ctx = emu_ctx_of(L);
+  if (ctx->phase != EMU_PHASE_INIT || ctx->init_rule == EMU_RULE_OFF) return;
+  c4_rule rule = c4_rule_of(api);
+  if (rule == C4_RULE_NONE) return;
+  if (rule == C4_RULE_FORBID && ctx->init_rule == EMU_RULE_STRICT) {
+    emu_note(ctx, EMU_NOTE_RULE, "init rule: C4:%s called during OnDriverInit", api);
+    luaL_error(L, "C4:%s may not be called during OnDriverInit: DriverWorks servers must "
+               "be created from OnDriverLateInit on (init rule). Move the call to "
+               "OnDriverLateInit", api);
+    return;
+  }
+  emu_note(ctx, EMU_NOTE_RULE, "init rule: C4:%s called during OnDriverInit; DriverWorks says "
+           "it should not be invoked before OnDriverLateInit. Move the call to OnDriverLateInit",
+           api);
+}

@@ -1,0 +1,295 @@
+/*
+ * emu_driver.c — one hosted driver from load to free: the package, the Lua
+ * world, Properties, the chunk, the lifecycle calls, and the orderly
+ * shutdown (OnDriverDestroyed, then each API family's shutdown hook, then the
+ * loop drained until every libuv handle is closed).
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "emu_host.h"
+#include "../c4api/c4api.h"
+
+static const char *phase_names[] = {"none", "load", "OnDriverInit", "OnDriverLateInit",
+                                    "running", "OnDriverDestroyed", "dead"};
+
+void emu_track(emu_ctx *ctx, const char *kind, int delta) {
+  struct emu_host *h = ctx->host;
+  for (size_t i = 0; i < h->nhandle_kinds; i++) {
+    if (strcmp(h->handles[i].kind, kind) == 0) {
+      h->handles[i].count += delta;
+      return;
+    }
+  }
+  if (h->nhandle_kinds == sizeof h->handles / sizeof h->handles[0]) return;
+  emu_handle_count *c = &h->handles[h->nhandle_kinds++];
+  snprintf(c->kind, sizeof c->kind, "%s", kind);
+  c->count = delta;
+}
+
+long emu_handles_open(emu_ctx *ctx) {
+  long sum = 0;
+  for (size_t i = 0; i < ctx->host->nhandle_kinds; i++) sum += ctx->host->handles[i].count;
+  return sum;
+}
+
+void emu_on_shutdown(emu_ctx *ctx, emu_shutdown_fn fn, void *data) {
+  struct emu_host *h = ctx->host;
+  if (h->nhooks == h->caphooks) {
+    size_t ncap = h->caphooks ? h->caphooks * 2 : 8;
+    emu_hook *p = realloc(h->hooks, ncap * sizeof *p);
+    if (!p) abort();
+    h->hooks = p;
+    h->caphooks = ncap;
+  }
+  h->hooks[h->nhooks++] = (emu_hook){fn, data};
+}
+
+void emu_io_activity(emu_ctx *ctx) { ctx->host->io_events++; }
+
+static const char *find_tag(const emu_tagtext *v, size_t n, const char *tag) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i].tag, tag) == 0) return v[i].text;
+  return NULL;
+}
+
+const char *emu_config_info(emu_ctx *ctx, const char *tag) {
+  return find_tag(ctx->host->pkg.xml.config, ctx->host->pkg.xml.nconfig, tag);
+}
+
+const char *emu_capability(emu_ctx *ctx, const char *name) {
+  return find_tag(ctx->host->pkg.xml.caps, ctx->host->pkg.xml.ncaps, name);
+}
+
+/* Properties: driver.xml defaults, then the --prop overrides. */
+static void fill_properties(emu_ctx *ctx) {
+  lua_State *L = ctx->L;
+  const emu_driver_xml *x = &ctx->host->pkg.xml;
+  lua_newtable(L);
+  for (size_t i = 0; i < x->nprops; i++) {
+    lua_pushstring(L, x->props[i].deflt ? x->props[i].deflt : "");
+    lua_setfield(L, -2, x->props[i].name);
+  }
+  for (size_t i = 0; i < ctx->host->opt.nprops; i++) {
+    const emu_kv *kv = &ctx->host->opt.props[i];
+    lua_getfield(L, -1, kv->name);
+    if (lua_isnil(L, -1))
+      emu_log(ctx, EMU_LOG_WARN, "[c4emu] --prop %s: driver.xml has no such property; set anyway",
+              kv->name);
+    lua_pop(L, 1);
+    lua_pushstring(L, kv->value);
+    lua_setfield(L, -2, kv->name);
+  }
+  lua_setglobal(L, "Properties");
+  lua_newtable(L);
+  lua_setglobal(L, "PersistData");
+}
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (cap - n < 65536) {
+      char *p = realloc(buf, cap = cap * 2 + 65536);
+      if (!p) { free(buf); fclose(f); return NULL; }
+      buf = p;
+    }
+    size_t r = fread(buf + n, 1, cap - n, f);
+    n += r;
+    if (r == 0) break;
+  }
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb; (void)flag; (void)ftw;
+  remove(path);
+  return 0;
+}
+
+emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
+  emu_ctx *ctx = calloc(1, sizeof *ctx);
+  struct emu_host *h = calloc(1, sizeof *h);
+  if (!ctx || !h) {
+    free(ctx);
+    free(h);
+    snprintf(err, errsz, "out of memory");
+    return NULL;
+  }
+  ctx->host = h;
+  h->opt = *opt;
+  ctx->os = opt->os ? opt->os : c4_osver_newest();
+  ctx->init_rule = opt->init_rule;
+  ctx->virtual_clock = opt->virtual_clock;
+  ctx->bind_addr = opt->bind_addr ? opt->bind_addr : "0.0.0.0";
+  ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
+
+  if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
+    free(h);
+    free(ctx);
+    return NULL;
+  }
+  ctx->pkg_dir = h->pkg.root;
+  char sandbox[] = "/tmp/c4emu-sandbox-XXXXXX";
+  h->sandbox = mkdtemp(sandbox) ? strdup(sandbox) : NULL;
+  ctx->sandbox_dir = h->sandbox;
+
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  h->epoch0_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  uv_loop_init(&h->loop);
+  ctx->loop = &h->loop;
+  h->clock = emu_clock_new(ctx, opt->virtual_clock);
+
+  lua_State *L = emu_lua_new(ctx);
+  if (!L) {
+    snprintf(err, errsz, "cannot create a Lua state");
+    emu_driver_free(ctx);
+    return NULL;
+  }
+  c4_open(L, ctx);
+  fill_properties(ctx);
+
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", h->pkg.root, h->pkg.xml.script);
+  size_t len;
+  char *src = read_file(path, &len);
+  if (!src) {
+    snprintf(err, errsz, "cannot read %s: %s", h->pkg.xml.script, strerror(errno));
+    emu_driver_free(ctx);
+    return NULL;
+  }
+  char chunkname[512];
+  snprintf(chunkname, sizeof chunkname, "@%s", h->pkg.xml.script);
+  int st = luaL_loadbuffer(L, src, len, chunkname);
+  free(src);
+  if (st != 0) {
+    snprintf(err, errsz, "%s does not compile: %s", h->pkg.xml.script, lua_tostring(L, -1));
+    emu_driver_free(ctx);
+    return NULL;
+  }
+  emu_log(ctx, EMU_LOG_INFO, "[c4emu] loading %s (%s) on OS %s", opt->path, h->pkg.xml.script,
+          c4_osver_format(ctx->os, (char[16]){0}, 16));
+  ctx->phase = EMU_PHASE_LOAD;
+  emu_pcall(ctx, 0, 0, "driver chunk");
+  ctx->phase = EMU_PHASE_NONE;
+  return ctx;
+}
+
+void emu_call_lifecycle(emu_ctx *ctx, const char *fn, emu_phase phase, const char *dit) {
+  ctx->phase = phase;
+  if (!emu_push_global_fn(ctx, fn)) {
+    emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] %s: not defined by the driver", fn);
+    return;
+  }
+  bool with_dit = c4_has(ctx, C4F_LIFECYCLE_DIT);
+  emu_log(ctx, EMU_LOG_INFO, "[c4emu] %s(%s)", fn, with_dit ? dit : "");
+  if (with_dit) lua_pushstring(ctx->L, dit);
+  emu_pcall(ctx, with_dit ? 1 : 0, 0, fn);
+}
+
+void emu_driver_init(emu_ctx *ctx, const char *dit) {
+  emu_call_lifecycle(ctx, "OnDriverInit", EMU_PHASE_INIT, dit);
+  emu_call_lifecycle(ctx, "OnDriverLateInit", EMU_PHASE_LATEINIT, dit);
+  ctx->phase = EMU_PHASE_RUNNING;
+}
+
+static void close_leftover(uv_handle_t *hd, void *arg) {
+  emu_ctx *ctx = arg;
+  if (uv_is_closing(hd)) return;
+  emu_log(ctx, EMU_LOG_WARN, "[c4emu] closing a %s handle left open at shutdown",
+          uv_handle_type_name(uv_handle_get_type(hd)));
+  uv_close(hd, NULL);
+}
+
+void emu_driver_destroy(emu_ctx *ctx, const char *dit) {
+  struct emu_host *h = ctx->host;
+  if (ctx->phase == EMU_PHASE_DEAD) return;
+  if (ctx->L) emu_call_lifecycle(ctx, "OnDriverDestroyed", EMU_PHASE_DESTROYING, dit);
+  ctx->phase = EMU_PHASE_DEAD;
+  while (h->nhooks > 0) {
+    emu_hook hk = h->hooks[--h->nhooks];
+    hk.fn(ctx, hk.data);
+  }
+  emu_clock_free(h->clock);
+  uv_run(&h->loop, UV_RUN_NOWAIT); /* run close callbacks */
+  uv_walk(&h->loop, close_leftover, ctx);
+  while (uv_run(&h->loop, UV_RUN_NOWAIT) != 0) {
+  }
+}
+
+void emu_driver_free(emu_ctx *ctx) {
+  if (!ctx) return;
+  struct emu_host *h = ctx->host;
+  if (ctx->phase != EMU_PHASE_DEAD) emu_driver_destroy(ctx, "DIT_LOADED");
+  if (ctx->L) lua_close(ctx->L); /* __gc of closed objects touches nothing native */
+  ctx->L = NULL;
+  if (uv_loop_close(&h->loop) != 0)
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] the event loop still had handles at free");
+  free(h->clock);
+  if (h->sandbox) {
+    nftw(h->sandbox, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(h->sandbox);
+  }
+  emu_package_free(&h->pkg);
+  emu_log_free(ctx);
+  free(h->hooks);
+  free(h);
+  free(ctx);
+}
+
+void emu_set_property(emu_ctx *ctx, const char *name, const char *value) {
+  lua_State *L = ctx->L;
+  lua_getglobal(L, "Properties");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "Properties");
+  }
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+  if (emu_push_global_fn(ctx, "OnPropertyChanged")) {
+    lua_pushstring(L, name);
+    emu_pcall(ctx, 1, 0, "OnPropertyChanged");
+  }
+}
+
+const char *emu_phase_name(emu_phase p) { return phase_names[p]; }
+
+/* The console: "= expr" and bare expressions print their values. */
+void emu_console_line(emu_ctx *ctx, const char *line) {
+  lua_State *L = ctx->L;
+  int top = lua_gettop(L);
+  const char *src = line[0] == '=' ? line + 1 : line;
+  lua_pushfstring(L, "return %s", src);
+  if (luaL_loadbuffer(L, lua_tostring(L, -1), lua_objlen(L, -1), "=console") != 0) {
+    lua_pop(L, 2);
+    if (luaL_loadbuffer(L, src, strlen(src), "=console") != 0) {
+      emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
+      lua_settop(L, top);
+      return;
+    }
+  } else {
+    lua_remove(L, -2);
+  }
+  if (emu_pcall(ctx, 0, LUA_MULTRET, "console") == 0) {
+    int n = lua_gettop(L) - top;
+    if (n > 0) {
+      lua_getglobal(L, "print");
+      lua_insert(L, top + 1);
+      emu_pcall(ctx, n, 0, "console");
+    }
+  }
+  lua_settop(L, top);
+}

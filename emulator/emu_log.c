@@ -1,0 +1,128 @@
+/*
+ * emu_log.c — the driver's log: timestamped, levelled lines on stderr
+ * (coloured on a terminal) and a capture of every line for specs, plus the
+ * records `c4emu check` and specs read: uncaught driver errors and notes.
+ *
+ * The capture is bounded: past EMU_LOG_KEEP lines the oldest half is dropped,
+ * so a chatty driver under a long virtual run cannot eat memory.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/time.h>
+
+#include "emu_host.h"
+
+#define EMU_LOG_KEEP 20000
+
+static const char *level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+static const char *level_colors[] = {"\033[31m", "\033[33m", "", "\033[2m"};
+
+const char *emu_level_name(emu_level lvl) {
+  return level_names[lvl];
+}
+
+/* Grows *arr (of elem-size items) so that one more fits. */
+static void *grow(void *arr, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap) return arr;
+  size_t ncap = *cap ? *cap * 2 : 16;
+  void *p = realloc(arr, ncap * elem);
+  if (!p) abort(); /* out of memory: nothing sensible left to do */
+  *cap = ncap;
+  return p;
+}
+
+static void print_line(emu_ctx *ctx, emu_level lvl, const char *text) {
+  struct emu_host *h = ctx->host;
+  if (h->log_sink) h->log_sink(ctx, lvl, text);
+  if (!h->opt.log_stderr || lvl > h->opt.log_level) return;
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  struct tm tm;
+  localtime_r(&tv.tv_sec, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+  if (h->opt.log_color)
+    fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s\033[0m\n", stamp,
+            (long)(tv.tv_usec / 1000), level_colors[lvl], level_names[lvl], text);
+  else
+    fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, (long)(tv.tv_usec / 1000),
+            level_names[lvl], text);
+}
+
+static void store_line(emu_ctx *ctx, emu_level lvl, const char *text) {
+  struct emu_host *h = ctx->host;
+  if (h->nlog >= EMU_LOG_KEEP) {
+    size_t drop = h->nlog / 2;
+    for (size_t i = 0; i < drop; i++) free(h->log[i].text);
+    memmove(h->log, h->log + drop, (h->nlog - drop) * sizeof *h->log);
+    h->nlog -= drop;
+  }
+  h->log = grow(h->log, &h->caplog, h->nlog, sizeof *h->log);
+  h->log[h->nlog++] = (emu_logline){lvl, emu_now(ctx), strdup(text)};
+}
+
+static void log_text(emu_ctx *ctx, emu_level lvl, const char *text) {
+  store_line(ctx, lvl, text);
+  print_line(ctx, lvl, text);
+}
+
+void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < (int)sizeof buf) {
+    log_text(ctx, lvl, buf);
+    return;
+  }
+  char *big = malloc((size_t)n + 1);
+  if (!big) return;
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  log_text(ctx, lvl, big);
+  free(big);
+}
+
+void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...) {
+  struct emu_host *h = ctx->host;
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
+  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf)};
+  log_text(ctx, EMU_LOG_WARN, buf);
+}
+
+void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb) {
+  struct emu_host *h = ctx->host;
+  h->errors = grow(h->errors, &h->caperrors, h->nerrors, sizeof *h->errors);
+  h->errors[h->nerrors++] = (emu_error){strdup(where), strdup(msg), strdup(tb ? tb : "")};
+  emu_log(ctx, EMU_LOG_ERROR, "error in %s: %s%s%s", where, msg, tb && *tb ? "\n" : "",
+          tb ? tb : "");
+}
+
+void emu_log_free(emu_ctx *ctx) {
+  struct emu_host *h = ctx->host;
+  for (size_t i = 0; i < h->nlog; i++) free(h->log[i].text);
+  for (size_t i = 0; i < h->nerrors; i++) {
+    free(h->errors[i].where);
+    free(h->errors[i].message);
+    free(h->errors[i].traceback);
+  }
+  for (size_t i = 0; i < h->nnotes; i++) free(h->notes[i].text);
+  free(h->log);
+  free(h->errors);
+  free(h->notes);
+  h->log = NULL;
+  h->errors = NULL;
+  h->notes = NULL;
+  h->nlog = h->nerrors = h->nnotes = 0;
+  h->caplog = h->caperrors = h->capnotes = 0;
+}

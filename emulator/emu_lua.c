@@ -1,0 +1,236 @@
+/*
+ * emu_lua.c — the driver's Lua world: one lua_State per driver with the
+ * standard libraries, LuaBitOp's `bit`, `print` into the log, `require`
+ * confined to the package folder, and the protected call every C → Lua call
+ * goes through.  Also copies values between the spec's state and the
+ * driver's (they never share tables).
+ *
+ * The lua_State's allocator userdata is the emu_ctx, so emu_ctx_of() is a
+ * pointer read, and the allocator counts the bytes the driver holds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lualib.h>
+#include <lua-bitop.h>
+
+#include "emu_host.h"
+#include "../c4api/c4api.h"
+
+/* Registry key of the saved debug.traceback (drivers may replace `debug`). */
+static const char TRACEBACK_KEY = 't';
+
+static void *emu_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  emu_ctx *ctx = ud;
+  struct emu_host *h = ctx->host;
+  if (nsize == 0) {
+    free(ptr);
+    h->mem_now -= osize;
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (p) {
+    h->mem_now += nsize - osize;
+    if (h->mem_now > h->mem_peak) h->mem_peak = h->mem_now;
+  }
+  return p;
+}
+
+emu_ctx *emu_ctx_of(lua_State *L) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  return ud;
+}
+
+/* Message handler: adds the traceback to the error message. */
+static int traceback_handler(lua_State *L) {
+  if (!lua_isstring(L, 1)) { /* error objects that are not strings */
+    if (luaL_callmeta(L, 1, "__tostring")) lua_replace(L, 1);
+    else {
+      lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+      lua_replace(L, 1);
+    }
+  }
+  lua_pushlightuserdata(L, (void *)&TRACEBACK_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_isfunction(L, -1)) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, 2);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+/*
+ * Protected call with traceback.  On error, *msg and *tb point into a string
+ * left on the stack (the caller pops it); returns the lua_pcall status.
+ */
+static int pcall_tb(lua_State *L, int nargs, int nresults) {
+  int base = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, traceback_handler);
+  lua_insert(L, base);
+  int st = lua_pcall(L, nargs, nresults, base);
+  lua_remove(L, base);
+  return st;
+}
+
+/* Splits "msg\nstack traceback:\n..." into the two parts (msg is copied). */
+static void split_traceback(const char *full, char *msg, size_t msgsz, const char **tb) {
+  const char *cut = strstr(full, "\nstack traceback:");
+  size_t n = cut ? (size_t)(cut - full) : strlen(full);
+  if (n >= msgsz) n = msgsz - 1;
+  memcpy(msg, full, n);
+  msg[n] = '\0';
+  *tb = cut ? cut + 1 : "";
+}
+
+int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what) {
+  lua_State *L = ctx->L;
+  int st = pcall_tb(L, nargs, nresults);
+  if (st == 0) return 0;
+  const char *full = lua_tostring(L, -1);
+  char msg[2048];
+  const char *tb;
+  split_traceback(full ? full : "(no message)", msg, sizeof msg, &tb);
+  emu_record_error(ctx, what, msg, tb);
+  lua_pop(L, 1);
+  return st;
+}
+
+/* For the spec module: protected call whose error (with traceback) stays on
+ * the stack for the caller to surface. */
+int emu_pcall_keep(lua_State *L, int nargs, int nresults) {
+  return pcall_tb(L, nargs, nresults);
+}
+
+bool emu_push_global_fn(emu_ctx *ctx, const char *name) {
+  lua_getglobal(ctx->L, name);
+  if (lua_isfunction(ctx->L, -1)) return true;
+  lua_pop(ctx->L, 1);
+  return false;
+}
+
+/* print(...) — as Lua's, but into the log (DriverWorks sends it to Composer). */
+static int l_print(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checkstack(L, 2 * n + 2, "too many arguments to print");
+  lua_getglobal(L, "tostring");
+  int tostr = n + 1, parts = 0;
+  for (int i = 1; i <= n; i++) {
+    if (i > 1) {
+      lua_pushliteral(L, "\t");
+      parts++;
+    }
+    lua_pushvalue(L, tostr);
+    lua_pushvalue(L, i);
+    lua_call(L, 1, 1);
+    if (!lua_isstring(L, -1)) return luaL_error(L, "'tostring' must return a string to 'print'");
+    parts++;
+  }
+  lua_concat(L, parts);
+  emu_log(emu_ctx_of(L), EMU_LOG_INFO, "%s", lua_tostring(L, -1));
+  return 0;
+}
+
+/* os.exit() would take the whole emulator down with the driver. */
+static int l_os_exit(lua_State *L) {
+  return luaL_error(L, "os.exit is not available to drivers (it would stop the controller)");
+}
+
+lua_State *emu_lua_new(emu_ctx *ctx) {
+  lua_State *L = lua_newstate(emu_alloc, ctx);
+  if (!L) return NULL;
+  ctx->L = L;
+  luaL_openlibs(L);
+  lua_pushcfunction(L, luaopen_bit);
+  lua_call(L, 0, 0); /* LuaBitOp registers the global `bit` itself */
+
+  lua_getglobal(L, "debug");
+  lua_getfield(L, -1, "traceback");
+  lua_pushlightuserdata(L, (void *)&TRACEBACK_KEY);
+  lua_insert(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+
+  lua_register(L, "print", l_print);
+  lua_getglobal(L, "os");
+  lua_pushcfunction(L, l_os_exit);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
+  if (c4_has(ctx, C4F_NO_IO_POPEN)) {
+    lua_getglobal(L, "io");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "popen");
+    lua_pop(L, 1);
+  }
+
+  /* require finds modules inside the package only: dotted names → folders. */
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", ctx->pkg_dir, ctx->pkg_dir);
+  lua_setfield(L, -2, "path");
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "cpath");
+  lua_pop(L, 1);
+  return L;
+}
+
+/* ---- copying values between states ------------------------------------ */
+
+#define COPY_MAX_DEPTH 64
+
+static int copy_value(lua_State *from, int idx, lua_State *to, int depth);
+
+/* On failure each copier leaves exactly one value, the message, above the
+ * top it found on `to`. */
+static int copy_table(lua_State *from, int idx, lua_State *to, int depth) {
+  if (depth > COPY_MAX_DEPTH) {
+    lua_pushliteral(to, "cannot copy a table nested more than 64 deep (a cycle?)");
+    return -1;
+  }
+  int base = lua_gettop(to);
+  lua_checkstack(from, 4);
+  lua_checkstack(to, 4);
+  lua_newtable(to);
+  lua_pushnil(from);
+  while (lua_next(from, idx) != 0) {
+    int top = lua_gettop(from);
+    if (copy_value(from, top - 1, to, depth + 1) != 0 ||
+        copy_value(from, top, to, depth + 1) != 0) {
+      lua_replace(to, base + 1);
+      lua_settop(to, base + 1);
+      lua_pop(from, 2);
+      return -1;
+    }
+    lua_rawset(to, -3);
+    lua_pop(from, 1);
+  }
+  return 0;
+}
+
+static int copy_value(lua_State *from, int idx, lua_State *to, int depth) {
+  switch (lua_type(from, idx)) {
+  case LUA_TNIL: lua_pushnil(to); return 0;
+  case LUA_TBOOLEAN: lua_pushboolean(to, lua_toboolean(from, idx)); return 0;
+  case LUA_TNUMBER: lua_pushnumber(to, lua_tonumber(from, idx)); return 0;
+  case LUA_TSTRING: {
+    size_t n;
+    const char *s = lua_tolstring(from, idx, &n);
+    lua_pushlstring(to, s, n);
+    return 0;
+  }
+  case LUA_TTABLE: return copy_table(from, idx, to, depth);
+  default:
+    lua_pushfstring(to, "cannot copy a %s between the spec and the driver "
+                    "(only nil, booleans, numbers, strings and tables of those)",
+                    lua_typename(from, lua_type(from, idx)));
+    return -1;
+  }
+}
+
+int emu_lua_copy(lua_State *from, int src_idx, lua_State *to) {
+  if (src_idx < 0) src_idx = lua_gettop(from) + src_idx + 1;
+  return copy_value(from, src_idx, to, 0);
+}

@@ -1,0 +1,555 @@
+/*
+ * emu_module.c — `require "c4emu"`: drive hosted drivers from busted specs.
+ *
+ *   local d = c4emu.load(path, {os=, clock="virtual"|"real", init_rule=,
+ *                               properties={...}, bind=, log=false})
+ *   d:init() d:set_property() d:property() d:command() d:action() d:call()
+ *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
+ *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:handles()
+ *
+ * Each driver has its own lua_State and libuv loop; values crossing between
+ * the spec's state and the driver's are copied (emu_lua_copy).  A driver
+ * error inside d:eval / d:call is raised in the spec with the driver's
+ * traceback; other driver errors are recorded and read with d:errors().
+ *
+ * Lifetime: the driver userdata owns the emu_ctx; __gc destroys and frees it.
+ * c4emu.drivers() lists the live ones for the spec helper's leak checks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "emu_host.h"
+#include "emu_module.h"
+#include "../c4api/c4api.h"
+
+#define DRIVER_MT "c4emu.driver"
+
+/* Registry key of the table of live drivers (weak keys). */
+static const char LIVE_KEY = 'l';
+
+emu_mdriver *emu_mdriver_check(lua_State *L, int i) {
+  emu_mdriver *d = luaL_checkudata(L, i, DRIVER_MT);
+  if (!d->ctx) luaL_error(L, "this driver has been freed");
+  return d;
+}
+
+static emu_ctx *live_ctx(lua_State *L, int i) {
+  emu_mdriver *d = emu_mdriver_check(L, i);
+  if (d->ctx->phase == EMU_PHASE_DEAD) luaL_error(L, "the driver has been destroyed (d:destroy())");
+  return d->ctx;
+}
+
+static void opt_string(lua_State *L, int t, const char *key, const char **out) {
+  lua_getfield(L, t, key);
+  if (!lua_isnil(L, -1)) *out = luaL_checkstring(L, -1);
+  lua_pop(L, 1);
+}
+
+static void free_props(emu_kv *props, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(props[i].name);
+    free(props[i].value);
+  }
+}
+
+/* c4emu.load(path [, opts]) → driver */
+static int l_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  emu_options opt = {.path = path, .virtual_clock = true, .init_rule = EMU_RULE_STRICT,
+                     .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1"};
+  emu_kv props[128];
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *os = NULL, *clock = NULL, *rule = NULL;
+    opt_string(L, 2, "os", &os);
+    opt_string(L, 2, "clock", &clock);
+    opt_string(L, 2, "init_rule", &rule);
+    opt_string(L, 2, "bind", &opt.bind_addr);
+    if (os && c4_osver_parse(os, &opt.os) != 0)
+      return luaL_error(L, "unknown OS version '%s' (known: %s)", os, c4_osver_known());
+    if (clock && strcmp(clock, "real") == 0) opt.virtual_clock = false;
+    else if (clock && strcmp(clock, "virtual") != 0)
+      return luaL_error(L, "clock must be \"virtual\" or \"real\", not '%s'", clock);
+    if (rule) {
+      if (strcmp(rule, "warn") == 0) opt.init_rule = EMU_RULE_WARN;
+      else if (strcmp(rule, "off") == 0) opt.init_rule = EMU_RULE_OFF;
+      else if (strcmp(rule, "strict") != 0)
+        return luaL_error(L, "init_rule must be strict, warn or off, not '%s'", rule);
+    }
+    lua_getfield(L, 2, "log");
+    opt.log_stderr = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "properties");
+    if (lua_istable(L, -1)) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0 && opt.nprops < sizeof props / sizeof props[0]) {
+        lua_pushvalue(L, -2); /* copies: tostring must not convert the table's own key */
+        const char *name = lua_tostring(L, -1), *value = lua_tostring(L, -2);
+        if (!name || !value) {
+          free_props(props, opt.nprops);
+          return luaL_error(L, "properties: names and values must be strings or numbers");
+        }
+        props[opt.nprops].name = strdup(name);
+        props[opt.nprops].value = strdup(value);
+        opt.nprops++;
+        lua_pop(L, 2);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  if (getenv("C4EMU_LOG")) opt.log_stderr = true;
+  opt.props = props;
+  emu_mdriver *d = lua_newuserdata(L, sizeof *d);
+  memset(d, 0, sizeof *d);
+  luaL_getmetatable(L, DRIVER_MT);
+  lua_setmetatable(L, -2);
+  char err[1024];
+  d->ctx = emu_driver_load(&opt, err, sizeof err);
+  free_props(props, opt.nprops);
+  if (!d->ctx) return luaL_error(L, "%s", err);
+  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -2);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* c4emu.drivers() → list of live drivers (for the spec helper) */
+static int l_drivers(lua_State *L) {
+  lua_newtable(L);
+  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -4, ++n);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* d:init([dit]) — OnDriverInit then OnDriverLateInit */
+static int d_init(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  emu_driver_init(ctx, luaL_optstring(L, 2, "DIT_ADDING"));
+  return 0;
+}
+
+/* d:destroy([dit]) — OnDriverDestroyed, then every handle closed */
+static int d_destroy(lua_State *L) {
+  emu_mdriver *d = emu_mdriver_check(L, 1);
+  emu_driver_destroy(d->ctx, luaL_optstring(L, 2, "DIT_LOADED"));
+  return 0;
+}
+
+static int d_gc(lua_State *L) {
+  emu_mdriver *d = luaL_checkudata(L, 1, DRIVER_MT);
+  if (d->ctx) emu_driver_free(d->ctx);
+  d->ctx = NULL;
+  return 0;
+}
+
+/* d:free() — destroy if needed and release everything now */
+static int d_free(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  return d_gc(L);
+}
+
+/* d:set_property(name, value) — as a user edit: OnPropertyChanged(name) */
+static int d_set_property(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  luaL_checkany(L, 3);
+  lua_getglobal(L, "tostring");
+  lua_pushvalue(L, 3);
+  lua_call(L, 1, 1);
+  emu_set_property(ctx, name, lua_tostring(L, -1));
+  return 0;
+}
+
+/* d:property(name) → current value of Properties[name] */
+static int d_property(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  lua_getglobal(ctx->L, "Properties");
+  if (!lua_istable(ctx->L, -1)) {
+    lua_pop(ctx->L, 1);
+    return 0;
+  }
+  lua_getfield(ctx->L, -1, name);
+  emu_lua_copy(ctx->L, -1, L);
+  lua_pop(ctx->L, 2);
+  return 1;
+}
+
+/*
+ * Calls the function on top of the driver's stack with the spec's values at
+ * [first, last] as arguments; results are copied back.  A driver error is
+ * raised in the spec with the driver's traceback.
+ */
+static int call_in_driver(lua_State *L, emu_ctx *ctx, int first, int last, const char *what) {
+  lua_State *D = ctx->L;
+  int base = lua_gettop(D) - 1; /* below the function */
+  lua_checkstack(D, last - first + 8);
+  for (int i = first; i <= last; i++) {
+    if (emu_lua_copy(L, i, D) != 0) {
+      lua_pushstring(L, lua_tostring(D, -1));
+      lua_settop(D, base);
+      return lua_error(L);
+    }
+  }
+  if (emu_pcall_keep(D, last - first + 1, LUA_MULTRET) != 0) {
+    lua_pushfstring(L, "driver error in %s: %s", what, lua_tostring(D, -1));
+    lua_settop(D, base);
+    return lua_error(L);
+  }
+  int n = lua_gettop(D) - base;
+  lua_checkstack(L, n + 2);
+  for (int i = 1; i <= n; i++) {
+    if (emu_lua_copy(D, base + i, L) != 0) {
+      lua_settop(D, base);
+      return lua_error(L);
+    }
+  }
+  lua_settop(D, base);
+  return n;
+}
+
+/* d:eval(source, ...) → the chunk's results; `...` inside is the extra args */
+static int d_eval(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  size_t len;
+  const char *src = luaL_checklstring(L, 2, &len);
+  if (luaL_loadbuffer(ctx->L, src, len, "=eval") != 0) {
+    lua_pushfstring(L, "d:eval: %s", lua_tostring(ctx->L, -1));
+    lua_pop(ctx->L, 1);
+    return lua_error(L);
+  }
+  return call_in_driver(L, ctx, 3, lua_gettop(L), "d:eval");
+}
+
+/* d:call(global_name, ...) → the function's results */
+static int d_call(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  lua_getglobal(ctx->L, name);
+  if (!lua_isfunction(ctx->L, -1)) {
+    lua_pop(ctx->L, 1);
+    return luaL_error(L, "d:call: the driver has no global function '%s'", name);
+  }
+  return call_in_driver(L, ctx, 3, lua_gettop(L), name);
+}
+
+/* Calls ExecuteCommand(cmd, params) if the driver has it. */
+static int execute_command(lua_State *L, emu_ctx *ctx, int cmd_idx, int params_idx) {
+  lua_getglobal(ctx->L, "ExecuteCommand");
+  if (!lua_isfunction(ctx->L, -1)) {
+    lua_pop(ctx->L, 1);
+    return luaL_error(L, "the driver has no ExecuteCommand function");
+  }
+  return call_in_driver(L, ctx, cmd_idx, params_idx, "ExecuteCommand");
+}
+
+/* d:command(cmd [, params]) — ExecuteCommand(cmd, params) */
+static int d_command(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  luaL_checkstring(L, 2);
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  lua_settop(L, 3);
+  return execute_command(L, ctx, 2, 3);
+}
+
+/* d:action(name [, params]) — ExecuteCommand("LUA_ACTION", {ACTION=name, ...}) */
+static int d_action(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  luaL_checkstring(L, 2);
+  lua_newtable(L); /* index 4 after settop(3) below */
+  int t = lua_gettop(L);
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3) != 0) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, t);
+    }
+  }
+  lua_pushvalue(L, 2);
+  lua_setfield(L, t, "ACTION");
+  lua_pushliteral(L, "LUA_ACTION");
+  lua_pushvalue(L, t);
+  int base = lua_gettop(L) - 1;
+  return execute_command(L, ctx, base, base + 1);
+}
+
+/* d:logs() → list of {level=, text=, time=} */
+static int d_logs(lua_State *L) {
+  emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
+  struct emu_host *h = ctx->host;
+  lua_createtable(L, (int)h->nlog, 0);
+  for (size_t i = 0; i < h->nlog; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, emu_level_name(h->log[i].level));
+    lua_setfield(L, -2, "level");
+    lua_pushstring(L, h->log[i].text);
+    lua_setfield(L, -2, "text");
+    lua_pushnumber(L, (lua_Number)h->log[i].clock_ms);
+    lua_setfield(L, -2, "time");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  return 1;
+}
+
+/* d:logged(pattern [, level]) → the first matching line's text, or nil */
+static int d_logged(lua_State *L) {
+  emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
+  luaL_checkstring(L, 2);
+  const char *level = luaL_optstring(L, 3, NULL);
+  struct emu_host *h = ctx->host;
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "find");
+  int find = lua_gettop(L);
+  for (size_t i = 0; i < h->nlog; i++) {
+    if (level && strcmp(level, emu_level_name(h->log[i].level)) != 0) continue;
+    lua_pushvalue(L, find);
+    lua_pushstring(L, h->log[i].text);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 1);
+    bool hit = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (hit) {
+      lua_pushstring(L, h->log[i].text);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* d:errors() → list of {where=, message=, traceback=}; marks them seen */
+static int d_errors(lua_State *L) {
+  emu_mdriver *d = emu_mdriver_check(L, 1);
+  struct emu_host *h = d->ctx->host;
+  lua_createtable(L, (int)h->nerrors, 0);
+  for (size_t i = 0; i < h->nerrors; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, h->errors[i].where);
+    lua_setfield(L, -2, "where");
+    lua_pushstring(L, h->errors[i].message);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, h->errors[i].traceback);
+    lua_setfield(L, -2, "traceback");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  d->errors_seen = h->nerrors;
+  return 1;
+}
+
+/* d:unseen_errors() → errors not yet read with d:errors() (spec helper) */
+static int d_unseen_errors(lua_State *L) {
+  emu_mdriver *d = emu_mdriver_check(L, 1);
+  struct emu_host *h = d->ctx->host;
+  lua_newtable(L);
+  for (size_t i = d->errors_seen; i < h->nerrors; i++) {
+    lua_pushfstring(L, "%s: %s\n%s", h->errors[i].where, h->errors[i].message,
+                    h->errors[i].traceback);
+    lua_rawseti(L, -2, (int)(i - d->errors_seen) + 1);
+  }
+  return 1;
+}
+
+/* d:notes() → list of {kind="init-rule"|"missing-api", text=} */
+static int d_notes(lua_State *L) {
+  struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
+  lua_createtable(L, (int)h->nnotes, 0);
+  for (size_t i = 0; i < h->nnotes; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE ? "init-rule" : "missing-api");
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, h->notes[i].text);
+    lua_setfield(L, -2, "text");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  return 1;
+}
+
+/* d:phase() → "load", "running", "dead", ... */
+static int d_phase(lua_State *L) {
+  lua_pushstring(L, emu_phase_name(emu_mdriver_check(L, 1)->ctx->phase));
+  return 1;
+}
+
+/* d:handles() → total open native handles, {kind = count} */
+static int d_handles(lua_State *L) {
+  emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
+  lua_pushinteger(L, emu_handles_open(ctx));
+  lua_newtable(L);
+  for (size_t i = 0; i < ctx->host->nhandle_kinds; i++) {
+    lua_pushinteger(L, ctx->host->handles[i].count);
+    lua_setfield(L, -2, ctx->host->handles[i].kind);
+  }
+  return 2;
+}
+
+/* d:memory() → bytes held by the driver's Lua state now, and at peak */
+static int d_memory(lua_State *L) {
+  struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
+  lua_pushnumber(L, (lua_Number)h->mem_now);
+  lua_pushnumber(L, (lua_Number)h->mem_peak);
+  return 2;
+}
+
+/* d:now() → the emulator clock in ms */
+static int d_now(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)emu_now(emu_mdriver_check(L, 1)->ctx));
+  return 1;
+}
+
+static uint64_t check_ms(lua_State *L, int i) {
+  lua_Number ms = luaL_checknumber(L, i);
+  luaL_argcheck(L, ms >= 0 && ms < 9e15, i, "milliseconds must be >= 0");
+  return (uint64_t)ms;
+}
+
+/* d:advance(ms) — virtual: fire what is due by now+ms; real: serve ms of time */
+static int d_advance(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  emu_clock_advance(ctx, check_ms(L, 2));
+  return 0;
+}
+
+static bool call_predicate(lua_State *L, int fn) {
+  lua_pushvalue(L, fn);
+  lua_call(L, 0, 1);
+  bool ok = lua_toboolean(L, -1);
+  if (!ok) lua_pop(L, 1);
+  return ok; /* on success the value stays on the stack */
+}
+
+/*
+ * d:run_until(fn, timeout_ms) → fn's first true value.  Serves real I/O; in
+ * virtual mode, when a short real wait brings no I/O, the clock jumps to the
+ * next due timer.  Raises when timeout_ms passes (virtual or wall time).
+ */
+static int d_run_until(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  uint64_t timeout = lua_isnoneornil(L, 3) ? 5000 : check_ms(L, 3);
+  uint64_t t0 = uv_hrtime(), v0 = emu_now(ctx);
+  for (;;) {
+    if (call_predicate(L, 2)) return 1;
+    uint64_t real_ms = (uv_hrtime() - t0) / 1000000u;
+    if (real_ms >= timeout || emu_now(ctx) - v0 > timeout)
+      return luaL_error(L, "d:run_until: condition still false after %d ms", (int)timeout);
+    if (!ctx->virtual_clock) {
+      uint64_t left = timeout - real_ms;
+      emu_loop_serve(ctx, left < 10 ? left : 10);
+      emu_clock_fire_due(ctx);
+      continue;
+    }
+    uint64_t before = ctx->host->io_events;
+    emu_loop_serve(ctx, 0);
+    if (ctx->host->io_events != before) continue;
+    emu_loop_serve(ctx, 2);
+    if (ctx->host->io_events != before) continue;
+    uint64_t due;
+    if (emu_clock_next_due(ctx, &due) && due <= v0 + timeout)
+      emu_clock_advance(ctx, due > emu_now(ctx) ? due - emu_now(ctx) : 0);
+  }
+}
+
+typedef struct {
+  lua_State *L;
+  int n;
+} timers_walk;
+
+static void add_timer(emu_sched *s, void *ud) {
+  timers_walk *w = ud;
+  if (!emu_sched_kind(s)) return;
+  lua_createtable(w->L, 0, 3);
+  lua_pushnumber(w->L, (lua_Number)emu_sched_due(s));
+  lua_setfield(w->L, -2, "due");
+  lua_pushnumber(w->L, (lua_Number)emu_sched_period(s));
+  lua_setfield(w->L, -2, "period");
+  lua_pushstring(w->L, emu_sched_kind(s));
+  lua_setfield(w->L, -2, "kind");
+  lua_rawseti(w->L, -2, ++w->n);
+}
+
+/* d:timers() → the driver's armed timers: {due=, period=, kind=}, by due time */
+static int d_timers(lua_State *L) {
+  emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
+  lua_newtable(L);
+  if (ctx->phase == EMU_PHASE_DEAD) return 1;
+  timers_walk w = {L, 0};
+  emu_clock_each(ctx, add_timer, &w);
+  /* heap order is not due order: sort by due */
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, -3);
+  (void)luaL_dostring(L, "return function(a, b) return a.due < b.due end");
+  lua_call(L, 2, 0);
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int d_tostring(lua_State *L) {
+  emu_mdriver *d = luaL_checkudata(L, 1, DRIVER_MT);
+  if (!d->ctx) lua_pushliteral(L, "c4emu.driver (freed)");
+  else lua_pushfstring(L, "c4emu.driver (%s, %s)", d->ctx->host->opt.path,
+                       emu_phase_name(d->ctx->phase));
+  return 1;
+}
+
+static const luaL_Reg driver_methods[] = {
+    {"init", d_init},         {"destroy", d_destroy},     {"free", d_free},
+    {"set_property", d_set_property}, {"property", d_property},
+    {"eval", d_eval},         {"call", d_call},           {"command", d_command},
+    {"action", d_action},     {"logs", d_logs},           {"logged", d_logged},
+    {"errors", d_errors},     {"unseen_errors", d_unseen_errors},
+    {"notes", d_notes},       {"phase", d_phase},         {"handles", d_handles},
+    {"memory", d_memory},     {"now", d_now},             {"advance", d_advance},
+    {"run_until", d_run_until}, {"timers", d_timers},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_fns[] = {
+    {"load", l_load},
+    {"drivers", l_drivers},
+    {NULL, NULL},
+};
+
+int luaopen_c4emu(lua_State *L) {
+  luaL_newmetatable(L, DRIVER_MT);
+  lua_newtable(L);
+  luaL_register(L, NULL, driver_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, d_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, d_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+
+  lua_newtable(L);
+  luaL_register(L, NULL, module_fns);
+  lua_pushstring(L, c4_osver_known());
+  lua_setfield(L, -2, "os_versions");
+  return 1;
+}

@@ -1,0 +1,19 @@
+/*
+ * emu_module.h — the spec module's driver object, shared with the files
+ * that add methods to it (spec clients).
+ */
+#ifndef EMU_MODULE_H
+#define EMU_MODULE_H
+
+#include "emu_host.h"
+
+typedef struct {
+  emu_ctx *ctx;        /* NULL once freed */
+  size_t errors_seen;  /* d:errors() marks errors up to here as seen */
+} emu_mdriver;
+
+/* Checks argument i is a driver that has not been freed. */
+emu_mdriver *emu_mdriver_check(lua_State *L, int i);
+const char *emu_phase_name(emu_phase p);
+
+#endif

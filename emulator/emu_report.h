@@ -1,0 +1,38 @@
+/*
+ * emu_report.h — `c4emu check`: one run per OS version (load → init → 60
+ * virtual seconds → destroy) and the findings of each, printed for a person
+ * and written as JUnit XML for CI.
+ */
+#ifndef EMU_REPORT_H
+#define EMU_REPORT_H
+
+#include <stdio.h>
+#include "emu_host.h"
+
+typedef struct {
+  char kind[16];   /* "error", "init-rule", "missing-api" */
+  char *text;
+} emu_finding;
+
+typedef struct {
+  c4_osver os;
+  emu_finding *items;
+  size_t n;
+  double seconds;  /* wall time of the run */
+} emu_version_result;
+
+typedef struct {
+  const char *path;
+  emu_version_result *runs;
+  size_t nruns;
+} emu_report;
+
+void emu_report_init(emu_report *r, const char *path);
+/* Runs the driver on opt->os; returns -1 (reason printed) if it cannot run. */
+int emu_report_check_one(emu_report *r, const emu_options *opt);
+bool emu_report_clean(const emu_report *r);
+void emu_report_print(const emu_report *r, FILE *f);
+int emu_report_junit(const emu_report *r, const char *file);
+void emu_report_free(emu_report *r);
+
+#endif
