@@ -532,6 +532,7 @@ int luaopen_c4emu(lua_State *L) {
   luaL_newmetatable(L, DRIVER_MT);
   lua_newtable(L);
   luaL_register(L, NULL, driver_methods);
+  luaL_register(L, NULL, emu_specclient_methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, d_gc);
   lua_setfield(L, -2, "__gc");

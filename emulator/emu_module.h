@@ -16,4 +16,10 @@ typedef struct {
 emu_mdriver *emu_mdriver_check(lua_State *L, int i);
 const char *emu_phase_name(emu_phase p);
 
+/*
+ * Method lists other files add to the driver object (d:connect, d:udp,
+ * d:servers ... in emu_specclient.c).  Each is {NULL, NULL}-terminated.
+ */
+extern const luaL_Reg emu_specclient_methods[];
+
 #endif
