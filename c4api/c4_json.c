@@ -157,7 +157,7 @@ static void write_array(lua_State *L, json_out *o, int t, size_t n, int level) {
   bool one_line = o->formatted && n < JSON_LINE_WIDTH / 3;
   for (size_t i = 1; one_line && i <= n; i++) {
     lua_rawgeti(L, t, (int)i);
-    one_line = is_flat(L, -1);
+    one_line = is_flat(L, lua_gettop(L));
     lua_pop(L, 1);
   }
   if (one_line) {
@@ -406,9 +406,10 @@ static void fix_table(lua_State *L, int t, bool keep_null) {
     } else if (lua_istable(L, v)) {
       fix_table(L, v, keep_null);
     }
-    size_t n;
+    size_t n = 0;
     lua_Number num;
-    if (lua_type(L, v - 1) == LUA_TSTRING && index_key(lua_tolstring(L, v - 1, &n), n, &num)) {
+    const char *key = lua_type(L, v - 1) == LUA_TSTRING ? lua_tolstring(L, v - 1, &n) : NULL;
+    if (key && index_key(key, n, &num)) {
       if (!marked) {
         lua_newtable(L);
         lua_replace(L, list);
@@ -423,7 +424,8 @@ static void fix_table(lua_State *L, int t, bool keep_null) {
     lua_rawgeti(L, list, i); /* key */
     size_t n;
     lua_Number num = 0;
-    index_key(lua_tolstring(L, -1, &n), n, &num);
+    const char *key = lua_tolstring(L, -1, &n);
+    index_key(key, n, &num);
     lua_pushnumber(L, num);
     lua_pushvalue(L, -2);
     lua_rawget(L, t);
