@@ -115,7 +115,7 @@ describe("helpers", function()
     assert.equal("INFO", lines[1].level)
     assert.equal("00000000  48 65 6c 6c 6f 00 57 6f  72 6c 64 2c 20 74 68 69  |Hello.World, thi|",
       lines[1].text)
-    assert.equal("00000020  69 6e 67" .. string.rep(" ", 41) .. "  |ing|", lines[3].text)
+    assert.equal("00000020  69 6e 67" .. string.rep(" ", 40) .. "  |ing|", lines[3].text)
   end)
 
   it("raises Lua's own argument errors through the C4 table", function()
