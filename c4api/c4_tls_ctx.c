@@ -223,6 +223,18 @@ fail:
   return NULL;
 }
 
+/* The message for PEM data that gave no certificate: none at all, or a broken one. */
+static void no_certs(const char *what, const blob *b, char *err, size_t errsz) {
+  char why[256], desc[PATH_MAX + 16];
+  c4_tls_err_text(why, sizeof why, "no start line");
+  blob_desc(b, desc, sizeof desc);
+  /* "no start line" is OpenSSL's way of saying there was no such PEM block. */
+  if (strcmp(why, "no start line") == 0)
+    snprintf(err, errsz, "%s: no PEM certificate in %s", what, desc);
+  else
+    snprintf(err, errsz, "%s: no valid PEM certificate in %s (%s)", what, desc, why);
+}
+
 /* What the inputs turned into. */
 typedef struct {
   X509 *cert;
@@ -324,10 +336,7 @@ static int load_material(const c4_tls_params *p, pw_ud *pw, material *m, char *e
     if (blob_load(&b, "chain", p->chain, p, err, errsz) != 0) return -1;
     ERR_clear_error();
     if (!is_pem(b.data, b.len) || !(m->chain = read_pem_certs(&b, pw))) {
-      char why[256];
-      c4_tls_err_text(why, sizeof why, "not PEM");
-      snprintf(err, errsz, "chain: no PEM certificate in %s (%s)",
-               blob_desc(&b, desc, sizeof desc), why);
+      no_certs("chain", &b, err, errsz);
       blob_free(&b);
       return -1;
     }
@@ -348,10 +357,7 @@ static int load_material(const c4_tls_params *p, pw_ud *pw, material *m, char *e
   ERR_clear_error();
   STACK_OF(X509) *certs = read_pem_certs(&b, pw);
   if (!certs) {
-    char why[256];
-    c4_tls_err_text(why, sizeof why, "no certificate found");
-    snprintf(err, errsz, "certificate: no PEM certificate in %s (%s)",
-             blob_desc(&b, desc, sizeof desc), why);
+    no_certs("certificate", &b, err, errsz);
     blob_free(&b);
     return -1;
   }

@@ -317,7 +317,7 @@ static void test_ctx_bad_files(void **state) {
   /* A broken PEM text. */
   p = params(0, 1, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
              "server.key", "");
-  expect_fail(&p, "certificate: no PEM certificate in PEM text");
+  expect_fail(&p, "certificate: no valid PEM certificate in PEM text");
 }
 
 static void test_ctx_missing_and_ciphers(void **state) {
