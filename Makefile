@@ -70,6 +70,7 @@ $(BUILD)/pack-c4z: tools/pack_c4z.c
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
 
+.SECONDEXPANSION:
 # Fixture drivers are folders; their .c4z twins are packed at build time.
 fixtures: $(C4ZS)
 $(BUILD)/fixtures/%.c4z: $(BUILD)/pack-c4z $$(shell find fixtures/drivers/% -type f 2>/dev/null)
@@ -88,5 +89,4 @@ bench: all
 clean:
 	rm -rf build build-asan
 
-.SECONDEXPANSION:
 -include $(DEPS)
