@@ -31,9 +31,10 @@
  *     userdata, functions, threads, cycles and non-string/number keys make
  *     JsonEncode return nil, msg.
  *
- * Encoding runs in a protected call so that every failure, including running
- * out of memory, becomes `nil, msg`; the output buffer is owned by the caller
- * of that protected call and freed on both paths.
+ * Encoding runs in a protected call, which also makes the result string, so
+ * that every failure, including running out of memory, becomes `nil, msg`;
+ * the output buffer is owned by the caller of that call and freed on both
+ * paths.
  */
 #include <math.h>
 #include <stdio.h>
@@ -340,7 +341,8 @@ static int encode_body(lua_State *L) {
     lua_replace(L, ENC_VALUE);
   }
   write_value(L, o, ENC_VALUE, 0);
-  return 0;
+  lua_pushlstring(L, o->buf ? o->buf : "", o->len);
+  return 1;
 }
 
 /* C4:JsonEncode(value [, formatted] [, encodeArrays] [, symmetric]) -> json | nil, err */
@@ -357,15 +359,12 @@ int c4_json_encode(lua_State *L) {
   lua_getfield(L, -1, "encode");
   lua_remove(L, -2);
   lua_newtable(L);
-  if (lua_pcall(L, 4, 0, 0) != 0) {
-    free(o.buf);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
-  }
-  lua_pushlstring(L, o.buf ? o.buf : "", o.len);
+  int rc = lua_pcall(L, 4, 1, 0);
   free(o.buf);
-  return 1;
+  if (rc == 0) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
 }
 
 /* ---- decoding ----------------------------------------------------------- */
