@@ -12,7 +12,6 @@
  * nothing.  OpenSSL's error queue is cleared before each call and read after
  * a failure.
  */
-#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +81,16 @@ static void push_encoded(lua_State *L, enc_kind e, const unsigned char *p, size_
   lua_remove(L, -2); /* the scratch userdata */
 }
 
+/* ASCII classes, independent of the locale a host may have set. */
+static bool is_space(int c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static bool is_base64(int c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '+' || c == '/';
+}
+
 static int hex_value(int c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -97,7 +106,7 @@ static const char *hex_decode(const char *p, size_t n, bool skip_space,
   int hi = -1;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
-    if (skip_space && isspace(c)) continue;
+    if (skip_space && is_space(c)) continue;
     int v = hex_value(c);
     if (v < 0) return "invalid hex digit";
     if (hi < 0) {
@@ -120,10 +129,10 @@ static const char *b64_decode(const char *p, size_t n, unsigned char *tmp,
   size_t m = 0, pad = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
-    if (isspace(c)) continue;
+    if (is_space(c)) continue;
     if (c == '=') {
       if (++pad > 2) return "invalid Base64 padding";
-    } else if (pad || !(isalnum(c) || c == '+' || c == '/')) {
+    } else if (pad || !is_base64(c)) {
       return pad ? "invalid Base64 padding" : "invalid Base64 character";
     }
     tmp[m++] = c;
