@@ -34,6 +34,7 @@ static void usage(FILE *f) {
           "  --prop NAME=VALUE        override a property default (repeatable)\n"
           "  --bind ADDR              address servers listen on (default: all interfaces)\n"
           "  --junit FILE             check: also write a JUnit XML report\n"
+          "  --once                   run: stop right after OnDriverLateInit\n"
           "  -v, --verbose            also print DEBUG lines\n"
           "  -q, --quiet              print only warnings and errors\n"
           "\n"
@@ -45,6 +46,7 @@ typedef struct {
   emu_options opt;
   const char *os_list;
   const char *junit;
+  bool once;
   emu_kv props[64];
 } cli_args;
 
@@ -91,6 +93,8 @@ static int parse_args(int argc, char **argv, cli_args *a) {
         kv->value = strdup(eq + 1);
       } else if (strcmp(s, "--bind") == 0) a->opt.bind_addr = val;
       else a->junit = val;
+    } else if (strcmp(s, "--once") == 0) {
+      a->once = true;
     } else if (strcmp(s, "-v") == 0 || strcmp(s, "--verbose") == 0) {
       a->opt.log_level = EMU_LOG_DEBUG;
     } else if (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0) {
@@ -185,7 +189,9 @@ static int cmd_run(cli_args *a) {
   uv_signal_start(&rs.sigint, on_signal, SIGINT);
   uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
   emu_driver_init(ctx, "DIT_ADDING");
-  if (isatty(0) && uv_tty_init(ctx->loop, &rs.tty, 0, 1) == 0) {
+  if (a->once) {
+    uv_stop(ctx->loop);
+  } else if (isatty(0) && uv_tty_init(ctx->loop, &rs.tty, 0, 1) == 0) {
     rs.console = true;
     rs.tty.data = &rs;
     emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Lua console below, Ctrl-C to stop");
