@@ -72,10 +72,15 @@ $(BUILD)/pack-c4z: tools/pack_c4z.c
 
 .SECONDEXPANSION:
 # Fixture drivers are folders; their .c4z twins are packed at build time.
-fixtures: $(C4ZS)
+fixtures: $(C4ZS) $(BUILD)/fixtures/bad/.done
 $(BUILD)/fixtures/%.c4z: $(BUILD)/pack-c4z $$(shell find fixtures/drivers/% -type f 2>/dev/null)
 	@mkdir -p $(dir $@)
 	$(Q)$(BUILD)/pack-c4z fixtures/drivers/$* $@
+
+# Hostile packages (zip bombs, '..' entries) are generated, never committed.
+$(BUILD)/fixtures/bad/.done: tools/make-bad-fixtures.sh $(BUILD)/pack-c4z $(wildcard fixtures/bad/*/*)
+	$(Q)tools/make-bad-fixtures.sh $(BUILD)/fixtures/bad $(BUILD)/pack-c4z >/dev/null
+	@touch $@
 
 # Test certificates are made here, never committed.
 certs: $(BUILD)/certs/.done

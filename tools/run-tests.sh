@@ -34,8 +34,9 @@ cat "$BUILD/spec.out"
 sum=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$BUILD/spec.out" | tail -1)
 if [ -n "$sum" ]; then
   s_pass=$(echo "$sum" | sed -E 's/^([0-9]+) success.*/\1/')
-  s_fail=$(echo "$sum" | sed -E 's/^[0-9]+ successe?s? \/ ([0-9]+) failures? \/ ([0-9]+) errors?.*/\1+\2/')
-  s_fail=$((s_fail))
+  s_failures=$(echo "$sum" | sed -E 's/^[0-9]+ successe?s? \/ ([0-9]+) failures?.*/\1/')
+  s_errors=$(echo "$sum" | sed -E 's/.* \/ ([0-9]+) errors? \/.*/\1/')
+  s_fail=$((s_failures + s_errors))
 else
   s_pass=0; s_fail=1   # busted died before its summary (a crash, a sanitizer report)
 fi
