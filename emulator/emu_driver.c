@@ -283,13 +283,15 @@ void emu_console_line(emu_ctx *ctx, const char *line) {
   } else {
     lua_remove(L, -2);
   }
-  if (emu_pcall(ctx, 0, LUA_MULTRET, "console") == 0) {
+  /* A mistake typed at the console is the user's, not the driver's: it is
+   * logged but not counted among the driver's errors. */
+  if (emu_pcall_keep(L, 0, LUA_MULTRET) != 0) {
+    emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
+  } else if (lua_gettop(L) > top) {
     int n = lua_gettop(L) - top;
-    if (n > 0) {
-      lua_getglobal(L, "print");
-      lua_insert(L, top + 1);
-      emu_pcall(ctx, n, 0, "console");
-    }
+    lua_getglobal(L, "print");
+    lua_insert(L, top + 1);
+    if (emu_pcall_keep(L, n, 0) != 0) emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
   }
   lua_settop(L, top);
 }
