@@ -123,7 +123,7 @@ static void free_args(cli_args *a) {
 
 typedef struct {
   emu_ctx *ctx;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   uv_tty_t tty;
   bool console;
   char line[4096];
@@ -132,7 +132,7 @@ typedef struct {
 
 static void on_signal(uv_signal_t *s, int signum) {
   run_state *rs = s->data;
-  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(signum));
   uv_stop(rs->ctx->loop);
 }
 
@@ -185,9 +185,11 @@ static int cmd_run(cli_args *a) {
   run_state rs = {.ctx = ctx};
   uv_signal_init(ctx->loop, &rs.sigint);
   uv_signal_init(ctx->loop, &rs.sigterm);
-  rs.sigint.data = rs.sigterm.data = &rs;
+  uv_signal_init(ctx->loop, &rs.sighup); /* the terminal went away: shut down cleanly too */
+  rs.sigint.data = rs.sigterm.data = rs.sighup.data = &rs;
   uv_signal_start(&rs.sigint, on_signal, SIGINT);
   uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&rs.sighup, on_signal, SIGHUP);
   emu_driver_init(ctx, "DIT_ADDING");
   if (a->once) {
     uv_stop(ctx->loop);
@@ -203,6 +205,7 @@ static int cmd_run(cli_args *a) {
   uv_run(ctx->loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&rs.sigint, NULL);
   uv_close((uv_handle_t *)&rs.sigterm, NULL);
+  uv_close((uv_handle_t *)&rs.sighup, NULL);
   if (rs.console) {
     uv_tty_reset_mode();
     uv_close((uv_handle_t *)&rs.tty, NULL);

@@ -83,6 +83,27 @@ describe("c4emu run", function()
     assert.matches("hi there", out)
   end)
 
+  it("runs each console line in the driver's state when stdin is a terminal", function()
+    -- script(1) gives c4emu a pseudo-terminal; timeout ends the session.
+    local p = io.popen("(printf '=1+41\\nprint(Properties.Host)\\n'; sleep 1) | timeout -s TERM 4 " ..
+      "script -qfec '" .. S.build .. "/c4emu run " .. S.folder("lifecycle") .. "' /dev/null 2>&1")
+    local out = p:read("*a"):gsub("\27%[[%d;]*m", "")
+    p:close()
+    assert.matches("Lua console below", out)
+    assert.matches("INFO%s+42", out)
+    assert.matches("INFO%s+192%.168%.1%.50", out)
+  end)
+
+  it("shuts down cleanly on SIGTERM, calling OnDriverDestroyed", function()
+    local p = io.popen("timeout --preserve-status -s TERM 0.5 " .. S.build .. "/c4emu run " .. S.folder("lifecycle") ..
+      " </dev/null 2>&1; echo \"exit=$?\"")
+    local out = p:read("*a")
+    p:close()
+    assert.matches("Terminated: shutting down", out)
+    assert.matches("OnDriverDestroyed%(DIT_LOADED%)", out)
+    assert.matches("exit=0", out)
+  end)
+
   it("answers --help and --version", function()
     local out, code = S.cli("--help")
     assert.equal(0, code)
