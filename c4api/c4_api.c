@@ -33,12 +33,19 @@ static int c4_index(lua_State *L) {
   const char *name = lua_tostring(L, 2);
   if (!name) return 0;
   lua_pushvalue(L, 2);
-  lua_rawget(L, lua_upvalueindex(1)); /* missing: name → since */
+  lua_rawget(L, lua_upvalueindex(1)); /* missing: name → since, or true once warned */
+  emu_ctx *ctx = emu_ctx_of(L);
   if (lua_isstring(L, -1)) {
-    emu_ctx *ctx = emu_ctx_of(L);
     char now[16];
     emu_note(ctx, EMU_NOTE_MISSING_API, "C4:%s is not available on OS %s (added in OS %s)",
              name, c4_osver_format(ctx->os, now, sizeof now), lua_tostring(L, -1));
+  } else if (lua_isnil(L, -1)) {
+    /* Not a method c4emu provides on any version: say so once, then stay quiet. */
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] C4.%s is not provided by c4emu (not emulated, or not "
+            "a DriverWorks API): it reads as nil", name);
+    lua_pushvalue(L, 2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, lua_upvalueindex(1));
   }
   return 0;
 }

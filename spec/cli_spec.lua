@@ -85,7 +85,7 @@ describe("c4emu run", function()
 
   it("runs each console line in the driver's state when stdin is a terminal", function()
     -- script(1) gives c4emu a pseudo-terminal; timeout ends the session.
-    local p = io.popen("(printf '=1+41\\nprint(Properties.Host)\\n'; sleep 1) | timeout -s TERM 4 " ..
+    local p = io.popen("(printf '=1+41\\nprint(Properties.Host)\\n'; sleep 1) | timeout -s TERM 2 " ..
       "script -qfec '" .. S.build .. "/c4emu run " .. S.folder("lifecycle") .. "' /dev/null 2>&1")
     local out = p:read("*a"):gsub("\27%[[%d;]*m", "")
     p:close()

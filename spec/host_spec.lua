@@ -266,6 +266,19 @@ describe("the OS-version switch", function()
     d:destroy()
   end)
 
+  it("says once that a C4 name c4emu does not provide reads as nil", function()
+    local d = c4emu.load(S.folder("lifecycle"))
+    assert.is_nil(d:eval("return C4.NoSuchThing"))
+    assert.is_nil(d:eval("return C4.NoSuchThing"))
+    local n = 0
+    for _, l in ipairs(d:logs()) do
+      if l.text:find("C4.NoSuchThing is not provided by c4emu", 1, true) then n = n + 1 end
+    end
+    assert.equal(1, n)
+    assert.same({}, d:notes())
+    d:destroy()
+  end)
+
   it("defaults to the newest version in the table", function()
     local d = c4emu.load(S.folder("uses_new_apis"))
     local newest = c4emu.os_versions:match("([%d%.]+)$")
