@@ -114,6 +114,15 @@ typedef void (*emu_sched_fn)(emu_ctx *ctx, void *data);
 emu_sched *emu_sched_add(emu_ctx *ctx, uint64_t due_ms, emu_sched_fn fn, void *data);
 void emu_sched_cancel(emu_ctx *ctx, emu_sched *s);          /* NULL-safe */
 uint64_t emu_sched_due(const emu_sched *s);
+/* The same-instant tie-break key of an entry (its insertion sequence unless
+ * given), and an add that reuses one: a repeating timer re-arms with the key
+ * of its first entry so that it keeps its place among timers due together. */
+uint64_t emu_sched_order(const emu_sched *s);
+emu_sched *emu_sched_add_ordered(emu_ctx *ctx, uint64_t due_ms, uint64_t order,
+                                 emu_sched_fn fn, void *data);
+/* Called by c4api right after a driver callback returns: charges a pending
+ * d:stall(ms) to the clock (virtual: the clock moves on by ms; real: sleeps). */
+void emu_charge_stall(emu_ctx *ctx);
 /* Marks an entry as a driver timer for d:timers(): kind ("SetTimer",
  * "AddTimer") and period (0: one-shot).  Unmarked entries are internal. */
 void emu_sched_describe(emu_sched *s, const char *kind, uint64_t period_ms);

@@ -13,6 +13,15 @@
  * Lifetime: an entry belongs to the heap until it fires or is cancelled; it
  * is freed before its callback runs, so the callback may add new entries
  * (or cancel others) freely.
+ *
+ * Order: entries due at the same instant fire by their order key, which is
+ * the insertion sequence unless the owner passes an older one
+ * (emu_sched_add_ordered): a repeating timer re-arms with the key of its
+ * first entry, so same-instant firings follow the timers' creation order.
+ *
+ * Stall: d:stall(ms) makes the next driver callback cost ms of clock time.
+ * c4api calls emu_charge_stall() when a callback returns; virtual mode moves
+ * the clock on by the stall (never back), real mode sleeps it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +30,8 @@
 
 struct emu_sched {
   uint64_t due;
-  uint64_t seq;
+  uint64_t seq;        /* insertion sequence */
+  uint64_t order;      /* tie-break between entries due at the same time */
   size_t index;        /* position in the heap */
   emu_sched_fn fn;
   void *data;
@@ -39,10 +49,11 @@ struct emu_clock {
   uv_timer_t wake;     /* real mode: fires at the earliest due time */
   uv_timer_t poll;     /* emu_loop_serve(): bounds a wait for I/O */
   bool firing;
+  uint64_t stall;      /* d:stall(): ms the next driver callback costs */
 };
 
 static bool before(const emu_sched *a, const emu_sched *b) {
-  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+  return a->due < b->due || (a->due == b->due && a->order < b->order);
 }
 
 static void heap_set(emu_clock *c, size_t i, emu_sched *s) {
@@ -107,6 +118,8 @@ static void rearm(emu_ctx *ctx) {
     uv_timer_stop(&c->wake);
     return;
   }
+  /* libuv counts from the loop's cached time, which lags while callbacks run. */
+  uv_update_time(ctx->loop);
   uint64_t now = emu_now(ctx), due = c->heap[0]->due;
   uv_timer_start(&c->wake, on_wake, due > now ? due - now : 0, 0);
 }
@@ -138,6 +151,11 @@ void emu_clock_free(emu_clock *c) {
 }
 
 emu_sched *emu_sched_add(emu_ctx *ctx, uint64_t due_ms, emu_sched_fn fn, void *data) {
+  return emu_sched_add_ordered(ctx, due_ms, UINT64_MAX, fn, data);
+}
+
+emu_sched *emu_sched_add_ordered(emu_ctx *ctx, uint64_t due_ms, uint64_t order, emu_sched_fn fn,
+                                 void *data) {
   emu_clock *c = ctx->host->clock;
   if (c->n == c->cap) {
     size_t ncap = c->cap ? c->cap * 2 : 64;
@@ -150,6 +168,7 @@ emu_sched *emu_sched_add(emu_ctx *ctx, uint64_t due_ms, emu_sched_fn fn, void *d
   if (!s) return NULL;
   s->due = due_ms;
   s->seq = c->seq++;
+  s->order = order == UINT64_MAX ? s->seq : order;
   s->fn = fn;
   s->data = data;
   c->heap[c->n] = s;
@@ -168,6 +187,7 @@ void emu_sched_cancel(emu_ctx *ctx, emu_sched *s) {
 }
 
 uint64_t emu_sched_due(const emu_sched *s) { return s->due; }
+uint64_t emu_sched_order(const emu_sched *s) { return s->order; }
 void *emu_sched_data(const emu_sched *s) { return s->data; }
 emu_sched_fn emu_sched_callback(const emu_sched *s) { return s->fn; }
 
@@ -235,6 +255,25 @@ void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms) {
   uv_unref((uv_handle_t *)&c->poll);
 }
 
+void emu_clock_stall(emu_ctx *ctx, uint64_t ms) {
+  ctx->host->clock->stall = ms;
+}
+
+void emu_charge_stall(emu_ctx *ctx) {
+  emu_clock *c = ctx->host->clock;
+  if (!c || c->stall == 0) return;
+  uint64_t ms = c->stall;
+  c->stall = 0;
+  if (c->virtual_mode) c->vnow += ms;
+  else uv_sleep((unsigned)ms);
+}
+
+/* Serves ready I/O without waiting; skips the poll when nothing could be
+ * ready (no active handle or request), which keeps long advances cheap. */
+static void serve_ready(emu_ctx *ctx) {
+  if (uv_loop_alive(ctx->loop)) emu_loop_serve(ctx, 0);
+}
+
 void emu_clock_advance(emu_ctx *ctx, uint64_t ms) {
   emu_clock *c = ctx->host->clock;
   if (!c->virtual_mode) {
@@ -243,11 +282,13 @@ void emu_clock_advance(emu_ctx *ctx, uint64_t ms) {
     return;
   }
   uint64_t target = c->vnow + ms;
-  emu_loop_serve(ctx, 0);
-  while (c->n > 0 && c->heap[0]->due <= target) {
+  serve_ready(ctx);
+  /* A stalled callback may carry the clock past target: what came due by
+   * then fires too (late), and the clock never goes back. */
+  while (c->n > 0 && c->heap[0]->due <= (c->vnow > target ? c->vnow : target)) {
     if (c->heap[0]->due > c->vnow) c->vnow = c->heap[0]->due;
     fire_one(ctx);
-    emu_loop_serve(ctx, 0);
+    serve_ready(ctx);
   }
-  c->vnow = target;
+  if (c->vnow < target) c->vnow = target;
 }

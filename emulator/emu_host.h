@@ -137,6 +137,8 @@ emu_sched_fn emu_sched_callback(const emu_sched *s);
 const char *emu_sched_kind(const emu_sched *s);   /* NULL: internal entry */
 uint64_t emu_sched_period(const emu_sched *s);
 size_t emu_clock_pending(emu_ctx *ctx);
+/* d:stall(ms): the next driver callback costs ms of clock time. */
+void emu_clock_stall(emu_ctx *ctx, uint64_t ms);
 /* Serves the loop once: waits at most wait_ms of real time for I/O. */
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);
 

@@ -5,7 +5,7 @@
  *                               properties={...}, bind=, log=false})
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
- *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:handles()
+ *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
  *
  * Each driver has its own lua_State and libuv loop; values crossing between
  * the spec's state and the driver's are copied (emu_lua_copy).  A driver
@@ -436,9 +436,23 @@ static bool call_predicate(lua_State *L, int fn) {
 }
 
 /*
+ * d:stall(ms) — the next timer callback the driver runs costs ms of clock
+ * time, as if it had blocked: virtual mode moves the clock on by ms when the
+ * callback returns (timers that came due meanwhile are late: repeating ones
+ * drop those periods and report them as skips); real mode sleeps ms.
+ */
+static int d_stall(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  emu_clock_stall(ctx, check_ms(L, 2));
+  return 0;
+}
+
+/*
  * d:run_until(fn, timeout_ms) → fn's first true value.  Serves real I/O; in
- * virtual mode, when a short real wait brings no I/O, the clock jumps to the
- * next due timer.  Raises when timeout_ms passes (virtual or wall time).
+ * virtual mode, when nothing is ready (a short real wait if a socket could
+ * still bring something), the clock jumps to the next due timer.  Raises
+ * when timeout_ms passes (virtual or wall time), or at once in virtual mode
+ * when no timer is due within it and no handle could bring I/O.
  */
 static int d_run_until(lua_State *L) {
   emu_ctx *ctx = live_ctx(L, 1);
@@ -457,48 +471,69 @@ static int d_run_until(lua_State *L) {
       continue;
     }
     uint64_t before = ctx->host->io_events;
-    emu_loop_serve(ctx, 0);
-    if (ctx->host->io_events != before) continue;
-    emu_loop_serve(ctx, 2);
-    if (ctx->host->io_events != before) continue;
+    bool io_possible = uv_loop_alive(ctx->loop);
+    if (io_possible) {
+      emu_loop_serve(ctx, 0);
+      if (ctx->host->io_events != before) continue;
+      emu_loop_serve(ctx, 2);
+      if (ctx->host->io_events != before) continue;
+    }
     uint64_t due;
-    if (emu_clock_next_due(ctx, &due) && due <= v0 + timeout)
+    if (emu_clock_next_due(ctx, &due) && due <= v0 + timeout) {
       emu_clock_advance(ctx, due > emu_now(ctx) ? due - emu_now(ctx) : 0);
+    } else if (!io_possible) { /* nothing can happen: let the time pass and fail */
+      if (emu_now(ctx) < v0 + timeout) emu_clock_advance(ctx, v0 + timeout - emu_now(ctx));
+      if (call_predicate(L, 2)) return 1;
+      return luaL_error(L, "d:run_until: condition still false after %d ms (virtual time; "
+                        "no timer left to fire and no I/O pending)", (int)timeout);
+    }
   }
 }
 
 typedef struct {
-  lua_State *L;
-  int n;
+  emu_sched **v;
+  size_t n, cap;
 } timers_walk;
 
 static void add_timer(emu_sched *s, void *ud) {
   timers_walk *w = ud;
-  if (!emu_sched_kind(s)) return;
-  lua_createtable(w->L, 0, 3);
-  lua_pushnumber(w->L, (lua_Number)emu_sched_due(s));
-  lua_setfield(w->L, -2, "due");
-  lua_pushnumber(w->L, (lua_Number)emu_sched_period(s));
-  lua_setfield(w->L, -2, "period");
-  lua_pushstring(w->L, emu_sched_kind(s));
-  lua_setfield(w->L, -2, "kind");
-  lua_rawseti(w->L, -2, ++w->n);
+  if (emu_sched_kind(s) && w->n < w->cap) w->v[w->n++] = s;
 }
 
-/* d:timers() → the driver's armed timers: {due=, period=, kind=}, by due time */
+/* Firing order: due time, then the same-instant order. */
+static int fire_order(const void *pa, const void *pb) {
+  const emu_sched *a = *(emu_sched *const *)pa, *b = *(emu_sched *const *)pb;
+  uint64_t da = emu_sched_due(a), db = emu_sched_due(b);
+  if (da != db) return da < db ? -1 : 1;
+  uint64_t oa = emu_sched_order(a), ob = emu_sched_order(b);
+  return oa < ob ? -1 : oa > ob;
+}
+
+/* d:timers() → the driver's armed timers, in firing order:
+ * {due=, period=, kind=} (period 0: one-shot; kind "SetTimer"/"AddTimer") */
 static int d_timers(lua_State *L) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
-  lua_newtable(L);
-  if (ctx->phase == EMU_PHASE_DEAD) return 1;
-  timers_walk w = {L, 0};
+  if (ctx->phase == EMU_PHASE_DEAD) {
+    lua_newtable(L);
+    return 1;
+  }
+  /* The list lives in a userdata of the spec's state: nothing to free if a
+   * Lua allocation below fails. */
+  size_t cap = emu_clock_pending(ctx);
+  timers_walk w = {lua_newuserdata(L, (cap ? cap : 1) * sizeof(emu_sched *)), 0, cap};
   emu_clock_each(ctx, add_timer, &w);
-  /* heap order is not due order: sort by due */
-  lua_getglobal(L, "table");
-  lua_getfield(L, -1, "sort");
-  lua_pushvalue(L, -3);
-  (void)luaL_dostring(L, "return function(a, b) return a.due < b.due end");
-  lua_call(L, 2, 0);
-  lua_pop(L, 1);
+  if (w.n) qsort(w.v, w.n, sizeof *w.v, fire_order);
+  lua_createtable(L, (int)w.n, 0);
+  for (size_t i = 0; i < w.n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, (lua_Number)emu_sched_due(w.v[i]));
+    lua_setfield(L, -2, "due");
+    lua_pushnumber(L, (lua_Number)emu_sched_period(w.v[i]));
+    lua_setfield(L, -2, "period");
+    lua_pushstring(L, emu_sched_kind(w.v[i]));
+    lua_setfield(L, -2, "kind");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
   return 1;
 }
 
@@ -518,7 +553,7 @@ static const luaL_Reg driver_methods[] = {
     {"errors", d_errors},     {"unseen_errors", d_unseen_errors},
     {"notes", d_notes},       {"phase", d_phase},         {"handles", d_handles},
     {"memory", d_memory},     {"now", d_now},             {"advance", d_advance},
-    {"run_until", d_run_until}, {"timers", d_timers},
+    {"run_until", d_run_until}, {"timers", d_timers},     {"stall", d_stall},
     {NULL, NULL},
 };
 
