@@ -155,7 +155,7 @@ static int extract_file(zip_t *za, zip_uint64_t i, const char *name, const char 
     int e = errno;
     zip_fclose(zf);
     return fail(err, errsz, "entry '%s': cannot create file: %s%s", shown(name, nb, sizeof nb),
-                strerror(e), e == EEXIST ? " (the name appears twice in the package)" : "");
+                strerror(e), e == EEXIST ? " (another entry has the same name)" : "");
   }
 
   uint64_t size = 0;
@@ -279,12 +279,18 @@ static int make_tmpdir(emu_package *pkg, char *err, size_t errsz) {
   if (snprintf(tmpl, sizeof tmpl, "%s/c4emu-XXXXXX", base) >= (int)sizeof tmpl)
     return fail(err, errsz, "TMPDIR path too long");
   if (!mkdtemp(tmpl)) return fail(err, errsz, "cannot make a folder in %s: %s", base, strerror(errno));
-  pkg->tmpdir = strdup(tmpl);
-  if (!pkg->tmpdir) {
+  /* Both names absolute and canonical, so removal works whatever the
+   * current folder is by then. */
+  if (!realpath(tmpl, real)) {
+    int e = errno;
     rmdir(tmpl);
+    return fail(err, errsz, "%s: %s", tmpl, strerror(e));
+  }
+  pkg->tmpdir = strdup(real);
+  if (!pkg->tmpdir) {
+    rmdir(real);
     return fail(err, errsz, "out of memory");
   }
-  if (!realpath(tmpl, real)) return fail(err, errsz, "%s: %s", tmpl, strerror(errno));
   pkg->root = strdup(real);
   return pkg->root ? 0 : fail(err, errsz, "out of memory");
 }

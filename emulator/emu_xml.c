@@ -25,7 +25,7 @@
 #define XML_MAX_INPUT   (8u << 20)   /* a real driver.xml is well under 1 MiB */
 #define XML_MAX_STORED  (32u << 20)  /* all texts, names and items we keep */
 #define XML_MAX_DEPTH   256
-#define XML_ITEM_COST   64           /* charged per stored item for its bookkeeping */
+#define XML_ITEM_COST   128          /* charged per stored item for its bookkeeping */
 
 /* What an open element is, as far as we care; only the first levels matter. */
 enum kind { K_OTHER, K_ROOT, K_CONFIG, K_CAPS, K_PROPS, K_PROP };
@@ -52,6 +52,7 @@ typedef struct {
   int prop_field;             /* 0 name, 1 type, 2 default, -1 none */
   emu_prop prop;              /* the <property> being read */
   bool in_prop;
+  size_t config_cap, caps_cap, props_cap;   /* allocated lengths of the out lists */
   char why[160];              /* our own reason when we stop the parser */
   unsigned long why_line, why_col;   /* where: the event that made us stop */
 } xml_state;
@@ -141,19 +142,31 @@ static char *buf_take_trimmed(xml_state *st, textbuf *b) {
   return t;
 }
 
-/* Appends (tag, text) to a list, taking ownership of both. */
-static void push_tagtext(xml_state *st, emu_tagtext **list, size_t *n, char *tag, char *text) {
-  emu_tagtext *l = NULL;
-  if (tag && text) l = realloc(*list, (*n + 1) * sizeof **list);
+/* Returns the list with room for one more element after n (doubling, so
+ * many items cost linear time), or NULL with the old list left as it was. */
+static void *grow(xml_state *st, void *list, size_t *cap, size_t n, size_t elsize) {
+  if (n < *cap) return list;
+  size_t ncap = *cap ? *cap * 2 : 8;
+  void *l = realloc(list, ncap * elsize);
   if (!l) {
-    if (tag && text) fail(st, "out of memory");
+    fail(st, "out of memory");
+    return NULL;
+  }
+  *cap = ncap;
+  return l;
+}
+
+/* Appends (tag, text) to a list, taking ownership of both. */
+static void push_tagtext(xml_state *st, emu_tagtext **list, size_t *n, size_t *cap,
+                         char *tag, char *text) {
+  emu_tagtext *l = tag && text ? grow(st, *list, cap, *n, sizeof *l) : NULL;
+  if (!l) {
     free(tag);
     free(text);
     return;
   }
-  l[*n] = (emu_tagtext){tag, text};
+  l[(*n)++] = (emu_tagtext){tag, text};
   *list = l;
-  (*n)++;
 }
 
 static void prop_clear(emu_prop *p) {
@@ -174,9 +187,8 @@ static void push_prop(xml_state *st) {
   if (!p->type) p->type = dup_charged(st, "");
   if (!p->deflt) p->deflt = dup_charged(st, "");
   emu_prop *l = NULL;
-  if (p->type && p->deflt) l = realloc(st->out->props, (st->out->nprops + 1) * sizeof *l);
+  if (p->type && p->deflt) l = grow(st, st->out->props, &st->props_cap, st->out->nprops, sizeof *l);
   if (!l) {
-    if (p->type && p->deflt) fail(st, "out of memory");
     prop_clear(p);
     return;
   }
@@ -255,11 +267,11 @@ static void XMLCALL on_end(void *ud, const XML_Char *name) {
 
   if (d == 2) {
     char *text = buf_take_trimmed(st, &st->top);
-    push_tagtext(st, &st->out->config, &st->out->nconfig, st->top_tag, text);
+    push_tagtext(st, &st->out->config, &st->out->nconfig, &st->config_cap, st->top_tag, text);
     st->top_tag = NULL;
   } else if (parent == K_CAPS && st->inner.on) {
     char *text = buf_take_trimmed(st, &st->inner);
-    push_tagtext(st, &st->out->caps, &st->out->ncaps, st->inner_tag, text);
+    push_tagtext(st, &st->out->caps, &st->out->ncaps, &st->caps_cap, st->inner_tag, text);
     st->inner_tag = NULL;
   } else if (k == K_PROP && st->in_prop) {
     push_prop(st);

@@ -237,6 +237,29 @@ static void test_entity_expansion_is_bounded(void **state) {
   free(doc);
 }
 
+/* Many items cost linear time and keep their order. */
+static void test_many_items(void **state) {
+  (void)state;
+  enum { ITEMS = 50000 };
+  size_t cap = 64 + (size_t)ITEMS * 40, len = 0;
+  char *doc = malloc(cap);
+  if (!doc) {
+    fail_msg("out of memory");
+    return;
+  }
+  len += (size_t)sprintf(doc, "<devicedata><capabilities>");
+  for (int i = 0; i < ITEMS; i++) len += (size_t)sprintf(doc + len, "<c%d>%d</c%d>", i, i, i);
+  len += (size_t)sprintf(doc + len, "</capabilities></devicedata>");
+  emu_driver_xml x;
+  char err[256] = "";
+  assert_int_equal(emu_xml_parse(doc, len, &x, err, sizeof err), 0);
+  assert_int_equal(x.ncaps, ITEMS);
+  assert_string_equal(x.caps[ITEMS - 1].tag, "c49999");
+  assert_string_equal(x.caps[ITEMS - 1].text, "49999");
+  emu_xml_free(&x);
+  free(doc);
+}
+
 static void test_oversized_input_is_refused(void **state) {
   (void)state;
   size_t len = (9u << 20);
@@ -321,6 +344,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_wrong_root),
     cmocka_unit_test(test_deep_nesting_is_refused),
     cmocka_unit_test(test_entity_expansion_is_bounded),
+    cmocka_unit_test(test_many_items),
     cmocka_unit_test(test_oversized_input_is_refused),
     cmocka_unit_test(test_odd_input_does_not_crash),
     cmocka_unit_test(test_mutations_do_not_crash),
