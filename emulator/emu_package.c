@@ -394,8 +394,8 @@ static int check_script(emu_package *pkg, char *err, size_t errsz) {
   char sb1[NAME_SHOWN_MAX + 8], sb2[NAME_SHOWN_MAX + 8], path[PATH_MAX];
   const char *why = name_problem(script);
   if (why)
-    return fail(err, errsz, "driver.xml: script file '%s' refused: %s; it must be a relative path inside the package",
-                shown(script, sb1, sizeof sb1), why);
+    return fail(err, errsz, "driver.xml: script file '%s' refused: %s; "
+                "it must be a relative path inside the package", shown(script, sb1, sizeof sb1), why);
 
   static const char advice[] = "encrypted drivers cannot run off the controller; build an unencrypted "
                                "version of the driver (DriverPackager without encryption) to run it in c4emu";
@@ -411,10 +411,11 @@ static int check_script(emu_package *pkg, char *err, size_t errsz) {
                 shown(script, sb1, sizeof sb1), shown(script, sb2, sizeof sb2), advice);
 
   snprintf(path, sizeof path, "%s/%s", pkg->root, script);
+  shown(script, sb1, sizeof sb1);
   if (stat(path, &st) != 0)
-    return fail(err, errsz, "script '%s' named by driver.xml is not in the package", shown(script, sb1, sizeof sb1));
+    return fail(err, errsz, "script '%s' named by driver.xml is not in the package", sb1);
   if (!S_ISREG(st.st_mode))
-    return fail(err, errsz, "script '%s' named by driver.xml is not a regular file", shown(script, sb1, sizeof sb1));
+    return fail(err, errsz, "script '%s' named by driver.xml is not a regular file", sb1);
   return 0;
 }
 
