@@ -270,7 +270,7 @@ static const luaL_Reg timer_methods[] = {
 static uint64_t check_delay(lua_State *L, int i, lua_Number ms, const char *what) {
   if (!(ms > 0 && ms < MAX_DELAY_MS)) {
     lua_pushfstring(L, "%s must be above 0 and below 2^31 ms, got %f ms", what, ms);
-    luaL_argerror(L, i - 1, lua_tostring(L, -1));
+    luaL_argerror(L, i, lua_tostring(L, -1)); /* i counts C4: reported as #(i-1) */
   }
   return (uint64_t)ceil(ms); /* a fraction of a millisecond rounds up */
 }
@@ -300,7 +300,7 @@ static int l_AddTimer(lua_State *L) {
     if (strcasecmp(u, units[i].name) == 0) per = units[i].ms;
   if (per == 0) {
     lua_pushfstring(L, "units must be MILLISECONDS, SECONDS, MINUTES or HOURS, got '%s'", u);
-    return luaL_argerror(L, 2, lua_tostring(L, -1));
+    return luaL_argerror(L, 3, lua_tostring(L, -1));
   }
   uint64_t delay = check_delay(L, 2, n * per, "interval");
   timer_state *ts = state_of(L);
