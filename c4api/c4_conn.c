@@ -1,0 +1,684 @@
+/*
+ * c4_conn.c — TCP listeners and connections on libuv with an optional TLS
+ * filter (c4_tls_conn's memory BIOs).  The contract is in c4_conn.h.
+ *
+ * States of a connection:
+ *
+ *   CONNECTING ─┐
+ *   (accept) ───┼─► HANDSHAKE (TLS only) ─► OPEN ─► CLOSING ─► LINGER ─► CLOSED
+ *               └──────────────────────────►  │        (flush)   (wait EOF)   ▲
+ *                                             └───────────────────────────────┘ (now/reset/error)
+ *
+ * Lifetime: the struct lives until the close callbacks of its uv handles
+ * (the TCP handle and, while lingering, a timer) have run; write and
+ * shutdown requests hold no reference of their own because libuv completes
+ * them (with UV_ECANCELED at worst) before the handle's close callback.
+ * A listener is reference-counted by the connections it accepted, so
+ * c4_conn_listener() stays valid for as long as the connection lives.
+ *
+ * Reads go into one shared 64 KiB buffer (a second read while it is in use
+ * gets its own); a connection keeps no buffer of its own.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "c4_conn.h"
+#include "c4_tls_conn.h"
+
+#define READ_BUF   65536
+#define TLS_CHUNK  16384
+#define LINGER_MS  1000
+
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_LINGER, ST_CLOSED };
+
+struct c4_listener {
+  uv_tcp_t tcp;
+  c4_conn_opts o;
+  int port;
+  int refs;            /* 1 for the open handle + 1 per connection alive */
+  bool closed;
+  c4_conn *pending;    /* accepted connections still in their TLS handshake */
+};
+
+struct c4_conn {
+  uv_tcp_t tcp;
+  c4_listener *lis;
+  const c4_conn_events *ev;
+  emu_ctx *ctx;
+  const char *kind;
+  void *data;
+  tls_conn *tls;
+  uv_timer_t *linger;
+  c4_conn *pnext, **pprev;   /* listener's pending list (TLS handshakes) */
+  size_t queued;
+  char *close_msg;
+  int close_status;
+  uint8_t state;
+  uint8_t handles;           /* uv handles not yet closed */
+  bool outgoing, opened, silent, notified, eof_seen, reading, paused, want_drain;
+  uint16_t peer_port;
+  char peer_ip[46];
+};
+
+typedef struct {
+  uv_write_t req;
+  c4_conn *c;
+  size_t n;
+  char data[];
+} wreq;
+
+static char shared_buf[READ_BUF];
+static bool shared_busy;
+
+static void begin_close(c4_conn *c, c4_close_mode mode);
+static void start_reading(c4_conn *c);
+static void pump_tls(c4_conn *c);
+
+/* ---- small helpers ----------------------------------------------------- */
+
+void c4_conn_ignore_sigpipe(void) {
+  static bool done;
+  if (done) return;
+  done = true;
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+      !(old.sa_flags & SA_SIGINFO))
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void c4_sockaddr_text(const struct sockaddr *sa, char *ip, size_t ipsz, int *port) {
+  ip[0] = '\0';
+  *port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    uv_ip4_name(a, ip, ipsz);
+    *port = ntohs(a->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    uv_ip6_name(a, ip, ipsz);
+    *port = ntohs(a->sin6_port);
+    /* An IPv4 peer on a dual-stack socket: show it as IPv4. */
+    if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.')) memmove(ip, ip + 7, strlen(ip + 7) + 1);
+  }
+}
+
+int c4_sockaddr_parse(const char *host, int port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (port < 0 || port > 65535) return UV_EINVAL;
+  if (strchr(host, ':')) return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+static void track(emu_ctx *ctx, const char *kind, int d) {
+  if (ctx && kind) emu_track(ctx, kind, d);
+}
+
+static void activity(c4_conn *c) {
+  if (c->ctx) emu_io_activity(c->ctx);
+}
+
+static void set_close(c4_conn *c, int status, const char *msg) {
+  if (c->close_status != 0 || c->close_msg) return; /* the first reason wins */
+  c->close_status = status;
+  if (msg) c->close_msg = strdup(msg);
+  else if (status < 0) c->close_msg = strdup(uv_strerror(status));
+}
+
+static void listener_unref(c4_listener *l) {
+  if (--l->refs > 0) return;
+  if (l->o.tls) SSL_CTX_free(l->o.tls);
+  free(l);
+}
+
+static void pending_remove(c4_conn *c) {
+  if (!c->pprev) return;
+  *c->pprev = c->pnext;
+  if (c->pnext) c->pnext->pprev = c->pprev;
+  c->pprev = NULL;
+  c->pnext = NULL;
+}
+
+/* ---- events to the owner ------------------------------------------------ */
+
+static void notify_closed(c4_conn *c) {
+  if (c->notified || c->silent || !(c->opened || c->outgoing)) return;
+  c->notified = true;
+  c->ev->closed(c, c->close_status, c->close_msg);
+}
+
+static void notify_open(c4_conn *c) {
+  pending_remove(c);
+  c->state = ST_OPEN;
+  c->opened = true;
+  if (c->lis && c->lis->closed) { /* the listener went away during the handshake */
+    c->silent = true;
+    begin_close(c, C4_CLOSE_NOW);
+    return;
+  }
+  if (!c->silent) c->ev->open(c);
+}
+
+/* An accepted connection that never opened: told to the listener's owner. */
+static void reject(c4_conn *c, const char *msg) {
+  pending_remove(c);
+  if (c->silent || !c->lis || c->lis->closed || !c->ev->rejected) return;
+  c->ev->rejected(c->lis, c->peer_ip, c->peer_port, msg);
+}
+
+/* ---- freeing ----------------------------------------------------------- */
+
+static void conn_release(c4_conn *c) {
+  if (--c->handles > 0) return;
+  tls_conn_free(c->tls);
+  free(c->close_msg);
+  if (c->lis) listener_unref(c->lis);
+  free(c);
+}
+
+static void on_tcp_closed(uv_handle_t *h) {
+  c4_conn *c = h->data;
+  activity(c);
+  track(c->ctx, c->kind, -1);
+  notify_closed(c);
+  conn_release(c);
+}
+
+static void on_linger_closed(uv_handle_t *h) {
+  c4_conn *c = h->data;
+  free(h);
+  c->linger = NULL;
+  conn_release(c);
+}
+
+/* Closes the uv handles; the struct goes in the last close callback. */
+static void final_close(c4_conn *c, bool reset) {
+  if (c->state == ST_CLOSED) return;
+  c->state = ST_CLOSED;
+  pending_remove(c);
+  if (c->linger) {
+    uv_timer_stop(c->linger);
+    uv_close((uv_handle_t *)c->linger, on_linger_closed);
+  }
+  if (reset && uv_tcp_close_reset(&c->tcp, on_tcp_closed) == 0) return;
+  uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static void on_written(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  c4_conn *c = w->c;
+  c->queued -= w->n;
+  free(w);
+  if (status == UV_ECANCELED) return;
+  activity(c);
+  if (status < 0) {
+    set_close(c, status, NULL);
+    begin_close(c, C4_CLOSE_NOW);
+    return;
+  }
+  if (c->queued == 0 && c->want_drain && c->state == ST_OPEN && c->ev->drained && !c->silent)
+    c->ev->drained(c);
+}
+
+/* Bytes to the socket: straight to the kernel when nothing waits, else queued. */
+static int raw_write(c4_conn *c, const char *data, size_t n) {
+  if (n == 0) return 0;
+  if (c->queued == 0 && !c->want_drain) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (r >= 0) {
+      if ((size_t)r == n) return 0;
+      data += r;
+      n -= (size_t)r;
+    } else if (r != UV_EAGAIN) {
+      set_close(c, r, NULL);
+      begin_close(c, C4_CLOSE_NOW);
+      return r;
+    }
+  }
+  wreq *w = malloc(sizeof *w + n);
+  if (!w) return UV_ENOMEM;
+  w->c = c;
+  w->n = n;
+  memcpy(w->data, data, n);
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+  int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  if (r < 0) {
+    free(w);
+    set_close(c, r, NULL);
+    begin_close(c, C4_CLOSE_NOW);
+    return r;
+  }
+  c->queued += n;
+  return 0;
+}
+
+/* Sends whatever ciphertext the TLS engine has made. */
+static void pump_tls(c4_conn *c) {
+  char out[TLS_CHUNK];
+  size_t k;
+  while (c->state != ST_CLOSED && (k = tls_conn_take_output(c->tls, out, sizeof out)) > 0)
+    if (raw_write(c, out, k) < 0) return;
+}
+
+int c4_conn_write(c4_conn *c, const void *data, size_t n) {
+  if (!c) return UV_EINVAL;
+  if (c->state != ST_OPEN && !(c->state == ST_HANDSHAKE && c->tls)) return UV_EPIPE;
+  if (!c->tls) return raw_write(c, data, n);
+  if (tls_conn_write(c->tls, data, n) < 0) return UV_EPIPE;
+  pump_tls(c);
+  return 0;
+}
+
+size_t c4_conn_queued(const c4_conn *c) { return c ? c->queued : 0; }
+void c4_conn_want_drain(c4_conn *c, bool on) { c->want_drain = on; }
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void on_linger_timeout(uv_timer_t *t) {
+  final_close(t->data, false);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  c4_conn *c = req->data;
+  free(req);
+  if (status == UV_ECANCELED || c->state == ST_CLOSED) return;
+  activity(c);
+  if (status < 0 && status != UV_ENOTCONN) set_close(c, status, NULL);
+  notify_closed(c);
+  if (c->eof_seen || status < 0) {
+    final_close(c, false);
+    return;
+  }
+  /* Wait a little for the peer's EOF, reading and discarding, so that data
+   * it still sends does not make the kernel answer with a reset that could
+   * destroy our last bytes in flight. */
+  c->state = ST_LINGER;
+  c->linger = malloc(sizeof *c->linger);
+  if (!c->linger || uv_timer_init(c->tcp.loop, c->linger) != 0) {
+    free(c->linger);
+    c->linger = NULL;
+    final_close(c, false);
+    return;
+  }
+  c->handles++;
+  c->linger->data = c;
+  uv_timer_start(c->linger, on_linger_timeout, LINGER_MS, 0);
+  start_reading(c);
+}
+
+static void begin_close(c4_conn *c, c4_close_mode mode) {
+  if (c->state == ST_CLOSED) return;
+  if (mode != C4_CLOSE_FLUSH || c->state == ST_CONNECTING) {
+    final_close(c, mode == C4_CLOSE_RESET);
+    return;
+  }
+  if (c->state == ST_CLOSING || c->state == ST_LINGER) return;
+  bool was_open = c->state == ST_OPEN;
+  c->state = ST_CLOSING;
+  if (c->tls && was_open && !tls_conn_error(c->tls)) {
+    tls_conn_shutdown(c->tls);
+    pump_tls(c);
+    if (c->state == ST_CLOSED) return;
+  }
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req) {
+    final_close(c, false);
+    return;
+  }
+  req->data = c;
+  int r = uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown);
+  if (r < 0) {
+    free(req);
+    if (r != UV_ENOTCONN) set_close(c, r, NULL);
+    final_close(c, false);
+    return;
+  }
+  start_reading(c); /* to see the peer's EOF (or reset) and discard what it sends */
+}
+
+void c4_conn_close(c4_conn *c, c4_close_mode mode) {
+  if (c) begin_close(c, mode);
+}
+
+void c4_conn_abort(c4_conn *c) {
+  if (!c) return;
+  c->silent = true;
+  begin_close(c, C4_CLOSE_NOW);
+}
+
+bool c4_conn_is_open(const c4_conn *c) { return c && c->state == ST_OPEN; }
+bool c4_conn_opened(const c4_conn *c) { return c && c->opened; }
+
+/* ---- reading ------------------------------------------------------------ */
+
+void c4_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)h;
+  (void)hint;
+  if (!shared_busy) {
+    shared_busy = true;
+    *buf = uv_buf_init(shared_buf, READ_BUF);
+    return;
+  }
+  char *p = malloc(READ_BUF);
+  *buf = uv_buf_init(p, p ? READ_BUF : 0);
+}
+
+void c4_conn_release_buf(const uv_buf_t *buf) {
+  if (buf->base == shared_buf) shared_busy = false;
+  else free(buf->base);
+}
+
+/* The peer finished sending. */
+static void on_eof(c4_conn *c) {
+  c->eof_seen = true;
+  switch (c->state) {
+  case ST_OPEN:
+    if (!c->silent) c->ev->data(c, NULL, 0);
+    if (c->state == ST_OPEN) begin_close(c, C4_CLOSE_FLUSH);
+    break;
+  case ST_HANDSHAKE:
+    if (c->outgoing) {
+      set_close(c, UV_ECONNRESET, "the server closed the connection during the TLS handshake");
+    } else {
+      reject(c, "the client closed the connection during the TLS handshake");
+    }
+    final_close(c, false);
+    break;
+  case ST_LINGER:
+    final_close(c, false);
+    break;
+  default: /* CLOSING: the shutdown callback sees eof_seen */
+    if (c->reading) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->reading = false;
+    }
+    break;
+  }
+}
+
+static void on_read_error(c4_conn *c, int err) {
+  if (c->state == ST_HANDSHAKE && !c->outgoing) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "connection lost during the TLS handshake: %s", uv_strerror(err));
+    reject(c, msg);
+  }
+  set_close(c, err, NULL);
+  final_close(c, false);
+}
+
+/* A fatal TLS error: send the alert, then close. */
+static void tls_failed(c4_conn *c) {
+  const char *why = tls_conn_error(c->tls);
+  char msg[512];
+  snprintf(msg, sizeof msg, "TLS: %s", why ? why : "handshake failed");
+  pump_tls(c);
+  if (c->state == ST_CLOSED) return;
+  if (!c->opened && !c->outgoing) reject(c, msg);
+  set_close(c, UV_EPROTO, msg);
+  begin_close(c, C4_CLOSE_FLUSH);
+}
+
+static void tls_input(c4_conn *c, const char *data, size_t n) {
+  if (tls_conn_feed(c->tls, data, n) < 0) {
+    tls_failed(c);
+    return;
+  }
+  if (c->state == ST_HANDSHAKE && tls_conn_handshake_done(c->tls)) notify_open(c);
+  char plain[TLS_CHUNK];
+  size_t k;
+  while (c->state == ST_OPEN && (k = tls_conn_read(c->tls, plain, sizeof plain)) > 0)
+    if (!c->silent) c->ev->data(c, plain, k);
+  if (c->state == ST_CLOSED) return;
+  pump_tls(c);
+  if (c->state == ST_OPEN && tls_conn_peer_closed(c->tls)) on_eof(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  c4_conn *c = s->data;
+  if (nread > 0) {
+    activity(c);
+    if (c->state == ST_CLOSING || c->state == ST_LINGER) {
+      /* closing: what the peer still sends is discarded */
+    } else if (c->tls) {
+      tls_input(c, buf->base, (size_t)nread);
+    } else if (c->state == ST_OPEN && !c->silent) {
+      c->ev->data(c, buf->base, (size_t)nread);
+    }
+  } else if (nread == UV_EOF) {
+    activity(c);
+    on_eof(c);
+  } else if (nread < 0) {
+    activity(c);
+    on_read_error(c, (int)nread);
+  }
+  c4_conn_release_buf(buf);
+}
+
+static void start_reading(c4_conn *c) {
+  if (c->reading || c->state == ST_CLOSED) return;
+  if (c->paused && c->state == ST_OPEN) return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, c4_conn_alloc, on_read) == 0) c->reading = true;
+}
+
+void c4_conn_pause(c4_conn *c) {
+  if (!c || c->paused) return;
+  c->paused = true;
+  if (c->reading && c->state == ST_OPEN) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+  }
+}
+
+void c4_conn_resume(c4_conn *c) {
+  if (!c || !c->paused) return;
+  c->paused = false;
+  if (c->state == ST_OPEN) start_reading(c);
+}
+
+/* ---- creating ------------------------------------------------------------ */
+
+static c4_conn *conn_new(const c4_conn_opts *o, bool outgoing) {
+  c4_conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  if (uv_tcp_init(o->loop, &c->tcp) != 0) {
+    free(c);
+    return NULL;
+  }
+  c->tcp.data = c;
+  c->handles = 1;
+  c->ev = o->ev;
+  c->ctx = o->ctx;
+  c->kind = o->conn_kind;
+  c->outgoing = outgoing;
+  track(c->ctx, c->kind, +1);
+  return c;
+}
+
+static void fill_peer(c4_conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    int port;
+    c4_sockaddr_text((struct sockaddr *)&ss, c->peer_ip, sizeof c->peer_ip, &port);
+    c->peer_port = (uint16_t)port;
+  }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  c4_listener *l = server->data;
+  if (l->o.ctx) emu_io_activity(l->o.ctx);
+  if (status < 0) {
+    if (l->o.ctx) emu_log(l->o.ctx, EMU_LOG_WARN, "[c4emu] accept on port %d: %s", l->port,
+                          uv_strerror(status));
+    return;
+  }
+  c4_conn *c = conn_new(&l->o, false);
+  if (!c) return;
+  c->lis = l;
+  l->refs++;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    final_close(c, false);
+    return;
+  }
+  fill_peer(c);
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (l->o.tls) {
+    c->tls = tls_conn_new(l->o.tls, true);
+    if (!c->tls) {
+      final_close(c, false);
+      return;
+    }
+    c->state = ST_HANDSHAKE;
+    c->pnext = l->pending;
+    if (l->pending) l->pending->pprev = &c->pnext;
+    l->pending = c;
+    c->pprev = &l->pending;
+    start_reading(c);
+    return;
+  }
+  c->state = ST_OPEN;
+  start_reading(c);
+  notify_open(c);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  c4_listener *l = h->data;
+  track(l->o.ctx, l->o.listener_kind, -1);
+  listener_unref(l);
+}
+
+static void on_listener_failed(uv_handle_t *h) {
+  c4_listener *l = h->data;
+  if (l->o.tls) SSL_CTX_free(l->o.tls);
+  free(l);
+}
+
+c4_listener *c4_listen(const c4_conn_opts *o, const char *host, int port, int backlog,
+                       int *err) {
+  c4_conn_ignore_sigpipe();
+  struct sockaddr_storage ss;
+  int r = c4_sockaddr_parse(host, port, &ss);
+  if (r < 0) {
+    *err = r;
+    return NULL;
+  }
+  c4_listener *l = calloc(1, sizeof *l);
+  if (!l) {
+    *err = UV_ENOMEM;
+    return NULL;
+  }
+  l->o = *o;
+  if (o->tls) SSL_CTX_up_ref(o->tls);
+  if ((r = uv_tcp_init(o->loop, &l->tcp)) != 0) {
+    if (o->tls) SSL_CTX_free(o->tls);
+    free(l);
+    *err = r;
+    return NULL;
+  }
+  l->tcp.data = l;
+  r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, backlog > 0 ? backlog : 511, on_connection);
+  struct sockaddr_storage bound;
+  int len = sizeof bound;
+  if (r == 0) r = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len);
+  if (r != 0) {
+    uv_close((uv_handle_t *)&l->tcp, on_listener_failed);
+    *err = r;
+    return NULL;
+  }
+  char ip[64];
+  c4_sockaddr_text((struct sockaddr *)&bound, ip, sizeof ip, &l->port);
+  l->refs = 1;
+  track(o->ctx, o->listener_kind, +1);
+  *err = 0;
+  return l;
+}
+
+int c4_listener_port(const c4_listener *l) { return l->port; }
+void *c4_listener_data(const c4_listener *l) { return l->o.data; }
+
+void c4_listener_close(c4_listener *l) {
+  if (!l || l->closed) return;
+  l->closed = true;
+  /* Handshakes in progress belong to nobody yet: drop them quietly. */
+  while (l->pending) {
+    c4_conn *c = l->pending;
+    pending_remove(c);
+    c4_conn_abort(c);
+  }
+  uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  c4_conn *c = req->data;
+  free(req);
+  if (status == UV_ECANCELED || c->state == ST_CLOSED) return;
+  activity(c);
+  if (status < 0) {
+    set_close(c, status, NULL);
+    final_close(c, false);
+    return;
+  }
+  fill_peer(c);
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (c->tls) {
+    c->state = ST_HANDSHAKE;
+    start_reading(c);
+    pump_tls(c); /* the ClientHello */
+    return;
+  }
+  c->state = ST_OPEN;
+  start_reading(c);
+  notify_open(c);
+}
+
+c4_conn *c4_conn_connect(const c4_conn_opts *o, const struct sockaddr *addr, void *data,
+                         int *err) {
+  c4_conn_ignore_sigpipe();
+  c4_conn *c = conn_new(o, true);
+  if (!c) {
+    *err = UV_ENOMEM;
+    return NULL;
+  }
+  c->data = data;
+  c->state = ST_CONNECTING;
+  if (o->tls && !(c->tls = tls_conn_new(o->tls, false))) {
+    c->silent = true;
+    final_close(c, false);
+    *err = UV_ENOMEM;
+    return NULL;
+  }
+  uv_connect_t *req = malloc(sizeof *req);
+  if (req) req->data = c;
+  int r = req ? uv_tcp_connect(req, &c->tcp, addr, on_connect) : UV_ENOMEM;
+  if (r != 0) {
+    free(req);
+    c->silent = true;
+    final_close(c, false);
+    *err = r;
+    return NULL;
+  }
+  *err = 0;
+  return c;
+}
+
+/* ---- accessors ------------------------------------------------------------ */
+
+void *c4_conn_data(const c4_conn *c) { return c->data; }
+void c4_conn_set_data(c4_conn *c, void *data) { c->data = data; }
+c4_listener *c4_conn_listener(const c4_conn *c) { return c->lis; }
+const char *c4_conn_peer_ip(const c4_conn *c) { return c->peer_ip; }
+int c4_conn_peer_port(const c4_conn *c) { return c->peer_port; }
+uv_tcp_t *c4_conn_tcp(c4_conn *c) { return &c->tcp; }
+SSL *c4_conn_ssl(c4_conn *c) { return c->tls ? tls_conn_ssl(c->tls) : NULL; }
+
+int c4_conn_local(const c4_conn *c, char *ip, size_t ipsz, int *port) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  int r = uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len);
+  if (r == 0) c4_sockaddr_text((struct sockaddr *)&ss, ip, ipsz, port);
+  return r;
+}
