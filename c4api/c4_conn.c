@@ -56,7 +56,7 @@ struct c4_conn {
   int close_status;
   uint8_t state;
   uint8_t handles;           /* uv handles not yet closed */
-  bool outgoing, opened, silent, notified, eof_seen, reading, paused, want_drain;
+  bool outgoing, opened, silent, notified, eof_seen, reading, paused, want_drain, wr_shut;
   uint16_t peer_port;
   char peer_ip[46];
 };
@@ -265,6 +265,7 @@ static void pump_tls(c4_conn *c) {
 
 int c4_conn_write(c4_conn *c, const void *data, size_t n) {
   if (!c) return UV_EINVAL;
+  if (c->wr_shut) return UV_EPIPE;
   if (c->state != ST_OPEN && !(c->state == ST_HANDSHAKE && c->tls)) return UV_EPIPE;
   if (!c->tls) return raw_write(c, data, n);
   if (tls_conn_write(c->tls, data, n) < 0) return UV_EPIPE;
@@ -281,20 +282,14 @@ static void on_linger_timeout(uv_timer_t *t) {
   final_close(t->data, false);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  c4_conn *c = req->data;
-  free(req);
-  if (status == UV_ECANCELED || c->state == ST_CLOSED) return;
-  activity(c);
-  if (status < 0 && status != UV_ENOTCONN) set_close(c, status, NULL);
-  notify_closed(c);
-  if (c->eof_seen || status < 0) {
+/* The write side is done: wait a little for the peer's EOF, reading and
+ * discarding, so that data it still sends does not make the kernel answer
+ * with a reset that could destroy our last bytes in flight. */
+static void start_linger(c4_conn *c) {
+  if (c->eof_seen) {
     final_close(c, false);
     return;
   }
-  /* Wait a little for the peer's EOF, reading and discarding, so that data
-   * it still sends does not make the kernel answer with a reset that could
-   * destroy our last bytes in flight. */
   c->state = ST_LINGER;
   c->linger = malloc(sizeof *c->linger);
   if (!c->linger || uv_timer_init(c->tcp.loop, c->linger) != 0) {
@@ -307,6 +302,43 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   c->linger->data = c;
   uv_timer_start(c->linger, on_linger_timeout, LINGER_MS, 0);
   start_reading(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  c4_conn *c = req->data;
+  free(req);
+  if (status == UV_ECANCELED || c->state == ST_CLOSED) return;
+  activity(c);
+  if (status < 0 && status != UV_ENOTCONN) set_close(c, status, NULL);
+  notify_closed(c);
+  if (status < 0) final_close(c, false);
+  else start_linger(c);
+}
+
+static void on_half_shutdown(uv_shutdown_t *req, int status) {
+  c4_conn *c = req->data;
+  free(req);
+  if (status == UV_ECANCELED || c->state == ST_CLOSED) return;
+  activity(c);
+  if (status < 0 && status != UV_ENOTCONN) {
+    set_close(c, status, NULL);
+    final_close(c, false);
+  }
+}
+
+int c4_conn_shutdown_write(c4_conn *c) {
+  if (!c || c->state != ST_OPEN || c->tls) return UV_ENOTCONN;
+  if (c->wr_shut) return 0;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req) return UV_ENOMEM;
+  req->data = c;
+  int r = uv_shutdown(req, (uv_stream_t *)&c->tcp, on_half_shutdown);
+  if (r < 0) {
+    free(req);
+    return r;
+  }
+  c->wr_shut = true;
+  return 0;
 }
 
 static void begin_close(c4_conn *c, c4_close_mode mode) {
@@ -322,6 +354,10 @@ static void begin_close(c4_conn *c, c4_close_mode mode) {
     tls_conn_shutdown(c->tls);
     pump_tls(c);
     if (c->state == ST_CLOSED) return;
+  }
+  if (c->wr_shut) { /* already half-closed: only the linger is left */
+    start_linger(c);
+    return;
   }
   uv_shutdown_t *req = malloc(sizeof *req);
   if (!req) {

@@ -139,6 +139,11 @@ void c4_conn_want_drain(c4_conn *c, bool on);
 void c4_conn_pause(c4_conn *c);
 void c4_conn_resume(c4_conn *c);
 
+/* Half-close: shuts down the write side once the queue is sent, keeps
+ * reading (plain TCP only).  Writes then fail; a later close(FLUSH) only
+ * lingers for the peer's EOF.  0 or a libuv error. */
+int c4_conn_shutdown_write(c4_conn *c);
+
 void c4_conn_close(c4_conn *c, c4_close_mode mode);
 /* Closes now; no event of any kind follows. */
 void c4_conn_abort(c4_conn *c);

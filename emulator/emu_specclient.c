@@ -1,9 +1,681 @@
 /*
- * emu_specclient.c — real loopback clients for specs (d:connect, d:udp) and
- * d:servers().  Filled in with the CreateServer work.
+ * emu_specclient.c — real loopback clients for specs, added to the driver
+ * object, and d:servers():
+ *
+ *   local c = d:connect(port [, opts])   TCP client, connected when it returns
+ *   c:send(data)                         queued, never blocks
+ *   c:receive(n [, timeout_ms])          exactly n bytes, or raises on timeout/close
+ *   c:receive_until(delim [, timeout])   up to and including delim
+ *   c:receive_some([timeout_ms])         whatever has arrived (at least one byte)
+ *   c:is_closed([wait_ms])               the server closed it (serves the loop briefly)
+ *   c:close()  c:shutdown()  c:reset()   close / half-close / TCP reset
+ *   c:local_port()
+ *   local u = d:udp()                    UDP socket on loopback
+ *   u:sendto(port, data)  u:receive([timeout_ms]) → data, ip, port  u:close()
+ *   d:servers()                          {port=, protocol=, identifier=, clients=} in
+ *                                        creation order
+ *   d:set_payload_cap(bytes)             CreateServer's cap on undelimited payloads
+ *
+ * Waiting serves the driver's loop, so the driver runs meanwhile: in real
+ * mode due timers fire too; in virtual mode the clock does not move.
+ * Timeouts are wall-clock milliseconds (default 2000).
+ *
+ * The sockets go through c4_conn on the driver's loop and are counted as
+ * "spec-client" handles, apart from the driver's own.  A shutdown hook
+ * closes them when the driver is destroyed; the Lua object then only says
+ * so.  opts.tls is reserved for TLS clients (CreateTLSServer).
+ *
+ * Lifetime: the native client (sclient) is shared by the userdata and the
+ * driver's client group; whichever goes last frees it.  The userdata keeps
+ * the driver userdata alive through its environment table.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "emu_module.h"
+#include "../c4api/c4_conn.h"
+#include "../c4api/c4_server.h"
+
+#define CLIENT_MT "c4emu.client"
+#define UDP_MT "c4emu.udp"
+#define DEFAULT_TIMEOUT 2000
+#define TRACK_KIND "spec-client"
+
+typedef struct sc_group sc_group;
+
+typedef struct dgram {
+  struct dgram *next;
+  char ip[64];
+  int port;
+  size_t n;
+  char data[];
+} dgram;
+
+typedef struct sclient {
+  sc_group *g;            /* NULL once the driver is gone */
+  struct sclient *next, *prev;
+  bool is_udp;
+  bool ud_alive;          /* the Lua userdata still exists */
+  /* TCP */
+  c4_conn *conn;          /* NULL once closed */
+  bool connected, peer_closed, closed_by_us, done;
+  int status;
+  char err[160];
+  char *rx;
+  size_t rxoff, rxlen, rxcap;
+  /* UDP */
+  uv_udp_t *udp;
+  dgram *qhead, *qtail;
+} sclient;
+
+struct sc_group {
+  emu_ctx *ctx;
+  sclient *list;
+  sc_group *next;
+};
+
+static sc_group *groups;
+
+typedef struct {
+  sclient *c;
+} sc_box;
+
+/* ---- groups and lifetime -------------------------------------------------- */
+
+static void unlink_client(sclient *c) {
+  if (!c->g) return;
+  if (c->prev) c->prev->next = c->next;
+  else c->g->list = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->next = c->prev = NULL;
+  c->g = NULL;
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+static void free_queue(sclient *c) {
+  while (c->qhead) {
+    dgram *d = c->qhead;
+    c->qhead = d->next;
+    free(d);
+  }
+  c->qtail = NULL;
+}
+
+/* Closes the sockets without events. */
+static void close_native(sclient *c, emu_ctx *ctx) {
+  if (c->conn) {
+    c4_conn_abort(c->conn);
+    c->conn = NULL;
+  }
+  if (c->udp) {
+    c->udp->data = NULL;
+    uv_close((uv_handle_t *)c->udp, free_handle);
+    c->udp = NULL;
+    if (ctx) emu_track(ctx, TRACK_KIND, -1);
+  }
+  c->done = true;
+}
+
+static void free_client(sclient *c) {
+  free(c->rx);
+  free_queue(c);
+  free(c);
+}
+
+static void on_driver_shutdown(emu_ctx *ctx, void *data) {
+  sc_group *g = data;
+  while (g->list) {
+    sclient *c = g->list;
+    close_native(c, ctx);
+    unlink_client(c);
+    if (!c->ud_alive) free_client(c);
+  }
+  for (sc_group **p = &groups; *p; p = &(*p)->next) {
+    if (*p == g) {
+      *p = g->next;
+      break;
+    }
+  }
+  free(g);
+}
+
+static sc_group *group_of(emu_ctx *ctx) {
+  for (sc_group *g = groups; g; g = g->next)
+    if (g->ctx == ctx) return g;
+  sc_group *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->ctx = ctx;
+  g->next = groups;
+  groups = g;
+  emu_on_shutdown(ctx, on_driver_shutdown, g);
+  return g;
+}
+
+static sclient *new_client(lua_State *L, emu_ctx *ctx, const char *mt) {
+  sc_group *g = group_of(ctx);
+  sclient *c = calloc(1, sizeof *c);
+  if (!g || !c) {
+    free(c);
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
+  c->g = g;
+  c->ud_alive = true;
+  c->next = g->list;
+  if (g->list) g->list->prev = c;
+  g->list = c;
+  sc_box *b = lua_newuserdata(L, sizeof *b);
+  b->c = c;
+  luaL_getmetatable(L, mt);
+  lua_setmetatable(L, -2);
+  lua_createtable(L, 1, 0); /* environment: keeps the driver object alive */
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_setfenv(L, -2);
+  return c;
+}
+
+static int client_gc(lua_State *L) {
+  sc_box *b = lua_touserdata(L, 1);
+  sclient *c = b->c;
+  if (!c) return 0;
+  b->c = NULL;
+  c->ud_alive = false;
+  if (c->g) {
+    close_native(c, c->g->ctx);
+    unlink_client(c);
+  }
+  free_client(c);
+  return 0;
+}
+
+/* ---- waiting -------------------------------------------------------------- */
+
+/* Serves the driver's loop once, waiting at most wait_ms for I/O. */
+static void serve(emu_ctx *ctx, uint64_t wait_ms) {
+  emu_loop_serve(ctx, wait_ms);
+  if (!ctx->virtual_clock) emu_clock_fire_due(ctx);
+}
+
+typedef bool (*cond_fn)(sclient *c, void *ud);
+
+/* Serves until cond holds or timeout_ms pass; returns cond's last value. */
+static bool wait_for(sclient *c, uint64_t timeout_ms, cond_fn cond, void *ud) {
+  uint64_t t0 = uv_hrtime();
+  for (;;) {
+    if (cond(c, ud)) return true;
+    if (!c->g) return false;
+    uint64_t el = (uv_hrtime() - t0) / 1000000u;
+    if (el >= timeout_ms) return cond(c, ud);
+    uint64_t left = timeout_ms - el;
+    serve(c->g->ctx, left < 10 ? left : 10);
+  }
+}
+
+static uint64_t opt_timeout(lua_State *L, int i) {
+  if (lua_isnoneornil(L, i)) return DEFAULT_TIMEOUT;
+  lua_Number t = luaL_checknumber(L, i);
+  luaL_argcheck(L, t >= 0, i, "timeout must be >= 0 ms");
+  return (uint64_t)t;
+}
+
+/* ---- TCP client events ---------------------------------------------------- */
+
+static void sc_open(c4_conn *conn) {
+  sclient *c = c4_conn_data(conn);
+  if (c) c->connected = true;
+}
+
+static void sc_data(c4_conn *conn, const char *p, size_t n) {
+  sclient *c = c4_conn_data(conn);
+  if (!c) return;
+  if (n == 0) {
+    c->peer_closed = true;
+    return;
+  }
+  if (c->rxoff > 0 && (c->rxlen + n > c->rxcap || c->rxoff > c->rxlen / 2)) {
+    memmove(c->rx, c->rx + c->rxoff, c->rxlen - c->rxoff);
+    c->rxlen -= c->rxoff;
+    c->rxoff = 0;
+  }
+  if (c->rxlen + n > c->rxcap) {
+    size_t ncap = c->rxcap ? c->rxcap : 4096;
+    while (ncap < c->rxlen + n) ncap *= 2;
+    char *r = realloc(c->rx, ncap);
+    if (!r) return;
+    c->rx = r;
+    c->rxcap = ncap;
+  }
+  memcpy(c->rx + c->rxlen, p, n);
+  c->rxlen += n;
+}
+
+static void sc_closed(c4_conn *conn, int status, const char *msg) {
+  sclient *c = c4_conn_data(conn);
+  if (!c) return;
+  c->conn = NULL;
+  c->done = true;
+  c->status = status;
+  if (!c->closed_by_us) c->peer_closed = true;
+  if (msg) snprintf(c->err, sizeof c->err, "%s", msg);
+}
+
+static const c4_conn_events sc_events = {
+    .open = sc_open,
+    .data = sc_data,
+    .closed = sc_closed,
+};
+
+/* ---- d:connect and the client methods -------------------------------------- */
+
+static emu_ctx *live_driver(lua_State *L) {
+  emu_mdriver *d = emu_mdriver_check(L, 1);
+  if (d->ctx->phase == EMU_PHASE_DEAD)
+    luaL_error(L, "the driver has been destroyed (d:destroy())");
+  return d->ctx;
+}
+
+static const char *loopback(emu_ctx *ctx) {
+  const char *b = ctx->bind_addr ? ctx->bind_addr : "0.0.0.0";
+  if (strcmp(b, "0.0.0.0") == 0) return "127.0.0.1";
+  if (strcmp(b, "::") == 0) return "::1";
+  return b;
+}
+
+static bool cond_connected(sclient *c, void *ud) {
+  (void)ud;
+  return c->connected || c->done;
+}
+
+/* d:connect(port [, opts]) → client, connected */
+static int d_connect(lua_State *L) {
+  emu_ctx *ctx = live_driver(L);
+  lua_Integer port = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, port > 0 && port <= 65535, 2, "port out of range (1-65535)");
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_getfield(L, 3, "tls");
+    if (!lua_isnil(L, -1))
+      return luaL_error(L, "d:connect: TLS spec clients are not available yet (they come with "
+                        "C4:CreateTLSServer)");
+    lua_pop(L, 1);
+  }
+  struct sockaddr_storage ss;
+  const char *host = loopback(ctx);
+  if (c4_sockaddr_parse(host, (int)port, &ss) != 0)
+    return luaL_error(L, "d:connect: bad address %s", host);
+  sclient *c = new_client(L, ctx, CLIENT_MT);
+  c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .conn_kind = TRACK_KIND, .ev = &sc_events};
+  int err;
+  c->conn = c4_conn_connect(&o, (struct sockaddr *)&ss, c, &err);
+  if (!c->conn) return luaL_error(L, "d:connect: %s:%d: %s", host, (int)port, uv_strerror(err));
+  if (!wait_for(c, 5000, cond_connected, NULL) || !c->connected)
+    return luaL_error(L, "d:connect: %s:%d: %s", host, (int)port,
+                      c->err[0] ? c->err : "no connection after 5000 ms");
+  return 1;
+}
+
+static sclient *check_client(lua_State *L) {
+  sc_box *b = luaL_checkudata(L, 1, CLIENT_MT);
+  if (!b->c) luaL_error(L, "this client has been collected");
+  return b->c;
+}
+
+/* A client whose driver is gone cannot do anything but say so. */
+static sclient *usable_client(lua_State *L, const char *what) {
+  sclient *c = check_client(L);
+  if (!c->g) luaL_error(L, "c:%s: the driver has been destroyed", what);
+  return c;
+}
+
+/* c:send(data) */
+static int c_send(lua_State *L) {
+  sclient *c = usable_client(L, "send");
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  if (c->closed_by_us) return luaL_error(L, "c:send: the client was closed (c:close())");
+  if (!c->conn) return luaL_error(L, "c:send: the connection is closed%s%s",
+                                  c->err[0] ? ": " : "", c->err);
+  int r = c4_conn_write(c->conn, p, n);
+  if (r < 0) return luaL_error(L, "c:send: %s", uv_strerror(r));
+  serve(c->g->ctx, 0);
+  return 0;
+}
+
+static size_t avail(const sclient *c) { return c->rxlen - c->rxoff; }
+
+static bool cond_bytes(sclient *c, void *ud) {
+  return avail(c) >= *(size_t *)ud || c->done || c->peer_closed;
+}
+
+static int closed_or_timeout(lua_State *L, sclient *c, const char *what, uint64_t t,
+                             const char *wanted) {
+  if (c->closed_by_us) return luaL_error(L, "c:%s: the client was closed (c:close())", what);
+  if (c->done || c->peer_closed)
+    return luaL_error(L, "c:%s: connection closed by the server%s%s (%d bytes buffered, "
+                      "wanted %s)", what, c->err[0] ? ": " : "", c->err, (int)avail(c), wanted);
+  return luaL_error(L, "c:%s: timed out after %d ms (%d bytes buffered, wanted %s)", what,
+                    (int)t, (int)avail(c), wanted);
+}
+
+/* c:receive(n [, timeout_ms]) → exactly n bytes */
+static int c_receive(lua_State *L) {
+  sclient *c = check_client(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "byte count must be >= 0");
+  uint64_t t = opt_timeout(L, 3);
+  size_t want = (size_t)n;
+  if (avail(c) < want && c->g) wait_for(c, t, cond_bytes, &want);
+  if (avail(c) < want) {
+    char w[32];
+    snprintf(w, sizeof w, "%d", (int)n);
+    return closed_or_timeout(L, c, "receive", t, w);
+  }
+  lua_pushlstring(L, c->rx + c->rxoff, want);
+  c->rxoff += want;
+  return 1;
+}
+
+typedef struct {
+  const char *delim;
+  size_t dlen;
+  const char *hit;
+} until_ud;
+
+static bool cond_delim(sclient *c, void *ud) {
+  until_ud *u = ud;
+  u->hit = avail(c) >= u->dlen ? memmem(c->rx + c->rxoff, avail(c), u->delim, u->dlen) : NULL;
+  return u->hit || c->done || c->peer_closed;
+}
+
+/* c:receive_until(delim [, timeout_ms]) → data up to and including delim */
+static int c_receive_until(lua_State *L) {
+  sclient *c = check_client(L);
+  size_t dlen;
+  const char *delim = luaL_checklstring(L, 2, &dlen);
+  luaL_argcheck(L, dlen > 0, 2, "delimiter must not be empty");
+  uint64_t t = opt_timeout(L, 3);
+  until_ud u = {delim, dlen, NULL};
+  if (!cond_delim(c, &u) && c->g) wait_for(c, t, cond_delim, &u);
+  else cond_delim(c, &u);
+  if (!u.hit) {
+    lua_pushfstring(L, "a delimiter %q", delim);
+    return closed_or_timeout(L, c, "receive_until", t, lua_tostring(L, -1));
+  }
+  size_t n = (size_t)(u.hit - (c->rx + c->rxoff)) + dlen;
+  lua_pushlstring(L, c->rx + c->rxoff, n);
+  c->rxoff += n;
+  return 1;
+}
+
+static bool cond_some(sclient *c, void *ud) {
+  (void)ud;
+  return avail(c) > 0 || c->done || c->peer_closed;
+}
+
+/* c:receive_some([timeout_ms]) → what has arrived (at least one byte) */
+static int c_receive_some(lua_State *L) {
+  sclient *c = check_client(L);
+  uint64_t t = opt_timeout(L, 2);
+  if (avail(c) == 0 && c->g) wait_for(c, t, cond_some, NULL);
+  if (avail(c) == 0) return closed_or_timeout(L, c, "receive_some", t, "at least 1");
+  lua_pushlstring(L, c->rx + c->rxoff, avail(c));
+  c->rxoff = c->rxlen = 0;
+  return 1;
+}
+
+static bool cond_closed(sclient *c, void *ud) {
+  (void)ud;
+  return c->peer_closed || c->done;
+}
+
+/* c:is_closed([wait_ms]) → true once the server closed the connection (or c:close()) */
+static int c_is_closed(lua_State *L) {
+  sclient *c = check_client(L);
+  uint64_t t = lua_isnoneornil(L, 2) ? 50 : opt_timeout(L, 2);
+  if (c->g && !cond_closed(c, NULL)) wait_for(c, t, cond_closed, NULL);
+  lua_pushboolean(L, c->peer_closed || c->done || c->closed_by_us || !c->g);
+  return 1;
+}
+
+/* c:close() — FIN after what is queued; idempotent */
+static int c_close(lua_State *L) {
+  sclient *c = check_client(L);
+  if (c->closed_by_us) return 0;
+  c->closed_by_us = true;
+  if (c->conn && c->g) {
+    c4_conn_close(c->conn, C4_CLOSE_FLUSH);
+    serve(c->g->ctx, 0);
+  }
+  return 0;
+}
+
+/* c:reset() — close with a TCP reset (RST) */
+static int c_reset(lua_State *L) {
+  sclient *c = check_client(L);
+  if (c->closed_by_us) return 0;
+  c->closed_by_us = true;
+  if (c->conn && c->g) {
+    c4_conn_close(c->conn, C4_CLOSE_RESET);
+    serve(c->g->ctx, 0);
+  }
+  return 0;
+}
+
+/* c:shutdown() — half-close: no more sending, still receiving */
+static int c_shutdown(lua_State *L) {
+  sclient *c = usable_client(L, "shutdown");
+  if (!c->conn) return luaL_error(L, "c:shutdown: the connection is closed");
+  int r = c4_conn_shutdown_write(c->conn);
+  if (r < 0) return luaL_error(L, "c:shutdown: %s", uv_strerror(r));
+  serve(c->g->ctx, 0);
+  return 0;
+}
+
+/* c:local_port() → the client's own port (what the server sees) */
+static int c_local_port(lua_State *L) {
+  sclient *c = usable_client(L, "local_port");
+  if (!c->conn) return luaL_error(L, "c:local_port: the connection is closed");
+  char ip[64];
+  int port = 0;
+  c4_conn_local(c->conn, ip, sizeof ip, &port);
+  lua_pushinteger(L, port);
+  return 1;
+}
+
+static int c_tostring(lua_State *L) {
+  sc_box *b = lua_touserdata(L, 1);
+  const sclient *c = b ? b->c : NULL;
+  bool open = c && c->g && (c->conn || c->udp);
+  lua_pushfstring(L, "c4emu.%s (%s)", c && c->is_udp ? "udp" : "client", open ? "open" : "closed");
+  return 1;
+}
+
+/* ---- UDP -------------------------------------------------------------------- */
+
+static void u_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                   unsigned flags) {
+  (void)flags;
+  sclient *c = h->data;
+  if (c && nread >= 0 && addr) {
+    dgram *d = malloc(sizeof *d + (size_t)nread);
+    if (d) {
+      d->next = NULL;
+      d->n = (size_t)nread;
+      memcpy(d->data, buf->base, d->n);
+      c4_sockaddr_text(addr, d->ip, sizeof d->ip, &d->port);
+      if (c->qtail) c->qtail->next = d;
+      else c->qhead = d;
+      c->qtail = d;
+      if (c->g) emu_io_activity(c->g->ctx);
+    }
+  }
+  c4_conn_release_buf(buf);
+}
+
+/* d:udp() → UDP socket on loopback */
+static int d_udp(lua_State *L) {
+  emu_ctx *ctx = live_driver(L);
+  sclient *c = new_client(L, ctx, UDP_MT);
+  c->is_udp = true;
+  struct sockaddr_storage ss;
+  c4_sockaddr_parse(loopback(ctx), 0, &ss);
+  c->udp = malloc(sizeof *c->udp);
+  if (!c->udp || uv_udp_init(ctx->loop, c->udp) != 0) {
+    free(c->udp);
+    c->udp = NULL;
+    return luaL_error(L, "d:udp: cannot create a UDP socket");
+  }
+  c->udp->data = c;
+  emu_track(ctx, TRACK_KIND, +1);
+  int r = uv_udp_bind(c->udp, (struct sockaddr *)&ss, 0);
+  if (r == 0) r = uv_udp_recv_start(c->udp, c4_conn_alloc, u_recv);
+  if (r != 0) return luaL_error(L, "d:udp: %s", uv_strerror(r));
+  return 1;
+}
+
+static sclient *check_udp(lua_State *L, const char *what) {
+  sc_box *b = luaL_checkudata(L, 1, UDP_MT);
+  if (!b->c) luaL_error(L, "this UDP socket has been collected");
+  if (!b->c->g) luaL_error(L, "u:%s: the driver has been destroyed", what);
+  if (!b->c->udp) luaL_error(L, "u:%s: the socket is closed", what);
+  return b->c;
+}
+
+/* u:sendto(port, data) */
+static int u_sendto(lua_State *L) {
+  sclient *c = check_udp(L, "sendto");
+  lua_Integer port = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, port > 0 && port <= 65535, 2, "port out of range (1-65535)");
+  size_t n;
+  const char *p = luaL_checklstring(L, 3, &n);
+  struct sockaddr_storage to;
+  c4_sockaddr_parse(loopback(c->g->ctx), (int)port, &to);
+  uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+  int r = uv_udp_try_send(c->udp, &b, 1, (struct sockaddr *)&to);
+  if (r < 0) return luaL_error(L, "u:sendto: %s", uv_strerror(r));
+  serve(c->g->ctx, 0);
+  return 0;
+}
+
+static bool cond_dgram(sclient *c, void *ud) {
+  (void)ud;
+  return c->qhead != NULL;
+}
+
+/* u:receive([timeout_ms]) → data, ip, port */
+static int u_receive(lua_State *L) {
+  sclient *c = check_udp(L, "receive");
+  uint64_t t = opt_timeout(L, 2);
+  if (!c->qhead) wait_for(c, t, cond_dgram, NULL);
+  if (!c->qhead) return luaL_error(L, "u:receive: no datagram after %d ms", (int)t);
+  dgram *d = c->qhead;
+  c->qhead = d->next;
+  if (!c->qhead) c->qtail = NULL;
+  lua_pushlstring(L, d->data, d->n);
+  lua_pushstring(L, d->ip);
+  lua_pushinteger(L, d->port);
+  free(d);
+  return 3;
+}
+
+/* u:close() */
+static int u_close(lua_State *L) {
+  sc_box *b = luaL_checkudata(L, 1, UDP_MT);
+  if (b->c && b->c->g) close_native(b->c, b->c->g->ctx);
+  return 0;
+}
+
+/* ---- d:servers, d:set_payload_cap -------------------------------------------------- */
+
+typedef struct {
+  lua_State *L;
+  int n;
+} list_walk;
+
+static void add_server(const c4_server_info *s, void *ud) {
+  list_walk *w = ud;
+  lua_createtable(w->L, 0, 4);
+  lua_pushinteger(w->L, s->port);
+  lua_setfield(w->L, -2, "port");
+  lua_pushstring(w->L, s->protocol);
+  lua_setfield(w->L, -2, "protocol");
+  if (s->identifier) {
+    lua_pushstring(w->L, s->identifier);
+    lua_setfield(w->L, -2, "identifier");
+  }
+  lua_pushinteger(w->L, s->clients);
+  lua_setfield(w->L, -2, "clients");
+  lua_rawseti(w->L, -2, ++w->n);
+}
+
+/* d:servers() → {{port=, protocol=, identifier=, clients=}, ...} in creation order */
+static int d_servers(lua_State *L) {
+  emu_mdriver *d = emu_mdriver_check(L, 1);
+  lua_newtable(L);
+  list_walk w = {L, 0};
+  c4_server_each(d->ctx, add_server, &w);
+  return 1;
+}
+
+/* d:set_payload_cap(bytes) → previous cap: for connections accepted from now on */
+static int d_set_payload_cap(lua_State *L) {
+  emu_ctx *ctx = live_driver(L);
+  lua_Number n = luaL_checknumber(L, 2);
+  luaL_argcheck(L, n >= 1 && n < 1e12, 2, "cap must be at least 1 byte");
+  lua_pushnumber(L, (lua_Number)c4_server_set_max_payload(ctx, (size_t)n));
+  return 1;
+}
+
+/* ---- registration -------------------------------------------------------------- */
+
+static const luaL_Reg client_methods[] = {
+    {"send", c_send},       {"receive", c_receive},   {"receive_until", c_receive_until},
+    {"receive_some", c_receive_some}, {"is_closed", c_is_closed}, {"close", c_close},
+    {"reset", c_reset},     {"shutdown", c_shutdown}, {"local_port", c_local_port},
+    {NULL, NULL},
+};
+
+static const luaL_Reg udp_methods[] = {
+    {"sendto", u_sendto}, {"receive", u_receive}, {"close", u_close}, {NULL, NULL},
+};
+
+static void make_mt(lua_State *L, const char *name, const luaL_Reg *methods) {
+  if (!luaL_newmetatable(L, name)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_newtable(L);
+  luaL_register(L, NULL, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, client_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, c_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}
+
+/* The metatables are made on first use (the module has no open hook for us). */
+static void ensure_mts(lua_State *L) {
+  make_mt(L, CLIENT_MT, client_methods);
+  make_mt(L, UDP_MT, udp_methods);
+}
+
+static int d_connect_entry(lua_State *L) {
+  ensure_mts(L);
+  return d_connect(L);
+}
+
+static int d_udp_entry(lua_State *L) {
+  ensure_mts(L);
+  return d_udp(L);
+}
 
 const luaL_Reg emu_specclient_methods[] = {
+    {"connect", d_connect_entry},
+    {"udp", d_udp_entry},
+    {"servers", d_servers},
+    {"set_payload_cap", d_set_payload_cap},
     {NULL, NULL},
 };
