@@ -330,7 +330,6 @@ describe("skips: periods a repeating timer could not serve on time", function()
     ]])
     d:run_until(function() return #fired(d) == 2 end, 5000)
     local f = fired(d)
-    assert.equal(0, f[1].skips)
     assert.equal(2, f[2].skips)
     -- On the grid: 200 (busy till ~700), 400 and 600 dropped, next at 800.
     -- A queued late firing would have come at ~700, 500 ms after the first.
