@@ -15,6 +15,7 @@
  *   d:servers()                          {port=, protocol=, identifier=, clients=} in
  *                                        creation order
  *   d:set_payload_cap(bytes)             CreateServer's cap on undelimited payloads
+ *   d:serve(ms)                          serve the loop for ms of wall time
  *
  * Waiting serves the driver's loop, so the driver runs meanwhile: in real
  * mode due timers fire too; in virtual mode the clock does not move.
@@ -628,6 +629,22 @@ static int d_set_payload_cap(lua_State *L) {
   return 1;
 }
 
+/* d:serve(ms) — serves the driver's loop for ms of wall time (I/O; in real
+ * mode due timers too); the virtual clock does not move */
+static int d_serve(lua_State *L) {
+  emu_ctx *ctx = live_driver(L);
+  lua_Number ms = luaL_checknumber(L, 2);
+  luaL_argcheck(L, ms >= 0 && ms < 1e9, 2, "milliseconds must be >= 0");
+  uint64_t t0 = uv_hrtime(), total = (uint64_t)ms;
+  serve(ctx, 0);
+  for (;;) {
+    uint64_t el = (uv_hrtime() - t0) / 1000000u;
+    if (el >= total) break;
+    serve(ctx, total - el < 10 ? total - el : 10);
+  }
+  return 0;
+}
+
 /* ---- registration -------------------------------------------------------------- */
 
 static const luaL_Reg client_methods[] = {
@@ -677,5 +694,6 @@ const luaL_Reg emu_specclient_methods[] = {
     {"udp", d_udp_entry},
     {"servers", d_servers},
     {"set_payload_cap", d_set_payload_cap},
+    {"serve", d_serve},
     {NULL, NULL},
 };
