@@ -240,6 +240,19 @@ void emu_clock_fire_due(emu_ctx *ctx) {
 
 static void on_poll(uv_timer_t *t) { (void)t; }
 
+static void count_active(uv_handle_t *h, void *arg) {
+  if (uv_is_active(h) || uv_is_closing(h)) ++*(int *)arg;
+}
+
+bool emu_loop_could_bring_io(emu_ctx *ctx) {
+  if (uv_loop_alive(ctx->loop)) return true;
+  /* Unreferenced handles do not keep the loop alive, yet a served loop
+   * still polls them. */
+  int n = 0;
+  uv_walk(ctx->loop, count_active, &n);
+  return n > 0;
+}
+
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms) {
   emu_clock *c = ctx->host->clock;
   if (wait_ms == 0) {

@@ -139,6 +139,9 @@ uint64_t emu_sched_period(const emu_sched *s);
 size_t emu_clock_pending(emu_ctx *ctx);
 /* d:stall(ms): the next driver callback costs ms of clock time. */
 void emu_clock_stall(emu_ctx *ctx, uint64_t ms);
+/* Whether any handle (referenced or not) or request could still bring an
+ * event; the clock's own timers count only while running. */
+bool emu_loop_could_bring_io(emu_ctx *ctx);
 /* Serves the loop once: waits at most wait_ms of real time for I/O. */
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);
 

@@ -471,7 +471,7 @@ static int d_run_until(lua_State *L) {
       continue;
     }
     uint64_t before = ctx->host->io_events;
-    bool io_possible = uv_loop_alive(ctx->loop);
+    bool io_possible = emu_loop_could_bring_io(ctx);
     if (io_possible) {
       emu_loop_serve(ctx, 0);
       if (ctx->host->io_events != before) continue;

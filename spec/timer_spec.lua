@@ -9,12 +9,24 @@
 local c4emu = require "c4emu"
 local S = require "support"
 
+-- Every driver a test loads is destroyed after it (pcall: a no-op once the
+-- test destroyed or freed it), so the helper can check its handles.
+local opened = {}
+local function open(name, opts)
+  local d = c4emu.load(S.folder(name), opts)
+  opened[#opened + 1] = d
+  return d
+end
+after_each(function()
+  for _, d in ipairs(opened) do pcall(d.destroy, d) end
+  opened = {}
+end)
+
 -- The timer recorder fixture, initialised.  Callbacks made with Record(name)
 -- append {name=, at=, skips=} to FIRED; Names() lists the names in order.
 local function recorder(opts)
-  local d = c4emu.load(S.folder("timer_basic"), opts)
+  local d = open("timer_basic", opts)
   d:init()
-  finally(function() pcall(d.destroy, d) end) -- a no-op once destroyed or freed
   return d
 end
 
@@ -438,8 +450,7 @@ describe("legacy timers: C4:AddTimer, C4:KillTimer, OnTimerExpired", function()
   end)
 
   it("works while the chunk loads, before OnDriverInit (the old deferred-init idiom)", function()
-    local d = c4emu.load(S.folder("timer_legacy"))
-    finally(function() pcall(d.destroy, d) end)
+    local d = open("timer_legacy")
     assert.same({ { due = 5000, period = 0, kind = "AddTimer" } }, d:timers())
     d:init()
     assert.same({}, d:notes(), "the init rule does not cover the chunk")
@@ -661,9 +672,8 @@ end)
 
 describe("a driver that polls every 30 s and gives up after 5 minutes", function()
   local function poller(opts)
-    local d = c4emu.load(S.folder("timer_poll"), opts)
+    local d = open("timer_poll", opts)
     d:init()
-    finally(function() pcall(d.destroy, d) end)
     return d
   end
 
