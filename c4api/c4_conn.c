@@ -266,7 +266,7 @@ static void pump_tls(c4_conn *c) {
 int c4_conn_write(c4_conn *c, const void *data, size_t n) {
   if (!c) return UV_EINVAL;
   if (c->wr_shut) return UV_EPIPE;
-  if (c->state != ST_OPEN && !(c->state == ST_HANDSHAKE && c->tls)) return UV_EPIPE;
+  if (c->state > ST_OPEN) return UV_EPIPE; /* outgoing: kept until connected / handshaken */
   if (!c->tls) return raw_write(c, data, n);
   if (tls_conn_write(c->tls, data, n) < 0) return UV_EPIPE;
   pump_tls(c);

@@ -123,8 +123,9 @@ int c4_conn_peer_port(const c4_conn *c);
 int c4_conn_local(const c4_conn *c, char *ip, size_t ipsz, int *port);
 
 /*
- * Queues bytes to send, in order, never blocking.  Before a TLS handshake
- * completes, plaintext is kept and sent after it.  Returns 0, or a negative
+ * Queues bytes to send, in order, never blocking.  On an outgoing
+ * connection, bytes written before it opens are kept and sent once it is
+ * connected (and, with TLS, once the handshake completes).  Returns 0, or a negative
  * libuv error if the connection is closing or closed (nothing is queued).
  * A write error closes the connection (ev->closed with the error).
  */
