@@ -125,8 +125,12 @@ static int l_drivers(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
     lua_pop(L, 1);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, -4, ++n);
+    /* A collected driver may linger in the weak table until the next cycle. */
+    const emu_mdriver *d = lua_touserdata(L, -1);
+    if (d && d->ctx) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, -4, ++n);
+    }
   }
   lua_pop(L, 1);
   return 1;

@@ -5,12 +5,21 @@
 --   * a destroyed driver must have closed every native handle; it is then
 --     freed.  Drivers still alive (shared through setup/lazy_setup) are left
 --     to their owner.
+-- With C4EMU_REPORT_TIMERS set, timers still armed at the end of a test are
+-- listed on stderr (a report, not a failure: shared drivers may keep timers).
 local busted = require "busted"
 local c4emu = require "c4emu"
 
 busted.after_each(function()
   local problems = {}
+  local report_timers = os.getenv("C4EMU_REPORT_TIMERS")
   for _, d in ipairs(c4emu.drivers()) do
+    if report_timers and d:phase() ~= "dead" then
+      for _, t in ipairs(d:timers()) do
+        io.stderr:write(("c4emu: %s: %s timer still armed, due at %d ms, period %d ms\n")
+          :format(tostring(d), t.kind, t.due, t.period))
+      end
+    end
     for _, e in ipairs(d:unseen_errors()) do
       problems[#problems + 1] = "unexpected driver error: " .. e
     end

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Runs every benchmark and prints its figures (nothing is asserted).
+BUILD=${BUILD:-build}
+export BUILD
+cd "$(dirname "$0")/.." || exit 2
+echo "== startup";   tools/bench_startup.sh
+echo "== timers";    lua5.1 tools/bench_timers.lua
+for extra in tools/bench_echo.sh tools/bench_tls.sh; do
+  [ -x "$extra" ] && { echo "== $(basename "$extra" .sh)"; "$extra"; }
+done
+exit 0
