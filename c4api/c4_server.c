@@ -196,6 +196,7 @@ static void on_post_closed(uv_handle_t *h) {
 }
 
 static void server_destroy(server *s, bool silent);
+static void srv_unref(server *s);
 
 /* Shutdown hook: after OnDriverDestroyed.  Closes every socket without a
  * word to Lua; the state goes with the last close callback. */
@@ -206,6 +207,13 @@ static void on_shutdown(emu_ctx *ctx, void *data) {
   lua_pushnil(ctx->L);
   lua_rawset(ctx->L, LUA_REGISTRYINDEX);
   while (st->first) server_destroy(st->first, true);
+  /* Status events not delivered: they will not be now. */
+  status_ev *evs = st->evs;
+  size_t n = st->nevs;
+  st->evs = NULL;
+  st->nevs = st->capevs = 0;
+  for (size_t i = 0; i < n; i++) srv_unref(evs[i].s);
+  free(evs);
   uv_close((uv_handle_t *)&st->post, on_post_closed);
 }
 
