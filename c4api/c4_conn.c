@@ -71,6 +71,19 @@ typedef struct {
 static char shared_buf[READ_BUF];
 static bool shared_busy;
 
+/*
+ * Write batching.  While a connection's read callback runs, what the owner
+ * writes to that same connection (a reply, typically several for several
+ * payloads in one read) is gathered here and goes out in one write when the
+ * callback ends, instead of one system call per reply.  Writes to other
+ * connections are not delayed.  Closing flushes (or, without flush, drops)
+ * the batch first, so order is kept.
+ */
+#define BATCH_MAX (256 * 1024)
+static c4_conn *batch_conn;
+static char *batch_buf;
+static size_t batch_len, batch_cap;
+
 static void begin_close(c4_conn *c, c4_close_mode mode);
 static void start_reading(c4_conn *c);
 static void pump_tls(c4_conn *c);
@@ -194,6 +207,10 @@ static void on_linger_closed(uv_handle_t *h) {
 /* Closes the uv handles; the struct goes in the last close callback. */
 static void final_close(c4_conn *c, bool reset) {
   if (c->state == ST_CLOSED) return;
+  if (batch_conn == c) {
+    batch_len = 0;
+    batch_conn = NULL;
+  }
   c->state = ST_CLOSED;
   pending_remove(c);
   if (c->linger) {
@@ -263,17 +280,59 @@ static void pump_tls(c4_conn *c) {
     if (raw_write(c, out, k) < 0) return;
 }
 
+static void batch_flush(c4_conn *c) {
+  if (batch_conn != c || batch_len == 0) return;
+  size_t n = batch_len;
+  batch_len = 0;
+  raw_write(c, batch_buf, n);
+}
+
+/* Ends batching for c: flushes (or drops) what was gathered. */
+static void batch_end(c4_conn *c, bool send) {
+  if (batch_conn != c) return;
+  if (send && c->state <= ST_OPEN) batch_flush(c);
+  batch_len = 0;
+  batch_conn = NULL;
+}
+
+static int batch_add(c4_conn *c, const char *data, size_t n) {
+  if (batch_len + n > BATCH_MAX) {
+    batch_flush(c);
+    if (n > BATCH_MAX / 2) return raw_write(c, data, n);
+  }
+  if (batch_len + n > batch_cap) {
+    size_t ncap = batch_cap ? batch_cap : 16384;
+    while (ncap < batch_len + n) ncap *= 2;
+    char *b = realloc(batch_buf, ncap);
+    if (!b) {
+      batch_flush(c);
+      return raw_write(c, data, n);
+    }
+    batch_buf = b;
+    batch_cap = ncap;
+  }
+  memcpy(batch_buf + batch_len, data, n);
+  batch_len += n;
+  return 0;
+}
+
 int c4_conn_write(c4_conn *c, const void *data, size_t n) {
   if (!c) return UV_EINVAL;
   if (c->wr_shut) return UV_EPIPE;
   if (c->state > ST_OPEN) return UV_EPIPE; /* outgoing: kept until connected / handshaken */
-  if (!c->tls) return raw_write(c, data, n);
+  if (!c->tls) {
+    if (batch_conn == c && !c->want_drain) return batch_add(c, data, n);
+    return raw_write(c, data, n);
+  }
   if (tls_conn_write(c->tls, data, n) < 0) return UV_EPIPE;
-  pump_tls(c);
+  if (batch_conn != c) pump_tls(c); /* else the read callback sends it at its end */
   return 0;
 }
 
-size_t c4_conn_queued(const c4_conn *c) { return c ? c->queued : 0; }
+size_t c4_conn_queued(const c4_conn *c) {
+  if (!c) return 0;
+  return c->queued + (batch_conn == c ? batch_len : 0);
+}
 void c4_conn_want_drain(c4_conn *c, bool on) { c->want_drain = on; }
 
 /* ---- closing ------------------------------------------------------------ */
@@ -343,6 +402,7 @@ int c4_conn_shutdown_write(c4_conn *c) {
 
 static void begin_close(c4_conn *c, c4_close_mode mode) {
   if (c->state == ST_CLOSED) return;
+  batch_end(c, mode == C4_CLOSE_FLUSH);
   if (mode != C4_CLOSE_FLUSH || c->state == ST_CONNECTING) {
     final_close(c, mode == C4_CLOSE_RESET);
     return;
@@ -474,6 +534,7 @@ static void tls_input(c4_conn *c, const char *data, size_t n) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   c4_conn *c = s->data;
+  batch_conn = c;
   if (nread > 0) {
     activity(c);
     if (c->state == ST_CLOSING || c->state == ST_LINGER) {
@@ -489,6 +550,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   } else if (nread < 0) {
     activity(c);
     on_read_error(c, (int)nread);
+  }
+  if (batch_conn == c) {
+    batch_end(c, true);
+    if (c->tls && c->state <= ST_LINGER) pump_tls(c);
   }
   c4_conn_release_buf(buf);
 }
