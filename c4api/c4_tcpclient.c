@@ -1,0 +1,899 @@
+/*
+ * c4_tcpclient.c — C4LuaTcpClient (reference §4): the connections a
+ * C4LuaTcpServer accepts and the outgoing ones of C4:CreateTCPClient():
+ * chaining setters OnResolve / OnConnect / OnRead / OnWrite / OnDisconnect /
+ * OnError / Option, Connect, Write, the one-shot reads ReadUntil (string or
+ * matcher), ReadUntilOneOf, ReadUntilOneNotOf, ReadAtLeast, ReadUpTo,
+ * GetRemoteAddress, GetLocalAddress and Close([flush]).
+ *
+ * Reading: every byte that arrives goes into the client's own buffer, read
+ * armed or not, so nothing is lost before the driver asks.  A read is
+ * one-shot: once satisfied it is disarmed and OnRead(client, data) runs;
+ * the driver re-arms (usually inside OnRead), and buffered data satisfies
+ * the new read at once, from the loop.  Arming a read while one is armed
+ * replaces it.  When the connection ends (peer EOF, reset) while a read is
+ * armed, what is buffered is delivered to OnRead as a partial payload before
+ * OnDisconnect; at the peer's EOF this happens while the connection can still
+ * send, so a reply written in that OnRead goes out.  Past 16 MiB buffered,
+ * reading pauses until the driver consumes.
+ *
+ * States: IDLE (outgoing, not connecting) → CONNECTING (resolve, choose,
+ * connect) → OPEN → CLOSING (the driver's Close) → ENDED.  Events:
+ *   - OnConnect(client) once an outgoing connection is up;
+ *   - OnWrite(client) each time everything written has gone to the kernel
+ *     (never after Close);
+ *   - OnError(client, code, msg, op): op "resolve" / "connect" for a failed
+ *     or cancelled Connect (Close() on a pending Connect: ECANCELED), and
+ *     "read" / "write" when the connection ends with an error ("write" if
+ *     data was still queued), right before OnDisconnect;
+ *   - OnDisconnect(client, code, msg) exactly once for every connection
+ *     that was up and ended, whichever side ended it: code 0 ("Success") for
+ *     a graceful close, the errno otherwise.
+ * After OnDisconnect the client is closed: methods other than Close and the
+ * address getters raise.  Between Close() and OnDisconnect, writes are
+ * dropped and reads answer nil (the reference: nothing more is read, no more
+ * writes are accepted), so a driver that broadcasts to a client it is
+ * closing (the seed's chat server can) does not fail.
+ *
+ * Lifetime: the client holds a reference to itself while a connect, a read
+ * or a write is outstanding and while it closes (until OnDisconnect), so an
+ * unreferenced client still gets its OnRead / OnWrite / OnDisconnect.  An
+ * idle open client that nothing references is collected and its socket
+ * closed (no events: __gc never calls Lua).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include "c4_tcp.h"
+
+#define BUF_CAP (16u << 20)          /* reading pauses past this much buffered */
+#define MAX_AT_LEAST (1024u << 10)   /* ReadAtLeast: "limited to 1024 kb" */
+#define MAX_UP_TO (4096u << 10)      /* ReadUpTo: "limited to 4096 kb" */
+#define MATCHER_KEY "ReadUntil matcher"
+
+enum { CL_IDLE, CL_CONNECTING, CL_OPEN, CL_CLOSING, CL_ENDED };
+enum { R_NONE, R_UNTIL, R_MATCH, R_ONEOF, R_NOTOF, R_ATLEAST, R_UPTO };
+
+typedef struct {
+  tcp_obj o;                 /* first: a tcp_obj * is a tcp_client * */
+  int state;
+  c4_conn *conn;             /* NULL once closed (ev->closed) or never connected */
+  bool outgoing;
+  bool eof;                  /* the peer finished sending */
+  bool write_pending;        /* written data not yet handed to the kernel */
+  bool in_service;           /* delivering reads: re-arming needs no kick */
+  bool paused, warned_full;
+  int next_ep;               /* outgoing, default choice: the endpoint to try next */
+  /* the armed read */
+  int rmode;
+  char *delim;
+  size_t dlen;
+  size_t scan;               /* where the search for the read goes on */
+  size_t rn;                 /* ReadAtLeast / ReadUpTo */
+  size_t match_seen;         /* matcher: buffer length it last saw */
+  unsigned char set[32];     /* ReadUntilOneOf / OneNotOf */
+  /* received, not yet delivered: buf[off .. off+len) */
+  char *buf;
+  size_t off, len, cap;
+  /* written before the connection was up */
+  char *pre;
+  size_t prelen, precap;
+  /* options: -1 unset */
+  signed char nodelay, keepalive, linger;
+  int keepalive_secs, linger_secs;
+  char peer_ip[64], local_ip[64];
+  int peer_port, local_port;
+} tcp_client;
+
+static tcp_client *check_client(lua_State *L) {
+  return (tcp_client *)tcp_check(L, TCP_CLIENT_MT);
+}
+
+/* ---- the buffer ------------------------------------------------------------------ */
+
+static bool buf_append(tcp_client *c, const char *p, size_t n) {
+  if (c->off > 0 && (c->off + c->len + n > c->cap)) {
+    memmove(c->buf, c->buf + c->off, c->len);
+    c->off = 0;
+  }
+  if (c->len + n > c->cap) {
+    size_t ncap = c->cap ? c->cap : 4096;
+    while (ncap < c->len + n) ncap *= 2;
+    char *b = realloc(c->buf, ncap);
+    if (!b) return false;
+    c->buf = b;
+    c->cap = ncap;
+  }
+  memcpy(c->buf + c->off + c->len, p, n);
+  c->len += n;
+  return true;
+}
+
+/* Drops n bytes from the front.  The memory stays until the next append. */
+static void buf_consume(tcp_client *c, size_t n) {
+  c->off += n;
+  c->len -= n;
+  c->scan = c->scan > n ? c->scan - n : 0;
+  if (c->len == 0) c->off = 0;
+}
+
+static bool pre_append(tcp_client *c, const char *p, size_t n) {
+  if (c->prelen + n > c->precap) {
+    size_t ncap = c->precap ? c->precap : 1024;
+    while (ncap < c->prelen + n) ncap *= 2;
+    char *b = realloc(c->pre, ncap);
+    if (!b) return false;
+    c->pre = b;
+    c->precap = ncap;
+  }
+  memcpy(c->pre + c->prelen, p, n);
+  c->prelen += n;
+  return true;
+}
+
+static void pre_free(tcp_client *c) {
+  free(c->pre);
+  c->pre = NULL;
+  c->prelen = c->precap = 0;
+}
+
+/* ---- reads ------------------------------------------------------------------------ */
+
+static void clear_matcher(tcp_client *c) {
+  lua_State *L = c->o.ctx->L;
+  if (!tcp_push_ud(L, &c->o)) return;
+  lua_getfenv(L, -1);
+  lua_pushnil(L);
+  lua_setfield(L, -2, MATCHER_KEY);
+  lua_pop(L, 2);
+}
+
+static void disarm_read(tcp_client *c) {
+  if (c->rmode == R_MATCH) clear_matcher(c);
+  c->rmode = R_NONE;
+  free(c->delim);
+  c->delim = NULL;
+  c->dlen = 0;
+}
+
+/* Bytes the armed (non-matcher) read takes from the buffer now, or 0. */
+static size_t match_len(tcp_client *c) {
+  const char *d = c->buf + c->off;
+  switch (c->rmode) {
+  case R_UNTIL: {
+    if (c->len < c->dlen) return 0;
+    const char *hit = memmem(d + c->scan, c->len - c->scan, c->delim, c->dlen);
+    if (hit) return (size_t)(hit - d) + c->dlen;
+    c->scan = c->len - c->dlen + 1;
+    return 0;
+  }
+  case R_ONEOF:
+  case R_NOTOF: {
+    bool want = c->rmode == R_ONEOF;
+    for (size_t i = c->scan; i < c->len; i++) {
+      unsigned char b = (unsigned char)d[i];
+      if (((c->set[b >> 3] >> (b & 7)) & 1) == want) return i + 1;
+    }
+    c->scan = c->len;
+    return 0;
+  }
+  case R_ATLEAST: return c->len >= c->rn ? c->len : 0;
+  case R_UPTO: return c->len < c->rn ? c->len : c->rn;
+  default: return 0;
+  }
+}
+
+/*
+ * Runs the matcher f(buffer) → matched, consume [, replacement].  Returns
+ * true on a match with *n bytes to take and *vidx the replacement's stack
+ * index (0: none; the results stay on the stack for the caller to pop).
+ * On no match, consumes what it was told and pops its results.
+ */
+static bool run_matcher(tcp_client *c, size_t *n, int *vidx) {
+  lua_State *L = c->o.ctx->L;
+  if (c->match_seen == c->len) return false; /* nothing new since it said no */
+  tcp_arg a = {.t = 's', .s = c->buf + c->off, .len = c->len};
+  if (!tcp_call_plain(&c->o, MATCHER_KEY, &a, 1, 3)) {
+    lua_pop(L, 3);
+    emu_log(c->o.ctx, EMU_LOG_WARN,
+            "[c4emu] C4LuaTcpClient: the ReadUntil matcher failed; that read is cancelled");
+    disarm_read(c);
+    return false;
+  }
+  int base = lua_gettop(L) - 2;
+  bool matched = lua_toboolean(L, base);
+  size_t take = matched ? c->len : 0;
+  if (lua_type(L, base + 1) == LUA_TNUMBER) {
+    lua_Number v = lua_tonumber(L, base + 1);
+    take = v <= 0 ? 0 : v >= (lua_Number)c->len ? c->len : (size_t)v;
+  }
+  if (matched) {
+    *n = take;
+    *vidx = lua_isnil(L, base + 2) ? 0 : base + 2;
+    return true;
+  }
+  lua_pop(L, 3);
+  if (c->o.dead || c->rmode != R_MATCH) return false; /* the matcher re-armed or closed */
+  buf_consume(c, take);
+  c->match_seen = c->len;
+  return false;
+}
+
+/* The connection can bring no more data. */
+static bool ended(const tcp_client *c) { return c->eof || !c->conn; }
+
+/* Takes n bytes (or the replacement at vidx) and calls OnRead: one-shot. */
+static void deliver(tcp_client *c, size_t n, int vidx) {
+  tcp_arg a = vidx ? (tcp_arg){.t = 'v', .idx = vidx}
+                   : (tcp_arg){.t = 's', .s = c->buf + c->off, .len = n};
+  disarm_read(c);
+  buf_consume(c, n); /* the bytes stay in place until the next append */
+  tcp_call(&c->o, "OnRead", &a, 1, 0);
+}
+
+/* Delivers every read the buffer satisfies, then (once the connection can
+ * bring nothing more) what is left as a partial payload.  Called from the
+ * loop only. */
+static void client_service(tcp_client *c) {
+  lua_State *L = c->o.ctx->L;
+  if (c->in_service || c->o.dead) return;
+  int top = lua_gettop(L);
+  if (!tcp_push_ud(L, &c->o)) return; /* anchors the object while the driver runs */
+  c->in_service = true;
+  while (c->rmode != R_NONE && c->state == CL_OPEN && !c->o.dead) {
+    int itop = lua_gettop(L);
+    size_t n = 0;
+    int vidx = 0;
+    bool hit;
+    if (c->rmode == R_MATCH) hit = run_matcher(c, &n, &vidx);
+    else hit = (n = match_len(c)) > 0;
+    if (!hit && c->rmode != R_NONE && ended(c) && c->len > 0) {
+      n = c->len; /* the peer is done: the partial payload */
+      hit = true;
+    }
+    if (!hit) {
+      lua_settop(L, itop);
+      break;
+    }
+    deliver(c, n, vidx);
+    lua_settop(L, itop);
+  }
+  c->in_service = false;
+  if (c->paused && c->len < BUF_CAP / 2 && c->conn) {
+    c->paused = false;
+    c4_conn_resume(c->conn);
+  }
+  tcp_sync_alive(&c->o);
+  lua_settop(L, top);
+}
+
+/* ---- events --------------------------------------------------------------------- */
+
+static void report_error(tcp_client *c, int uverr, const char *op) {
+  const char *text = tcp_errtext(uverr);
+  tcp_arg a[3] = {{.t = 'n', .n = tcp_errcode(uverr)},
+                  {.t = 's', .s = text, .len = strlen(text)},
+                  {.t = 's', .s = op, .len = strlen(op)}};
+  tcp_call(&c->o, "OnError", a, 3, 0);
+}
+
+static void apply_linger(tcp_client *c) {
+  uv_os_fd_t fd;
+  if (c->linger < 0 || !c->conn || uv_fileno((uv_handle_t *)c4_conn_tcp(c->conn), &fd) != 0)
+    return;
+  struct linger lg = {.l_onoff = c->linger, .l_linger = c->linger_secs};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+/* Applies the options set so far; 0 or a libuv error. */
+static int apply_options(tcp_client *c) {
+  if (!c->conn) return 0;
+  uv_tcp_t *t = c4_conn_tcp(c->conn);
+  int r = 0;
+  if (c->nodelay >= 0 && r == 0) r = uv_tcp_nodelay(t, c->nodelay);
+  if (c->keepalive >= 0 && r == 0)
+    r = uv_tcp_keepalive(t, c->keepalive, c->keepalive_secs > 0 ? (unsigned)c->keepalive_secs : 60);
+  apply_linger(c);
+  return r;
+}
+
+/* The connection is up (accepted, or connected). */
+static void became_open(tcp_client *c) {
+  c->state = CL_OPEN;
+  snprintf(c->peer_ip, sizeof c->peer_ip, "%s", c4_conn_peer_ip(c->conn));
+  c->peer_port = c4_conn_peer_port(c->conn);
+  if (c4_conn_local(c->conn, c->local_ip, sizeof c->local_ip, &c->local_port) != 0)
+    c->local_ip[0] = '\0';
+  c4_conn_want_drain(c->conn, true);
+  if (apply_options(c) != 0)
+    emu_log(c->o.ctx, EMU_LOG_WARN, "[c4emu] C4LuaTcpClient: a socket option could not be set");
+}
+
+static bool connect_to(tcp_client *c, int i, int *err);
+
+static void connect_failed(tcp_client *c, int status) {
+  int err = status;
+  while (c->o.auto_choice && c->next_ep < c->o.neps) { /* the default: try the others */
+    if (connect_to(c, c->next_ep, &err)) return;
+  }
+  tcp_free_eps(&c->o);
+  pre_free(c);
+  c->state = CL_IDLE;
+  emu_log(c->o.ctx, EMU_LOG_DEBUG, "[c4emu] C4LuaTcpClient: connect failed: %s",
+          tcp_errtext(err));
+  report_error(c, err, "connect");
+}
+
+static void ev_open(c4_conn *conn) {
+  c4_listener *lis = c4_conn_listener(conn);
+  if (lis) {
+    tcp_client_accepted((tcp_obj *)c4_listener_data(lis), conn);
+    return;
+  }
+  tcp_client *c = c4_conn_data(conn);
+  if (!c || c->o.dead) return;
+  lua_State *L = c->o.ctx->L;
+  int top = lua_gettop(L);
+  tcp_push_ud(L, &c->o);
+  tcp_free_eps(&c->o);
+  became_open(c);
+  if (c->prelen) {
+    if (c4_conn_write(conn, c->pre, c->prelen) == 0) c->write_pending = true;
+    pre_free(c);
+  }
+  tcp_call(&c->o, "OnConnect", NULL, 0, 0);
+  client_service(c);
+  tcp_sync_alive(&c->o);
+  lua_settop(L, top);
+}
+
+static void ev_data(c4_conn *conn, const char *p, size_t n) {
+  tcp_client *c = c4_conn_data(conn);
+  if (!c || c->o.dead) return;
+  if (n == 0) {
+    c->eof = true;
+    client_service(c); /* the partial payload, while a reply can still be sent */
+    return;
+  }
+  if (c->state != CL_OPEN) return;
+  if (!buf_append(c, p, n)) {
+    emu_log(c->o.ctx, EMU_LOG_ERROR, "[c4emu] C4LuaTcpClient: out of memory buffering "
+            "received data: closing the connection");
+    c4_conn_close(conn, C4_CLOSE_NOW);
+    return;
+  }
+  client_service(c);
+  if (c->len >= BUF_CAP && !c->paused && c->conn) {
+    c->paused = true;
+    c4_conn_pause(c->conn);
+    if (!c->warned_full)
+      emu_log(c->o.ctx, EMU_LOG_WARN, "[c4emu] C4LuaTcpClient: %zu bytes received and not "
+              "read: reading paused until the driver reads", c->len);
+    c->warned_full = true;
+  }
+}
+
+static void ev_drained(c4_conn *conn) {
+  tcp_client *c = c4_conn_data(conn);
+  if (!c || c->o.dead) return;
+  lua_State *L = c->o.ctx->L;
+  int top = lua_gettop(L);
+  tcp_push_ud(L, &c->o);
+  c->write_pending = false;
+  if (c->state == CL_OPEN) tcp_call(&c->o, "OnWrite", NULL, 0, 0);
+  tcp_sync_alive(&c->o);
+  lua_settop(L, top);
+}
+
+static void ev_closed(c4_conn *conn, int status, const char *msg) {
+  (void)msg;
+  tcp_client *c = c4_conn_data(conn);
+  if (!c || c->o.dead) return;
+  c->conn = NULL;
+  lua_State *L = c->o.ctx->L;
+  int top = lua_gettop(L);
+  tcp_push_ud(L, &c->o);
+  if (c->state == CL_CONNECTING) {
+    connect_failed(c, status);
+  } else if (c->state == CL_OPEN || c->state == CL_CLOSING) {
+    if (c->state == CL_OPEN) client_service(c); /* the partial payload first */
+    const char *op = c->write_pending ? "write" : "read";
+    if (status < 0) report_error(c, status, op);
+    c->state = CL_ENDED;
+    disarm_read(c);
+    c->write_pending = false;
+    const char *text = tcp_errtext(status);
+    tcp_arg a[2] = {{.t = 'n', .n = tcp_errcode(status)},
+                    {.t = 's', .s = text, .len = strlen(text)}};
+    tcp_call(&c->o, "OnDisconnect", a, 2, 0);
+    c->o.closed = true;
+    free(c->buf);
+    c->buf = NULL;
+    c->off = c->len = c->cap = 0;
+  }
+  tcp_sync_alive(&c->o);
+  lua_settop(L, top);
+}
+
+const c4_conn_events tcp_client_events = {
+    .open = ev_open,
+    .data = ev_data,
+    .drained = ev_drained,
+    .closed = ev_closed,
+};
+
+/* ---- ops ------------------------------------------------------------------------ */
+
+static bool connect_to(tcp_client *c, int i, int *err) {
+  c->next_ep = i + 1;
+  c4_conn_opts opts = {.loop = c->o.ctx->loop, .ctx = c->o.ctx, .conn_kind = TCP_TRACK_CLIENT,
+                       .ev = &tcp_client_events};
+  c->conn = c4_conn_connect(&opts, (struct sockaddr *)&c->o.eps[i], c, err);
+  if (c->conn) c->state = CL_CONNECTING;
+  return c->conn != NULL;
+}
+
+/* An endpoint was chosen: connect to it (ev_open or ev_closed follows). */
+static void cl_proceed(tcp_obj *o) {
+  tcp_client *c = (tcp_client *)o;
+  int err;
+  if (!connect_to(c, o->choice - 1, &err)) connect_failed(c, err);
+}
+
+static void cl_failed(tcp_obj *o, int uverr, const char *op) {
+  tcp_client *c = (tcp_client *)o;
+  c->state = CL_IDLE;
+  pre_free(c);
+  report_error(c, uverr, op);
+}
+
+static void cl_kicked(tcp_obj *o, unsigned flags) {
+  tcp_client *c = (tcp_client *)o;
+  if (flags & TCP_KICK_CANCELLED) {
+    c->state = CL_ENDED;
+    report_error(c, UV_ECANCELED, "connect");
+    o->closed = true;
+  }
+  if (flags & TCP_KICK_SERVICE) client_service(c);
+}
+
+static bool cl_want_alive(tcp_obj *o) {
+  tcp_client *c = (tcp_client *)o;
+  switch (c->state) {
+  case CL_CONNECTING:
+  case CL_CLOSING: return true;
+  case CL_OPEN:
+    return c->rmode != R_NONE || c->write_pending || !c->conn || !c4_conn_is_open(c->conn);
+  default: return false;
+  }
+}
+
+static void cl_shutdown(tcp_obj *o) {
+  tcp_client *c = (tcp_client *)o;
+  if (c->conn) {
+    c4_conn_set_data(c->conn, NULL);
+    c4_conn_abort(c->conn);
+  }
+  c->conn = NULL;
+  c->state = CL_ENDED;
+  c->rmode = R_NONE;
+}
+
+static void cl_release(tcp_obj *o) {
+  tcp_client *c = (tcp_client *)o;
+  free(c->buf);
+  free(c->pre);
+  free(c->delim);
+  free(c);
+}
+
+static const tcp_ops client_ops = {
+    .mt = TCP_CLIENT_MT,
+    .want_alive = cl_want_alive,
+    .proceed = cl_proceed,
+    .failed = cl_failed,
+    .kicked = cl_kicked,
+    .shutdown = cl_shutdown,
+    .release = cl_release,
+};
+
+static tcp_client *client_new(void) {
+  tcp_client *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->nodelay = c->keepalive = c->linger = -1;
+  return c;
+}
+
+int tcp_client_create(lua_State *L, tcp_state *st) {
+  tcp_box *b = tcp_newud(L, st, TCP_CLIENT_MT);
+  tcp_client *c = client_new();
+  if (!c) return luaL_error(L, "C4:CreateTCPClient: out of memory");
+  c->outgoing = true;
+  tcp_link(st, b, &c->o, &client_ops);
+  return 1;
+}
+
+typedef struct {
+  tcp_client *c;
+  tcp_state *st;
+} new_client;
+
+/* Inside the protected OnAccept call: the userdata of the accepted client. */
+static void push_new_client(lua_State *L, void *ud) {
+  new_client *nc = ud;
+  tcp_box *b = tcp_newud(L, nc->st, TCP_CLIENT_MT);
+  tcp_link(nc->st, b, &nc->c->o, &client_ops);
+}
+
+void tcp_client_accepted(tcp_obj *so, c4_conn *conn) {
+  if (so->dead || so->closed || !so->box || !so->st) {
+    c4_conn_abort(conn);
+    return;
+  }
+  if (!tcp_has_handler(so, "OnAccept")) {
+    emu_log(so->ctx, EMU_LOG_WARN, "[c4emu] C4LuaTcpServer: connection from %s:%d closed: the "
+            "server has no OnAccept handler", c4_conn_peer_ip(conn), c4_conn_peer_port(conn));
+    c4_conn_abort(conn);
+    return;
+  }
+  tcp_client *c = client_new();
+  if (!c) {
+    c4_conn_abort(conn);
+    return;
+  }
+  c->conn = conn;
+  c4_conn_set_data(conn, c);
+  bool lon;
+  int lsecs;
+  tcp_server_accept_opts(so, &lon, &lsecs);
+  if (lon) {
+    c->linger = 1;
+    c->linger_secs = lsecs;
+  }
+  became_open(c);
+  lua_State *L = so->ctx->L;
+  int top = lua_gettop(L);
+  tcp_push_ud(L, so);
+  new_client nc = {c, so->st};
+  tcp_arg a = {.t = 'f', .push = push_new_client, .ud = &nc};
+  tcp_call(so, "OnAccept", &a, 1, 0);
+  if (!c->o.box) { /* the userdata could not be made: nobody will ever see it */
+    c4_conn_set_data(conn, NULL);
+    c4_conn_abort(conn);
+    cl_release(&c->o);
+  } else {
+    tcp_sync_alive(&c->o);
+  }
+  lua_settop(L, top);
+}
+
+/* ---- methods ------------------------------------------------------------------- */
+
+/* client:OnResolve(fn(client, endpoints, choose)) → client */
+static int l_TcpClient_OnResolve(lua_State *L) {
+  return tcp_set_handler(L, &check_client(L)->o, "OnResolve");
+}
+
+/* client:OnConnect(fn(client)) → client */
+static int l_TcpClient_OnConnect(lua_State *L) {
+  return tcp_set_handler(L, &check_client(L)->o, "OnConnect");
+}
+
+/* client:OnRead(fn(client, data)) → client */
+static int l_TcpClient_OnRead(lua_State *L) {
+  return tcp_set_handler(L, &check_client(L)->o, "OnRead");
+}
+
+/* client:OnWrite(fn(client)) → client */
+static int l_TcpClient_OnWrite(lua_State *L) {
+  return tcp_set_handler(L, &check_client(L)->o, "OnWrite");
+}
+
+/* client:OnDisconnect(fn(client, code, msg)) → client */
+static int l_TcpClient_OnDisconnect(lua_State *L) {
+  return tcp_set_handler(L, &check_client(L)->o, "OnDisconnect");
+}
+
+/* client:OnError(fn(client, code, msg, op)) → client */
+static int l_TcpClient_OnError(lua_State *L) {
+  return tcp_set_handler(L, &check_client(L)->o, "OnError");
+}
+
+static int fail(lua_State *L, const char *method, const char *why) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "C4LuaTcpClient:%s: %s", method, why);
+  return 2;
+}
+
+static const char *state_why(const tcp_client *c) {
+  switch (c->state) {
+  case CL_CONNECTING: return "a connect is already in progress";
+  case CL_OPEN: return "the client is connected";
+  default: return "the client is closing";
+  }
+}
+
+/* client:Connect(host, service) → client, or nil and a message */
+static int l_TcpClient_Connect(lua_State *L) {
+  tcp_client *c = check_client(L);
+  tcp_check_open(L, &c->o, "Connect");
+  const char *host = luaL_checkstring(L, 2);
+  char buf[16];
+  bool numeric;
+  const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
+  c4_rule_check(L, "Connect");
+  if (!c->outgoing) return fail(L, "Connect", "an accepted connection cannot connect");
+  if (c->state != CL_IDLE) return fail(L, "Connect", state_why(c));
+  const char *node = host;
+  if (strcasecmp(host, "!local") == 0 || strcasecmp(host, "!loopback") == 0) node = NULL;
+  c->state = CL_CONNECTING;
+  int r = tcp_resolve_start(&c->o, node, service, numeric, false);
+  if (r != 0) {
+    c->state = CL_IDLE;
+    return fail(L, "Connect", tcp_errtext(r));
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* client:Write(data) → client.  Queued in order; before the connection is up
+ * it waits for it; once Close() was called (or the connection ended) it is
+ * dropped. */
+static int l_TcpClient_Write(lua_State *L) {
+  tcp_client *c = check_client(L);
+  tcp_check_open(L, &c->o, "Write");
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  lua_settop(L, 1);
+  if (n == 0) return 1;
+  if (c->state == CL_IDLE || c->state == CL_CONNECTING) {
+    if (!pre_append(c, p, n)) return luaL_error(L, "C4LuaTcpClient:Write: out of memory");
+  } else if (c->state == CL_OPEN && c->conn && c4_conn_write(c->conn, p, n) == 0) {
+    c->write_pending = true;
+  } else {
+    emu_log(c->o.ctx, EMU_LOG_DEBUG, "[c4emu] C4LuaTcpClient:Write: %zu bytes dropped: the "
+            "connection is %s", n, c->state == CL_OPEN ? "ending" : "closed");
+  }
+  tcp_sync_alive(&c->o);
+  return 1;
+}
+
+/* Arms the read whose parameters the caller set (after disarm_read). */
+static int arm(lua_State *L, tcp_client *c, int mode) {
+  c->rmode = mode;
+  c->scan = 0;
+  c->match_seen = (size_t)-1;
+  if (c->len > 0 && c->state == CL_OPEN && !c->in_service) tcp_kick(&c->o, TCP_KICK_SERVICE);
+  tcp_sync_alive(&c->o);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static bool can_read(tcp_client *c) {
+  return c->state != CL_CLOSING && c->state != CL_ENDED;
+}
+
+/* client:ReadUntil(delimiter | matcher) → client, or nil once closing */
+static int l_TcpClient_ReadUntil(lua_State *L) {
+  tcp_client *c = check_client(L);
+  tcp_check_open(L, &c->o, "ReadUntil");
+  int t = lua_type(L, 2);
+  if (t != LUA_TSTRING && t != LUA_TFUNCTION) luaL_typerror(L, 2, "string or function");
+  size_t dlen = 0;
+  const char *d = t == LUA_TSTRING ? lua_tolstring(L, 2, &dlen) : NULL;
+  luaL_argcheck(L, t == LUA_TFUNCTION || dlen > 0, 2, "the delimiter must not be empty");
+  if (!can_read(c)) return fail(L, "ReadUntil", "the client is closing");
+  char *copy = NULL;
+  if (d) {
+    copy = malloc(dlen);
+    if (!copy) return luaL_error(L, "C4LuaTcpClient:ReadUntil: out of memory");
+    memcpy(copy, d, dlen);
+  }
+  disarm_read(c);
+  if (d) {
+    c->delim = copy;
+    c->dlen = dlen;
+    return arm(L, c, R_UNTIL);
+  }
+  lua_getfenv(L, 1);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, MATCHER_KEY);
+  return arm(L, c, R_MATCH);
+}
+
+static int read_set(lua_State *L, int mode, const char *method) {
+  tcp_client *c = check_client(L);
+  tcp_check_open(L, &c->o, method);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  luaL_argcheck(L, n > 0, 2, "the set of bytes must not be empty");
+  if (!can_read(c)) return fail(L, method, "the client is closing");
+  disarm_read(c);
+  memset(c->set, 0, sizeof c->set);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char b = (unsigned char)s[i];
+    c->set[b >> 3] |= (unsigned char)(1u << (b & 7));
+  }
+  return arm(L, c, mode);
+}
+
+/* client:ReadUntilOneOf(bytes) → client: up to and including the first byte in the set */
+static int l_TcpClient_ReadUntilOneOf(lua_State *L) {
+  return read_set(L, R_ONEOF, "ReadUntilOneOf");
+}
+
+/* client:ReadUntilOneNotOf(bytes) → client: up to and including the first byte not in it */
+static int l_TcpClient_ReadUntilOneNotOf(lua_State *L) {
+  return read_set(L, R_NOTOF, "ReadUntilOneNotOf");
+}
+
+static int read_count(lua_State *L, int mode, const char *method, size_t max, const char *lim) {
+  tcp_client *c = check_client(L);
+  tcp_check_open(L, &c->o, method);
+  lua_Number v = luaL_checknumber(L, 2);
+  if (!(v >= 1 && v <= (lua_Number)max)) {
+    lua_pushfstring(L, "must be from 1 to %d bytes (%s)", (int)max, lim);
+    luaL_argerror(L, 2, lua_tostring(L, -1));
+  }
+  if (!can_read(c)) return fail(L, method, "the client is closing");
+  disarm_read(c);
+  c->rn = (size_t)v;
+  return arm(L, c, mode);
+}
+
+/* client:ReadAtLeast(min) → client: all buffered data once min bytes are there */
+static int l_TcpClient_ReadAtLeast(lua_State *L) {
+  return read_count(L, R_ATLEAST, "ReadAtLeast", MAX_AT_LEAST, "1024 KiB");
+}
+
+/* client:ReadUpTo(max) → client: what has arrived, at most max bytes */
+static int l_TcpClient_ReadUpTo(lua_State *L) {
+  return read_count(L, R_UPTO, "ReadUpTo", MAX_UP_TO, "4096 KiB");
+}
+
+/* client:Option(name, value [, seconds]) → client, or nil and a message */
+static int l_TcpClient_Option(lua_State *L) {
+  tcp_client *c = check_client(L);
+  tcp_check_open(L, &c->o, "Option");
+  const char *name = luaL_checkstring(L, 2);
+  bool on = tcp_check_flag(L, 3);
+  lua_Number secs = luaL_optnumber(L, 4, 0);
+  luaL_argcheck(L, secs >= 0 && secs <= 65535, 4, "seconds must be from 0 to 65535");
+  if (!can_read(c)) return fail(L, "Option", "the client is closing");
+  if (strcasecmp(name, "nodelay") == 0) {
+    c->nodelay = on;
+  } else if (strcasecmp(name, "keepalive") == 0) {
+    c->keepalive = on;
+    c->keepalive_secs = (int)secs;
+  } else if (strcasecmp(name, "linger") == 0) {
+    c->linger = on;
+    c->linger_secs = (int)secs;
+  } else {
+    lua_pushnil(L);
+    lua_pushfstring(L, "C4LuaTcpClient:Option: unknown option '%s' (keepalive, nodelay, "
+                    "linger)", name);
+    return 2;
+  }
+  int r = c->state == CL_OPEN ? apply_options(c) : 0;
+  if (r != 0) return fail(L, "Option", tcp_errtext(r));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* client:GetRemoteAddress() → {ip=, port=}, or nil before the connection was up.
+ * Still answers after the connection ended (OnDisconnect handlers log it). */
+static int l_TcpClient_GetRemoteAddress(lua_State *L) {
+  tcp_client *c = check_client(L);
+  if (!c->peer_ip[0]) return fail(L, "GetRemoteAddress", "not connected");
+  tcp_push_addr(L, c->peer_ip, c->peer_port);
+  return 1;
+}
+
+/* client:GetLocalAddress() → {ip=, port=}, or nil before the connection was up */
+static int l_TcpClient_GetLocalAddress(lua_State *L) {
+  tcp_client *c = check_client(L);
+  if (!c->local_ip[0]) return fail(L, "GetLocalAddress", "not connected");
+  tcp_push_addr(L, c->local_ip, c->local_port);
+  return 1;
+}
+
+/* client:Close([flush]) → client.  flush: send what is queued first.  Then
+ * nothing more is read or written and OnWrite is not called; OnDisconnect
+ * follows (or OnError ECANCELED for a Connect in progress).  Idempotent. */
+static int l_TcpClient_Close(lua_State *L) {
+  tcp_client *c = check_client(L);
+  int t = lua_type(L, 2);
+  if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TNUMBER)
+    luaL_typerror(L, 2, "boolean");
+  bool flush = t == LUA_TNUMBER ? lua_tonumber(L, 2) != 0 : lua_toboolean(L, 2);
+  lua_settop(L, 1);
+  if (c->o.closed || c->o.dead || c->state == CL_CLOSING || c->state == CL_ENDED) return 1;
+  disarm_read(c);
+  switch (c->state) {
+  case CL_IDLE:
+    pre_free(c);
+    c->state = CL_ENDED;
+    c->o.closed = true;
+    break;
+  case CL_CONNECTING:
+    tcp_cancel_pending(&c->o);
+    if (c->conn) {
+      c4_conn_set_data(c->conn, NULL);
+      c4_conn_abort(c->conn);
+      c->conn = NULL;
+    }
+    pre_free(c);
+    tcp_free_eps(&c->o);
+    c->state = CL_CLOSING;
+    tcp_kick(&c->o, TCP_KICK_CANCELLED);
+    break;
+  default: /* CL_OPEN */
+    c->state = CL_CLOSING;
+    if (c->conn) {
+      c4_close_mode m = flush ? C4_CLOSE_FLUSH
+                        : (c->linger == 1 && c->linger_secs == 0) ? C4_CLOSE_RESET
+                                                                   : C4_CLOSE_NOW;
+      c4_conn_close(c->conn, m);
+    }
+    break;
+  }
+  tcp_sync_alive(&c->o);
+  return 1;
+}
+
+static int l_TcpClient_gc(lua_State *L) {
+  tcp_box *b = luaL_checkudata(L, 1, TCP_CLIENT_MT);
+  if (b->o) tcp_gc(L, b->o);
+  return 0;
+}
+
+static int l_TcpClient_tostring(lua_State *L) {
+  static const char *const names[] = {"idle", "connecting", "connected", "closing", "closed"};
+  tcp_box *b = luaL_checkudata(L, 1, TCP_CLIENT_MT);
+  tcp_client *c = (tcp_client *)b->o;
+  if (!c) lua_pushfstring(L, "C4LuaTcpClient (collected): %p", (void *)b);
+  else if (c->o.dead) lua_pushfstring(L, "C4LuaTcpClient (dead): %p", (void *)c);
+  else if (c->peer_ip[0])
+    lua_pushfstring(L, "C4LuaTcpClient (%s, %s:%d): %p", names[c->state], c->peer_ip,
+                    c->peer_port, (void *)c);
+  else lua_pushfstring(L, "C4LuaTcpClient (%s): %p", names[c->state], (void *)c);
+  return 1;
+}
+
+static const luaL_Reg client_methods[] = {
+    {"OnResolve", l_TcpClient_OnResolve},
+    {"OnConnect", l_TcpClient_OnConnect},
+    {"OnRead", l_TcpClient_OnRead},
+    {"OnWrite", l_TcpClient_OnWrite},
+    {"OnDisconnect", l_TcpClient_OnDisconnect},
+    {"OnError", l_TcpClient_OnError},
+    {"Option", l_TcpClient_Option},
+    {"Connect", l_TcpClient_Connect},
+    {"Write", l_TcpClient_Write},
+    {"ReadUntil", l_TcpClient_ReadUntil},
+    {"ReadUntilOneOf", l_TcpClient_ReadUntilOneOf},
+    {"ReadUntilOneNotOf", l_TcpClient_ReadUntilOneNotOf},
+    {"ReadAtLeast", l_TcpClient_ReadAtLeast},
+    {"ReadUpTo", l_TcpClient_ReadUpTo},
+    {"GetRemoteAddress", l_TcpClient_GetRemoteAddress},
+    {"GetLocalAddress", l_TcpClient_GetLocalAddress},
+    {"Close", l_TcpClient_Close},
+    {NULL, NULL},
+};
+
+void tcp_client_open(lua_State *L) {
+  luaL_newmetatable(L, TCP_CLIENT_MT);
+  lua_newtable(L);
+  luaL_register(L, NULL, client_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_TcpClient_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, l_TcpClient_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, TCP_CLIENT_MT);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
