@@ -88,6 +88,18 @@ $(BUILD)/certs/.done: tools/gen-certs.sh
 	$(Q)tools/gen-certs.sh $(BUILD)/certs >/dev/null
 	@touch $@
 
+# The CreateServer echo benchmark: a plain libuv echo server and the load client.
+$(BUILD)/bench-uv-echo: tools/bench_uv_echo.c
+$(BUILD)/bench-echo-client: tools/bench_echo_client.c
+$(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client:
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+
+.PHONY: bench-echo
+bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
+	$(Q)BUILD=$(BUILD) tools/bench_echo.sh
+
 bench: all
 	$(Q)tools/bench.sh
 

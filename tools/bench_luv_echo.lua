@@ -1,0 +1,40 @@
+-- bench_luv_echo.lua — the luv line-echo server of tools/bench_echo.sh, on
+-- stock lua5.1 with Debian's lua-luv: the same work as the CreateServer echo
+-- driver (split "\n"-terminated lines, write each back), written the usual
+-- luv way.  TCP_NODELAY as c4emu sets it.
+--
+--   lua5.1 tools/bench_luv_echo.lua [PORT]   prints "port N" on stdout
+local uv = require "luv"
+
+local server = uv.new_tcp()
+assert(server:bind("127.0.0.1", tonumber(arg[1]) or 0))
+assert(server:listen(511, function(err)
+  assert(not err, err)
+  local client = uv.new_tcp()
+  server:accept(client)
+  client:nodelay(true)
+  local part = ""
+  client:read_start(function(rerr, chunk)
+    if rerr or not chunk then
+      client:close()
+      return
+    end
+    if part ~= "" then
+      chunk = part .. chunk
+      part = ""
+    end
+    local pos = 1
+    while true do
+      local nl = chunk:find("\n", pos, true)
+      if not nl then
+        part = chunk:sub(pos)
+        break
+      end
+      client:write(chunk:sub(pos, nl))
+      pos = nl + 1
+    end
+  end)
+end))
+print("port " .. server:getsockname().port)
+io.stdout:flush()
+uv.run()
