@@ -500,7 +500,9 @@ static void ev_closed(c4_conn *c, int status, const char *msg) {
   client *cl = c4_conn_data(c);
   if (!cl) return;
   server *s = cl->s;
-  if (!cl->closing && c4_framer_pending(&cl->fr)) c4_framer_flush(&cl->fr, tail_cb, cl);
+  bool by_peer = !cl->closing;
+  cl->closing = true; /* ServerSend from here on: "closed" */
+  if (by_peer && c4_framer_pending(&cl->fr)) c4_framer_flush(&cl->fr, tail_cb, cl);
   char ip[46];
   snprintf(ip, sizeof ip, "%s", c4_conn_peer_ip(c));
   if (status == 0)
@@ -509,8 +511,7 @@ static void ev_closed(c4_conn *c, int status, const char *msg) {
   else
     emu_log(s->st->ctx, EMU_LOG_DEBUG, "[c4emu] server %d: handle %u (%s) lost: %s", s->port,
             (unsigned)cl->handle, ip, msg ? msg : uv_strerror(status));
-  cl->conn = NULL; /* gone for ServerSend from here on */
-  cl->closing = true;
+  cl->conn = NULL;
   call_conn_status(cl, ip, "OFFLINE");
   client_free(cl);
 }
@@ -754,7 +755,7 @@ static client *client_arg(lua_State *L, srv_state *st, const char *api, lua_Numb
   emu_ctx *ctx = emu_ctx_of(L);
   uint32_t h = (hn >= 1 && hn < 4294967296.0 && hn == (lua_Number)(uint32_t)hn) ? (uint32_t)hn : 0;
   client *cl = st && h ? map_get(st, h) : NULL;
-  if (cl && cl->conn && !cl->closing) return cl;
+  if (cl && cl->conn && !cl->closing && c4_conn_is_open(cl->conn)) return cl;
   if (!cl && udp && st && h && (*udp = udp_by_handle(st, h))) return NULL;
   emu_log(ctx, EMU_LOG_WARN, "[c4emu] %s: handle %.14g is %s; ignored", api, hn,
           cl ? "closed" : "not a connection of this driver");
