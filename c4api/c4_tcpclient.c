@@ -466,7 +466,10 @@ static bool cl_want_alive(tcp_obj *o) {
   case CL_CONNECTING:
   case CL_CLOSING: return true;
   case CL_OPEN:
-    return c->rmode != R_NONE || c->write_pending || !c->conn || !c4_conn_is_open(c->conn);
+    /* ... and while the connection ends on its own (peer EOF, error): its
+     * OnDisconnect is owed */
+    return c->rmode != R_NONE || c->write_pending || c->eof || !c->conn ||
+           !c4_conn_is_open(c->conn);
   default: return false;
   }
 }

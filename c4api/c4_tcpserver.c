@@ -71,7 +71,7 @@ static void srv_proceed(tcp_obj *o) {
     return;
   }
   snprintf(s->ip, sizeof s->ip, "%s", ip);
-  emu_log(o->ctx, EMU_LOG_DEBUG, "[c4emu] C4LuaTcpServer listening on %s port %d", ip,
+  emu_log(o->ctx, EMU_LOG_DEBUG, "[c4emu] C4LuaTcpServer: now listening, %s port %d", ip,
           c4_listener_port(s->lis));
   tcp_arg a = {.t = 'e', .s = ip, .n = port};
   tcp_call(o, "OnListen", &a, 1, 0);
