@@ -79,10 +79,10 @@ static bool shared_busy;
  * connections are not delayed.  Closing flushes (or, without flush, drops)
  * the batch first, so order is kept.
  */
-#define BATCH_MAX (256 * 1024)
+#define BATCH_MAX (64 * 1024)
 static c4_conn *batch_conn;
-static char *batch_buf;
-static size_t batch_len, batch_cap;
+static char batch_buf[BATCH_MAX]; /* static: the module may be unloaded, a heap block would leak */
+static size_t batch_len;
 
 static void begin_close(c4_conn *c, c4_close_mode mode);
 static void start_reading(c4_conn *c);
@@ -300,17 +300,6 @@ static int batch_add(c4_conn *c, const char *data, size_t n) {
     batch_flush(c);
     if (n > BATCH_MAX / 2) return raw_write(c, data, n);
   }
-  if (batch_len + n > batch_cap) {
-    size_t ncap = batch_cap ? batch_cap : 16384;
-    while (ncap < batch_len + n) ncap *= 2;
-    char *b = realloc(batch_buf, ncap);
-    if (!b) {
-      batch_flush(c);
-      return raw_write(c, data, n);
-    }
-    batch_buf = b;
-    batch_cap = ncap;
-  }
   memcpy(batch_buf + batch_len, data, n);
   batch_len += n;
   return 0;
@@ -318,6 +307,7 @@ static int batch_add(c4_conn *c, const char *data, size_t n) {
 
 int c4_conn_write(c4_conn *c, const void *data, size_t n) {
   if (!c) return UV_EINVAL;
+  if (n > 0x7fffffffu) return UV_E2BIG; /* a uv_buf_t length is 32 bits */
   if (c->wr_shut) return UV_EPIPE;
   if (c->state > ST_OPEN) return UV_EPIPE; /* outgoing: kept until connected / handshaken */
   if (!c->tls) {
@@ -553,7 +543,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (batch_conn == c) {
     batch_end(c, true);
-    if (c->tls && c->state <= ST_LINGER) pump_tls(c);
+    if (c->tls && c->state <= ST_OPEN) pump_tls(c);
   }
   c4_conn_release_buf(buf);
 }

@@ -132,6 +132,18 @@ describe("C4:CreateServer", function()
       assert.is_true(st[1].args[1] > 0)
     end)
 
+    it("reports the server ONLINE before its first connection", function()
+      d = load()
+      local port = create(d, 0, "\n")
+      local c = d:connect(port) -- no loop turn in between
+      handle(d)
+      local all = events(d)
+      assert.equal("status", all[1].kind)
+      assert.equal("conn", all[2].kind)
+      assert.equal(1, #events(d, "status"))
+      c:close()
+    end)
+
     it("listens on the bind address (loopback for specs)", function()
       d = load()
       local port = create(d, 0, "\n")
