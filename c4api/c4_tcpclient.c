@@ -188,20 +188,22 @@ static size_t match_len(tcp_client *c) {
 
 /*
  * Runs the matcher f(buffer) → matched, consume [, replacement].  Returns
- * true on a match with *n bytes to take and *vidx the replacement's stack
- * index (0: none; the results stay on the stack for the caller to pop).
- * On no match, consumes what it was told and pops its results.
+ * M_HIT with *n bytes to take and *vidx the replacement's stack index (0:
+ * none; the results stay on the stack for the caller to pop); M_AGAIN when
+ * it consumed bytes without a match (it sees the rest next); M_WAIT when it
+ * wants more data.  Not called again until the buffer changes.
  */
-static bool run_matcher(tcp_client *c, size_t *n, int *vidx) {
+enum { M_WAIT, M_AGAIN, M_HIT };
+static int run_matcher(tcp_client *c, size_t *n, int *vidx) {
   lua_State *L = c->o.ctx->L;
-  if (c->match_seen == c->len) return false; /* nothing new since it said no */
+  if (c->match_seen == c->len || c->len == 0) return M_WAIT;
   tcp_arg a = {.t = 's', .s = c->buf + c->off, .len = c->len};
   if (!tcp_call_plain(&c->o, MATCHER_KEY, &a, 1, 3)) {
     lua_pop(L, 3);
     emu_log(c->o.ctx, EMU_LOG_WARN,
             "[c4emu] C4LuaTcpClient: the ReadUntil matcher failed; that read is cancelled");
     disarm_read(c);
-    return false;
+    return M_WAIT;
   }
   int base = lua_gettop(L) - 2;
   bool matched = lua_toboolean(L, base);
@@ -213,13 +215,17 @@ static bool run_matcher(tcp_client *c, size_t *n, int *vidx) {
   if (matched) {
     *n = take;
     *vidx = lua_isnil(L, base + 2) ? 0 : base + 2;
-    return true;
+    return M_HIT;
   }
   lua_pop(L, 3);
-  if (c->o.dead || c->rmode != R_MATCH) return false; /* the matcher re-armed or closed */
+  if (c->o.dead || c->rmode != R_MATCH) return M_WAIT; /* the matcher re-armed or closed */
   buf_consume(c, take);
   c->match_seen = c->len;
-  return false;
+  if (take > 0 && c->len > 0) {
+    c->match_seen = (size_t)-1;
+    return M_AGAIN;
+  }
+  return M_WAIT;
 }
 
 /* The connection can bring no more data. */
@@ -248,8 +254,16 @@ static void client_service(tcp_client *c) {
     size_t n = 0;
     int vidx = 0;
     bool hit;
-    if (c->rmode == R_MATCH) hit = run_matcher(c, &n, &vidx);
-    else hit = (n = match_len(c)) > 0;
+    if (c->rmode == R_MATCH) {
+      int m = run_matcher(c, &n, &vidx);
+      if (m == M_AGAIN) {
+        lua_settop(L, itop);
+        continue;
+      }
+      hit = m == M_HIT;
+    } else {
+      hit = (n = match_len(c)) > 0;
+    }
     if (!hit && c->rmode != R_NONE && ended(c) && c->len > 0) {
       n = c->len; /* the peer is done: the partial payload */
       hit = true;
