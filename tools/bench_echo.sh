@@ -7,15 +7,17 @@
 #
 # Throughput: CLIENTS connections (default 100) on loopback, each keeping WINDOW
 # messages of 32 bytes in flight, measured for SECS seconds after 1 s of warm-up
-# by tools/bench_echo_client.c; run with WINDOW 8 (pipelined) and 1 (ping-pong).
+# by tools/bench_echo_client.c; run with WINDOW 8 (pipelined) and 1 (ping-pong),
+# REPEAT times each (the servers take turns), keeping the median run.
 # Printed: messages/s, the server's CPU time per message, and the ratios.
 # Memory: RSS growth of each server with IDLE idle clients (default 10000).
 #
 #   make bench-echo            or   BUILD=build tools/bench_echo.sh
-#   CLIENTS=100 SECS=5 IDLE=10000 WINDOWS="8 1" tools/bench_echo.sh
+#   CLIENTS=100 SECS=3 REPEAT=3 IDLE=10000 WINDOWS="8 1" tools/bench_echo.sh
 BUILD=${BUILD:-build}
 CLIENTS=${CLIENTS:-100}
-SECS=${SECS:-5}
+SECS=${SECS:-3}
+REPEAT=${REPEAT:-3}
 IDLE=${IDLE:-10000}
 WINDOWS=${WINDOWS:-"8 1"}
 cd "$(dirname "$0")/.." || exit 2
@@ -33,12 +35,12 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # Enough descriptors for IDLE connections in each process.
-need=$((IDLE + 64))
+need=$((IDLE > CLIENTS ? IDLE + 256 : CLIENTS + 256))
 hard=$(ulimit -Hn)
 if [ "$hard" != "unlimited" ] && [ "$hard" -lt "$need" ]; then
-  echo "bench: the hard limit of open files is $hard; IDLE lowered to $((hard - 64))"
-  IDLE=$((hard - 64))
-  need=$((IDLE + 64))
+  echo "bench: the hard limit of open files is $hard; IDLE lowered to $((hard - 256))"
+  IDLE=$((hard - 256))
+  need=$hard
 fi
 ulimit -n "$need" 2>/dev/null || ulimit -n "$hard"
 
@@ -117,12 +119,22 @@ idle_rss() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}'; }
 
-echo "line echo, $CLIENTS clients, 32-byte messages, ${SECS} s per run ($(nproc) CPUs)"
+# median KIND: the run with the median rate among $TMP/runs.KIND ("rate cpu" lines)
+median() { sort -n "$TMP/runs.$1" | awk '{l[NR] = $0} END {print l[int((NR + 1) / 2)]}'; }
+
+echo "line echo, $CLIENTS clients, 32-byte messages, ${SECS} s per run, median of $REPEAT" \
+     "($(nproc) CPUs)"
 for w in $WINDOWS; do
-  set -- $(throughput c4emu "$w"); c4=$1; c4cpu=$2
-  set -- $(throughput luv "$w"); luv=$1; luvcpu=$2
-  set -- $(throughput libuv "$w"); uv=$1; uvcpu=$2
-  set -- $(throughput libuv-batch "$w"); uvb=$1; uvbcpu=$2
+  for k in c4emu luv libuv libuv-batch; do : >"$TMP/runs.$k"; done
+  r=0
+  while [ $r -lt "$REPEAT" ]; do
+    for k in c4emu luv libuv libuv-batch; do throughput "$k" "$w" >>"$TMP/runs.$k"; done
+    r=$((r + 1))
+  done
+  set -- $(median c4emu); c4=$1; c4cpu=$2
+  set -- $(median luv); luv=$1; luvcpu=$2
+  set -- $(median libuv); uv=$1; uvcpu=$2
+  set -- $(median libuv-batch); uvb=$1; uvbcpu=$2
   echo
   echo "window $w (messages in flight per client):"
   printf "  %-34s %9s msgs/s  %6s us CPU/msg\n" "c4emu CreateServer echo driver" "$c4" "$c4cpu"
