@@ -292,10 +292,31 @@ static int l_trampoline(lua_State *L) {
   return cs->nres;
 }
 
+/* "C4LuaTcpClient OnRead": the name of a call in the log, made once per
+ * (type, handler) pair (both are string literals). */
+static const char *what_of(const char *mt, const char *name) {
+  static struct {
+    const char *mt, *name;
+    char text[64];
+  } cache[32];
+  static int n;
+  for (int i = 0; i < n; i++)
+    if (cache[i].mt == mt && cache[i].name == name) return cache[i].text;
+  int i = n < 32 ? n++ : 31;
+  cache[i].mt = mt;
+  cache[i].name = name;
+  snprintf(cache[i].text, sizeof cache[i].text, "%s %s", mt, name);
+  return cache[i].text;
+}
+
 static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
                       bool with_self) {
   lua_State *L = o->ctx->L;
   if (!o->st || o->dead) {
+    for (int i = 0; i < nres; i++) lua_pushnil(L);
+    return false;
+  }
+  if (!tcp_has_handler(o, name)) { /* nothing to call: spare the protected call */
     for (int i = 0; i < nres; i++) lua_pushnil(L);
     return false;
   }
@@ -309,9 +330,7 @@ static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nar
       lua_pushvalue(L, args[i].idx);
       nv++;
     }
-  char what[64];
-  snprintf(what, sizeof what, "%s %s", o->ops->mt, name);
-  if (emu_pcall(o->ctx, 1 + nv, nres, what) != 0) {
+  if (emu_pcall(o->ctx, 1 + nv, nres, what_of(o->ops->mt, name)) != 0) {
     for (int i = 0; i < nres; i++) lua_pushnil(L);
     emu_charge_stall(o->ctx);
     return false;

@@ -69,7 +69,8 @@ typedef struct {
   int next_ep;               /* outgoing, default choice: the endpoint to try next */
   /* the armed read */
   int rmode;
-  char *delim;
+  char *delim;               /* dsmall, or malloc'd when longer */
+  char dsmall[16];
   size_t dlen;
   size_t scan;               /* where the search for the read goes on */
   size_t rn;                 /* ReadAtLeast / ReadUpTo */
@@ -140,6 +141,53 @@ static void pre_free(tcp_client *c) {
   c->prelen = c->precap = 0;
 }
 
+/*
+ * Write batching: while a client's read callback runs (its OnRead handlers
+ * answering what arrived), what it writes to itself is gathered here and
+ * handed to c4_conn once at the end of the callback: one write for many
+ * lines.  c4_conn's own batching is off for these connections (they ask for
+ * the drain event that OnWrite needs), so this is where it happens.  Only one
+ * read callback runs at a time, so one static buffer serves every client.
+ */
+#define BATCH_MAX (64u << 10)
+static tcp_client *batch_owner;
+static char batch_buf[BATCH_MAX];
+static size_t batch_len;
+
+static bool out_write(tcp_client *c, const char *p, size_t n) {
+  if (!c->conn || c4_conn_write(c->conn, p, n) != 0) return false;
+  c->write_pending = true;
+  return true;
+}
+
+static void batch_flush(tcp_client *c) {
+  if (batch_owner != c || batch_len == 0) return;
+  size_t n = batch_len;
+  batch_len = 0;
+  out_write(c, batch_buf, n);
+}
+
+static bool batch_write(tcp_client *c, const char *p, size_t n) {
+  if (batch_len + n > BATCH_MAX) {
+    batch_flush(c);
+    if (n > BATCH_MAX / 2) return out_write(c, p, n);
+  }
+  memcpy(batch_buf + batch_len, p, n);
+  batch_len += n;
+  return true;
+}
+
+static void batch_begin(tcp_client *c) {
+  batch_owner = c;
+  batch_len = 0;
+}
+
+static void batch_end(tcp_client *c) {
+  if (batch_owner != c) return;
+  batch_flush(c);
+  batch_owner = NULL;
+}
+
 /* ---- reads ------------------------------------------------------------------------ */
 
 static void clear_matcher(tcp_client *c) {
@@ -154,7 +202,7 @@ static void clear_matcher(tcp_client *c) {
 static void disarm_read(tcp_client *c) {
   if (c->rmode == R_MATCH) clear_matcher(c);
   c->rmode = R_NONE;
-  free(c->delim);
+  if (c->delim != c->dsmall) free(c->delim);
   c->delim = NULL;
   c->dlen = 0;
 }
@@ -369,7 +417,10 @@ static void ev_data(c4_conn *conn, const char *p, size_t n) {
   if (!c || c->o.dead) return;
   if (n == 0) {
     c->eof = true;
+    batch_begin(c);
     client_service(c); /* the partial payload, while a reply can still be sent */
+    batch_end(c);
+    tcp_sync_alive(&c->o);
     return;
   }
   if (c->state != CL_OPEN) return;
@@ -379,7 +430,10 @@ static void ev_data(c4_conn *conn, const char *p, size_t n) {
     c4_conn_close(conn, C4_CLOSE_NOW);
     return;
   }
+  batch_begin(c);
   client_service(c);
+  batch_end(c);
+  tcp_sync_alive(&c->o);
   if (c->len >= BUF_CAP && !c->paused && c->conn) {
     c->paused = true;
     c4_conn_pause(c->conn);
@@ -501,9 +555,10 @@ static void cl_shutdown(tcp_obj *o) {
 
 static void cl_release(tcp_obj *o) {
   tcp_client *c = (tcp_client *)o;
+  if (batch_owner == c) batch_owner = NULL;
   free(c->buf);
   free(c->pre);
-  free(c->delim);
+  if (c->delim != c->dsmall) free(c->delim);
   free(c);
 }
 
@@ -668,8 +723,9 @@ static int l_TcpClient_Write(lua_State *L) {
   if (n == 0) return 1;
   if (c->state == CL_IDLE || c->state == CL_CONNECTING) {
     if (!pre_append(c, p, n)) return luaL_error(L, "C4LuaTcpClient:Write: out of memory");
-  } else if (c->state == CL_OPEN && c->conn && c4_conn_write(c->conn, p, n) == 0) {
-    c->write_pending = true;
+  } else if (c->state == CL_OPEN && c->conn &&
+             (batch_owner == c ? batch_write(c, p, n) : out_write(c, p, n))) {
+    /* queued */
   } else {
     emu_log(c->o.ctx, EMU_LOG_DEBUG, "[c4emu] C4LuaTcpClient:Write: %zu bytes dropped: the "
             "connection is %s", n, c->state == CL_OPEN ? "ending" : "closed");
@@ -704,12 +760,16 @@ static int l_TcpClient_ReadUntil(lua_State *L) {
   luaL_argcheck(L, t == LUA_TFUNCTION || dlen > 0, 2, "the delimiter must not be empty");
   if (!can_read(c)) return fail(L, "ReadUntil", "the client is closing");
   char *copy = NULL;
-  if (d) {
+  if (d && dlen > sizeof c->dsmall) {
     copy = malloc(dlen);
     if (!copy) return luaL_error(L, "C4LuaTcpClient:ReadUntil: out of memory");
     memcpy(copy, d, dlen);
   }
   disarm_read(c);
+  if (d && !copy) {
+    memcpy(c->dsmall, d, dlen);
+    copy = c->dsmall;
+  }
   if (d) {
     c->delim = copy;
     c->dlen = dlen;
@@ -848,6 +908,7 @@ static int l_TcpClient_Close(lua_State *L) {
     tcp_kick(&c->o, TCP_KICK_CANCELLED);
     break;
   default: /* CL_OPEN */
+    batch_flush(c); /* what was written before Close goes first */
     c->state = CL_CLOSING;
     if (c->conn) {
       c4_close_mode m = flush ? C4_CLOSE_FLUSH

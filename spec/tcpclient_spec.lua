@@ -73,6 +73,47 @@ describe("C4LuaTcpClient", function()
       T.wait_for(d, "^wrote")
     end)
 
+    it("keeps the order of writes made while answering, past the batch size and up to Close(true)", function()
+      local d = T.driver()
+      local c = serve(d, [[function(srv, cli)
+        cli:OnRead(function(c)
+          c:Write("a"):Write(string.rep("b", 40000)):Write("c"):Write(string.rep("d", 100000))
+          for i = 1, 1000 do c:Write("e") end
+          c:Write("\n"):Close(true):Write("dropped")
+        end):ReadUntil("\n")
+      end]])
+      c:send("go\n")
+      local want = "a" .. string.rep("b", 40000) .. "c" .. string.rep("d", 100000) ..
+                   string.rep("e", 1000) .. "\n"
+      local got = c:receive(#want, 5000)
+      assert.is_true(got == want)
+      assert.is_true(c:is_closed(1000))
+    end)
+
+    it("a client answering writes to another client too (the chat's broadcast)", function()
+      local d = T.driver()
+      d:eval([[
+        CLIENTS = {}
+        ACCEPT = function(srv, cli)
+          CLIENTS[#CLIENTS + 1] = cli
+          cli:OnRead(function(c, data)
+            for _, other in ipairs(CLIENTS) do
+              if other ~= c then other:Write("from another: " .. data) end
+            end
+            c:Write("you: " .. data):ReadUntil("\n")
+          end):ReadUntil("\n")
+        end
+      ]])
+      local port = T.listen(d)
+      local a, b = d:connect(port), d:connect(port)
+      d:run_until(function() return d:eval("return #CLIENTS") == 2 end)
+      a:send("one\ntwo\n")
+      assert.equal("you: one\n", a:receive_until("\n"))
+      assert.equal("you: two\n", a:receive_until("\n"))
+      assert.equal("from another: one\n", b:receive_until("\n"))
+      assert.equal("from another: two\n", b:receive_until("\n"))
+    end)
+
     it("accepts numbers as data (Lua's string coercion)", function()
       local d = T.driver()
       local c = serve(d, "function(srv, cli) CLI = cli; cli:Write(42):Write('\\n') end")
