@@ -409,12 +409,13 @@ static void server_destroy(server *s, bool silent) {
       cl->conn = NULL;
       client_free(cl);
     } else if (cl->conn && !cl->closing) {
+      /* The partial payload is dropped (the framer is left alone: this may
+       * run inside its own callback, which then stops it). */
       cl->closing = true;
       if (c4_framer_pending(&cl->fr))
         emu_log(st->ctx, EMU_LOG_DEBUG, "[c4emu] server %d: %zu bytes of an unfinished payload "
                 "from handle %u dropped (server destroyed)", s->port, c4_framer_pending(&cl->fr),
                 (unsigned)cl->handle);
-      c4_framer_clear(&cl->fr);
       c4_conn_close(cl->conn, C4_CLOSE_FLUSH);
     }
   }
@@ -821,8 +822,7 @@ static int l_ServerCloseClient(lua_State *L) {
   if (c4_framer_pending(&cl->fr))
     emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] ServerCloseClient: %zu bytes of an unfinished payload "
             "from handle %u dropped", c4_framer_pending(&cl->fr), (unsigned)cl->handle);
-  c4_framer_clear(&cl->fr);
-  c4_conn_close(cl->conn, C4_CLOSE_FLUSH);
+  c4_conn_close(cl->conn, C4_CLOSE_FLUSH); /* the partial payload is dropped with the client */
   return 0;
 }
 

@@ -392,6 +392,24 @@ describe("C4:CreateServer", function()
       assert.same({ "a\n", "quit\n" }, data_of(d))
     end)
 
+    it("ServerCloseClient / DestroyServer inside OnServerDataIn, on a payload that was buffered", function()
+      local port = create(d, 0, "\n")
+      d:eval([[ON_DATA = function(h, data)
+        if data:sub(1, 4) == "quit" then C4:ServerCloseClient(h) end
+        if data:sub(1, 4) == "stop" then C4:DestroyServer() end
+      end]])
+      local a, b = d:connect(port), d:connect(port)
+      a:send(string.rep("x", 600))        -- a tail bigger than the framer keeps
+      b:send("st")
+      d:serve(30)
+      a:send("\nquit\nlost\n")
+      assert.is_true(a:is_closed(1000))
+      b:send("op\nlost too\n")
+      assert.is_true(b:is_closed(1000))
+      wait_events(d, 2, "conn", 3, "OFFLINE")
+      assert.same({ string.rep("x", 600) .. "\n", "quit\n", "stop\n" }, data_of(d))
+    end)
+
     it("DestroyServer(port) closes that server's clients, each with OFFLINE, then the server", function()
       local p1 = create(d, 0, "\n")
       local p2 = create(d, 0, "\n")
