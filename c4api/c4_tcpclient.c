@@ -6,16 +6,8 @@
  * matcher), ReadUntilOneOf, ReadUntilOneNotOf, ReadAtLeast, ReadUpTo,
  * GetRemoteAddress, GetLocalAddress and Close([flush]).
  *
- * Reading: every byte that arrives goes into the client's own buffer, read
- * armed or not, so nothing is lost before the driver asks.  A read is
- * one-shot: once satisfied it is disarmed and OnRead(client, data) runs;
- * the driver re-arms (usually inside OnRead), and buffered data satisfies
- * the new read at once, from the loop.  Arming a read while one is armed
- * replaces it.  When the connection ends (peer EOF, reset) while a read is
- * armed, what is buffered is delivered to OnRead as a partial payload before
- * OnDisconnect; at the peer's EOF this happens while the connection can still
- * send, so a reply written in that OnRead goes out.  Past 16 MiB buffered,
- * reading pauses until the driver consumes.
+ * Reading (the buffer, the one-shot reads, the partial payload at the end)
+ * is in c4_tcpread.c.
  *
  * States: IDLE (outgoing, not connecting) → CONNECTING (resolve, choose,
  * connect) → OPEN → CLOSING (the driver's Close) → ENDED.  Events:
@@ -35,6 +27,13 @@
  * writes are accepted), so a driver that broadcasts to a client it is
  * closing (the seed's chat server can) does not fail.
  *
+ * Options: nodelay (on by default, as c4_conn sets it), keepalive [, delay
+ * seconds, default 60], linger.  Linger is not handed to the kernel
+ * (SO_LINGER with a timeout makes close() block, and that would stall every
+ * driver of the process): with 0 seconds Close() resets the connection,
+ * with more it sends what is queued first, as Close(true) does.  A server's
+ * linger applies to the connections it accepts.
+ *
  * Lifetime: the client holds a reference to itself while a connect, a read
  * or a write is outstanding and while it closes (until OnDisconnect), so an
  * unreferenced client still gets its OnRead / OnWrite / OnDisconnect.  An
@@ -44,82 +43,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 #include <netinet/in.h>
 
-#include "c4_tcp.h"
+#include "c4_tcpclient.h"
 
-#define BUF_CAP (16u << 20)          /* reading pauses past this much buffered */
-#define MAX_AT_LEAST (1024u << 10)   /* ReadAtLeast: "limited to 1024 kb" */
-#define MAX_UP_TO (4096u << 10)      /* ReadUpTo: "limited to 4096 kb" */
-#define MATCHER_KEY "ReadUntil matcher"
-
-enum { CL_IDLE, CL_CONNECTING, CL_OPEN, CL_CLOSING, CL_ENDED };
-enum { R_NONE, R_UNTIL, R_MATCH, R_ONEOF, R_NOTOF, R_ATLEAST, R_UPTO };
-
-typedef struct {
-  tcp_obj o;                 /* first: a tcp_obj * is a tcp_client * */
-  int state;
-  c4_conn *conn;             /* NULL once closed (ev->closed) or never connected */
-  bool outgoing;
-  bool eof;                  /* the peer finished sending */
-  bool write_pending;        /* written data not yet handed to the kernel */
-  bool in_service;           /* delivering reads: re-arming needs no kick */
-  bool paused, warned_full;
-  int next_ep;               /* outgoing, default choice: the endpoint to try next */
-  /* the armed read */
-  int rmode;
-  char *delim;               /* dsmall, or malloc'd when longer */
-  char dsmall[16];
-  size_t dlen;
-  size_t scan;               /* where the search for the read goes on */
-  size_t rn;                 /* ReadAtLeast / ReadUpTo */
-  size_t match_seen;         /* matcher: buffer length it last saw */
-  unsigned char set[32];     /* ReadUntilOneOf / OneNotOf */
-  /* received, not yet delivered: buf[off .. off+len) */
-  char *buf;
-  size_t off, len, cap;
-  /* written before the connection was up */
-  char *pre;
-  size_t prelen, precap;
-  /* options: -1 unset */
-  signed char nodelay, keepalive, linger;
-  int keepalive_secs, linger_secs;
-  char peer_ip[64], local_ip[64];
-  int peer_port, local_port;
-} tcp_client;
-
-static tcp_client *check_client(lua_State *L) {
+tcp_client *tcp_check_client(lua_State *L) {
   return (tcp_client *)tcp_check(L, TCP_CLIENT_MT);
 }
 
-/* ---- the buffer ------------------------------------------------------------------ */
-
-static bool buf_append(tcp_client *c, const char *p, size_t n) {
-  if (c->off > 0 && (c->off + c->len + n > c->cap)) {
-    memmove(c->buf, c->buf + c->off, c->len);
-    c->off = 0;
-  }
-  if (c->len + n > c->cap) {
-    size_t ncap = c->cap ? c->cap : 4096;
-    while (ncap < c->len + n) ncap *= 2;
-    char *b = realloc(c->buf, ncap);
-    if (!b) return false;
-    c->buf = b;
-    c->cap = ncap;
-  }
-  memcpy(c->buf + c->off + c->len, p, n);
-  c->len += n;
-  return true;
-}
-
-/* Drops n bytes from the front.  The memory stays until the next append. */
-static void buf_consume(tcp_client *c, size_t n) {
-  c->off += n;
-  c->len -= n;
-  c->scan = c->scan > n ? c->scan - n : 0;
-  if (c->len == 0) c->off = 0;
-}
+/* ---- writes before the connection is up ---------------------------------------- */
 
 static bool pre_append(tcp_client *c, const char *p, size_t n) {
   if (c->prelen + n > c->precap) {
@@ -188,150 +120,6 @@ static void batch_end(tcp_client *c) {
   batch_owner = NULL;
 }
 
-/* ---- reads ------------------------------------------------------------------------ */
-
-static void clear_matcher(tcp_client *c) {
-  lua_State *L = c->o.ctx->L;
-  if (!tcp_push_ud(L, &c->o)) return;
-  lua_getfenv(L, -1);
-  lua_pushnil(L);
-  lua_setfield(L, -2, MATCHER_KEY);
-  lua_pop(L, 2);
-}
-
-static void disarm_read(tcp_client *c) {
-  if (c->rmode == R_MATCH) clear_matcher(c);
-  c->rmode = R_NONE;
-  if (c->delim != c->dsmall) free(c->delim);
-  c->delim = NULL;
-  c->dlen = 0;
-}
-
-/* Bytes the armed (non-matcher) read takes from the buffer now, or 0. */
-static size_t match_len(tcp_client *c) {
-  const char *d = c->buf + c->off;
-  switch (c->rmode) {
-  case R_UNTIL: {
-    if (c->len < c->dlen) return 0;
-    const char *hit = memmem(d + c->scan, c->len - c->scan, c->delim, c->dlen);
-    if (hit) return (size_t)(hit - d) + c->dlen;
-    c->scan = c->len - c->dlen + 1;
-    return 0;
-  }
-  case R_ONEOF:
-  case R_NOTOF: {
-    bool want = c->rmode == R_ONEOF;
-    for (size_t i = c->scan; i < c->len; i++) {
-      unsigned char b = (unsigned char)d[i];
-      if (((c->set[b >> 3] >> (b & 7)) & 1) == want) return i + 1;
-    }
-    c->scan = c->len;
-    return 0;
-  }
-  case R_ATLEAST: return c->len >= c->rn ? c->len : 0;
-  case R_UPTO: return c->len < c->rn ? c->len : c->rn;
-  default: return 0;
-  }
-}
-
-/*
- * Runs the matcher f(buffer) → matched, consume [, replacement].  Returns
- * M_HIT with *n bytes to take and *vidx the replacement's stack index (0:
- * none; the results stay on the stack for the caller to pop); M_AGAIN when
- * it consumed bytes without a match (it sees the rest next); M_WAIT when it
- * wants more data.  Not called again until the buffer changes.
- */
-enum { M_WAIT, M_AGAIN, M_HIT };
-static int run_matcher(tcp_client *c, size_t *n, int *vidx) {
-  lua_State *L = c->o.ctx->L;
-  if (c->match_seen == c->len || c->len == 0) return M_WAIT;
-  tcp_arg a = {.t = 's', .s = c->buf + c->off, .len = c->len};
-  if (!tcp_call_plain(&c->o, MATCHER_KEY, &a, 1, 3)) {
-    lua_pop(L, 3);
-    emu_log(c->o.ctx, EMU_LOG_WARN,
-            "[c4emu] C4LuaTcpClient: the ReadUntil matcher failed; that read is cancelled");
-    disarm_read(c);
-    return M_WAIT;
-  }
-  int base = lua_gettop(L) - 2;
-  bool matched = lua_toboolean(L, base);
-  size_t take = matched ? c->len : 0;
-  if (lua_type(L, base + 1) == LUA_TNUMBER) {
-    lua_Number v = lua_tonumber(L, base + 1);
-    take = v <= 0 ? 0 : v >= (lua_Number)c->len ? c->len : (size_t)v;
-  }
-  if (matched) {
-    *n = take;
-    *vidx = lua_isnil(L, base + 2) ? 0 : base + 2;
-    return M_HIT;
-  }
-  lua_pop(L, 3);
-  if (c->o.dead || c->rmode != R_MATCH) return M_WAIT; /* the matcher re-armed or closed */
-  buf_consume(c, take);
-  c->match_seen = c->len;
-  if (take > 0 && c->len > 0) {
-    c->match_seen = (size_t)-1;
-    return M_AGAIN;
-  }
-  return M_WAIT;
-}
-
-/* The connection can bring no more data. */
-static bool ended(const tcp_client *c) { return c->eof || !c->conn; }
-
-/* Takes n bytes (or the replacement at vidx) and calls OnRead: one-shot. */
-static void deliver(tcp_client *c, size_t n, int vidx) {
-  tcp_arg a = vidx ? (tcp_arg){.t = 'v', .idx = vidx}
-                   : (tcp_arg){.t = 's', .s = c->buf + c->off, .len = n};
-  disarm_read(c);
-  buf_consume(c, n); /* the bytes stay in place until the next append */
-  tcp_call(&c->o, "OnRead", &a, 1, 0);
-}
-
-/* Delivers every read the buffer satisfies, then (once the connection can
- * bring nothing more) what is left as a partial payload.  Called from the
- * loop only. */
-static void client_service(tcp_client *c) {
-  lua_State *L = c->o.ctx->L;
-  if (c->in_service || c->o.dead) return;
-  int top = lua_gettop(L);
-  if (!tcp_push_ud(L, &c->o)) return; /* anchors the object while the driver runs */
-  c->in_service = true;
-  while (c->rmode != R_NONE && c->state == CL_OPEN && !c->o.dead) {
-    int itop = lua_gettop(L);
-    size_t n = 0;
-    int vidx = 0;
-    bool hit;
-    if (c->rmode == R_MATCH) {
-      int m = run_matcher(c, &n, &vidx);
-      if (m == M_AGAIN) {
-        lua_settop(L, itop);
-        continue;
-      }
-      hit = m == M_HIT;
-    } else {
-      hit = (n = match_len(c)) > 0;
-    }
-    if (!hit && c->rmode != R_NONE && ended(c) && c->len > 0) {
-      n = c->len; /* the peer is done: the partial payload */
-      hit = true;
-    }
-    if (!hit) {
-      lua_settop(L, itop);
-      break;
-    }
-    deliver(c, n, vidx);
-    lua_settop(L, itop);
-  }
-  c->in_service = false;
-  if (c->paused && c->len < BUF_CAP / 2 && c->conn) {
-    c->paused = false;
-    c4_conn_resume(c->conn);
-  }
-  tcp_sync_alive(&c->o);
-  lua_settop(L, top);
-}
-
 /* ---- events --------------------------------------------------------------------- */
 
 static void report_error(tcp_client *c, int uverr, const char *op) {
@@ -342,14 +130,6 @@ static void report_error(tcp_client *c, int uverr, const char *op) {
   tcp_call(&c->o, "OnError", a, 3, 0);
 }
 
-static void apply_linger(tcp_client *c) {
-  uv_os_fd_t fd;
-  if (c->linger < 0 || !c->conn || uv_fileno((uv_handle_t *)c4_conn_tcp(c->conn), &fd) != 0)
-    return;
-  struct linger lg = {.l_onoff = c->linger, .l_linger = c->linger_secs};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-}
-
 /* Applies the options set so far; 0 or a libuv error. */
 static int apply_options(tcp_client *c) {
   if (!c->conn) return 0;
@@ -358,7 +138,8 @@ static int apply_options(tcp_client *c) {
   if (c->nodelay >= 0 && r == 0) r = uv_tcp_nodelay(t, c->nodelay);
   if (c->keepalive >= 0 && r == 0)
     r = uv_tcp_keepalive(t, c->keepalive, c->keepalive_secs > 0 ? (unsigned)c->keepalive_secs : 60);
-  apply_linger(c);
+  /* linger is not given to the kernel: SO_LINGER with a timeout makes close()
+   * block the whole emulator.  Close() does what it asks instead (below). */
   return r;
 }
 
@@ -407,7 +188,7 @@ static void ev_open(c4_conn *conn) {
     pre_free(c);
   }
   tcp_call(&c->o, "OnConnect", NULL, 0, 0);
-  client_service(c);
+  tcp_client_service(c);
   tcp_sync_alive(&c->o);
   lua_settop(L, top);
 }
@@ -418,20 +199,20 @@ static void ev_data(c4_conn *conn, const char *p, size_t n) {
   if (n == 0) {
     c->eof = true;
     batch_begin(c);
-    client_service(c); /* the partial payload, while a reply can still be sent */
+    tcp_client_service(c); /* the partial payload, while a reply can still be sent */
     batch_end(c);
     tcp_sync_alive(&c->o);
     return;
   }
   if (c->state != CL_OPEN) return;
-  if (!buf_append(c, p, n)) {
+  if (!tcp_buf_append(c, p, n)) {
     emu_log(c->o.ctx, EMU_LOG_ERROR, "[c4emu] C4LuaTcpClient: out of memory buffering "
             "received data: closing the connection");
     c4_conn_close(conn, C4_CLOSE_NOW);
     return;
   }
   batch_begin(c);
-  client_service(c);
+  tcp_client_service(c);
   batch_end(c);
   tcp_sync_alive(&c->o);
   if (c->len >= BUF_CAP && !c->paused && c->conn) {
@@ -467,11 +248,11 @@ static void ev_closed(c4_conn *conn, int status, const char *msg) {
   if (c->state == CL_CONNECTING) {
     connect_failed(c, status);
   } else if (c->state == CL_OPEN || c->state == CL_CLOSING) {
-    if (c->state == CL_OPEN) client_service(c); /* the partial payload first */
+    if (c->state == CL_OPEN) tcp_client_service(c); /* the partial payload first */
     const char *op = c->write_pending ? "write" : "read";
     if (status < 0) report_error(c, status, op);
     c->state = CL_ENDED;
-    disarm_read(c);
+    tcp_read_disarm(c);
     c->write_pending = false;
     const char *text = tcp_errtext(status);
     tcp_arg a[2] = {{.t = 'n', .n = tcp_errcode(status)},
@@ -525,7 +306,7 @@ static void cl_kicked(tcp_obj *o, unsigned flags) {
     report_error(c, UV_ECANCELED, "connect");
     o->closed = true;
   }
-  if (flags & TCP_KICK_SERVICE) client_service(c);
+  if (flags & TCP_KICK_SERVICE) tcp_client_service(c);
 }
 
 static bool cl_want_alive(tcp_obj *o) {
@@ -646,35 +427,35 @@ void tcp_client_accepted(tcp_obj *so, c4_conn *conn) {
 
 /* client:OnResolve(fn(client, endpoints, choose)) → client */
 static int l_TcpClient_OnResolve(lua_State *L) {
-  return tcp_set_handler(L, &check_client(L)->o, "OnResolve");
+  return tcp_set_handler(L, &tcp_check_client(L)->o, "OnResolve");
 }
 
 /* client:OnConnect(fn(client)) → client */
 static int l_TcpClient_OnConnect(lua_State *L) {
-  return tcp_set_handler(L, &check_client(L)->o, "OnConnect");
+  return tcp_set_handler(L, &tcp_check_client(L)->o, "OnConnect");
 }
 
 /* client:OnRead(fn(client, data)) → client */
 static int l_TcpClient_OnRead(lua_State *L) {
-  return tcp_set_handler(L, &check_client(L)->o, "OnRead");
+  return tcp_set_handler(L, &tcp_check_client(L)->o, "OnRead");
 }
 
 /* client:OnWrite(fn(client)) → client */
 static int l_TcpClient_OnWrite(lua_State *L) {
-  return tcp_set_handler(L, &check_client(L)->o, "OnWrite");
+  return tcp_set_handler(L, &tcp_check_client(L)->o, "OnWrite");
 }
 
 /* client:OnDisconnect(fn(client, code, msg)) → client */
 static int l_TcpClient_OnDisconnect(lua_State *L) {
-  return tcp_set_handler(L, &check_client(L)->o, "OnDisconnect");
+  return tcp_set_handler(L, &tcp_check_client(L)->o, "OnDisconnect");
 }
 
 /* client:OnError(fn(client, code, msg, op)) → client */
 static int l_TcpClient_OnError(lua_State *L) {
-  return tcp_set_handler(L, &check_client(L)->o, "OnError");
+  return tcp_set_handler(L, &tcp_check_client(L)->o, "OnError");
 }
 
-static int fail(lua_State *L, const char *method, const char *why) {
+int tcp_client_fail(lua_State *L, const char *method, const char *why) {
   lua_pushnil(L);
   lua_pushfstring(L, "C4LuaTcpClient:%s: %s", method, why);
   return 2;
@@ -690,22 +471,22 @@ static const char *state_why(const tcp_client *c) {
 
 /* client:Connect(host, service) → client, or nil and a message */
 static int l_TcpClient_Connect(lua_State *L) {
-  tcp_client *c = check_client(L);
+  tcp_client *c = tcp_check_client(L);
   tcp_check_open(L, &c->o, "Connect");
   const char *host = luaL_checkstring(L, 2);
   char buf[16];
   bool numeric;
   const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
   c4_rule_check(L, "Connect");
-  if (!c->outgoing) return fail(L, "Connect", "an accepted connection cannot connect");
-  if (c->state != CL_IDLE) return fail(L, "Connect", state_why(c));
+  if (!c->outgoing) return tcp_client_fail(L, "Connect", "an accepted connection cannot connect");
+  if (c->state != CL_IDLE) return tcp_client_fail(L, "Connect", state_why(c));
   const char *node = host;
   if (strcasecmp(host, "!local") == 0 || strcasecmp(host, "!loopback") == 0) node = NULL;
   c->state = CL_CONNECTING;
   int r = tcp_resolve_start(&c->o, node, service, numeric, false);
   if (r != 0) {
     c->state = CL_IDLE;
-    return fail(L, "Connect", tcp_errtext(r));
+    return tcp_client_fail(L, "Connect", tcp_errtext(r));
   }
   lua_settop(L, 1);
   return 1;
@@ -715,7 +496,7 @@ static int l_TcpClient_Connect(lua_State *L) {
  * it waits for it; once Close() was called (or the connection ended) it is
  * dropped. */
 static int l_TcpClient_Write(lua_State *L) {
-  tcp_client *c = check_client(L);
+  tcp_client *c = tcp_check_client(L);
   tcp_check_open(L, &c->o, "Write");
   size_t n;
   const char *p = luaL_checklstring(L, 2, &n);
@@ -734,112 +515,15 @@ static int l_TcpClient_Write(lua_State *L) {
   return 1;
 }
 
-/* Arms the read whose parameters the caller set (after disarm_read). */
-static int arm(lua_State *L, tcp_client *c, int mode) {
-  c->rmode = mode;
-  c->scan = 0;
-  c->match_seen = (size_t)-1;
-  if (c->len > 0 && c->state == CL_OPEN && !c->in_service) tcp_kick(&c->o, TCP_KICK_SERVICE);
-  tcp_sync_alive(&c->o);
-  lua_settop(L, 1);
-  return 1;
-}
-
-static bool can_read(tcp_client *c) {
-  return c->state != CL_CLOSING && c->state != CL_ENDED;
-}
-
-/* client:ReadUntil(delimiter | matcher) → client, or nil once closing */
-static int l_TcpClient_ReadUntil(lua_State *L) {
-  tcp_client *c = check_client(L);
-  tcp_check_open(L, &c->o, "ReadUntil");
-  int t = lua_type(L, 2);
-  if (t != LUA_TSTRING && t != LUA_TFUNCTION) luaL_typerror(L, 2, "string or function");
-  size_t dlen = 0;
-  const char *d = t == LUA_TSTRING ? lua_tolstring(L, 2, &dlen) : NULL;
-  luaL_argcheck(L, t == LUA_TFUNCTION || dlen > 0, 2, "the delimiter must not be empty");
-  if (!can_read(c)) return fail(L, "ReadUntil", "the client is closing");
-  char *copy = NULL;
-  if (d && dlen > sizeof c->dsmall) {
-    copy = malloc(dlen);
-    if (!copy) return luaL_error(L, "C4LuaTcpClient:ReadUntil: out of memory");
-    memcpy(copy, d, dlen);
-  }
-  disarm_read(c);
-  if (d && !copy) {
-    memcpy(c->dsmall, d, dlen);
-    copy = c->dsmall;
-  }
-  if (d) {
-    c->delim = copy;
-    c->dlen = dlen;
-    return arm(L, c, R_UNTIL);
-  }
-  lua_getfenv(L, 1);
-  lua_pushvalue(L, 2);
-  lua_setfield(L, -2, MATCHER_KEY);
-  return arm(L, c, R_MATCH);
-}
-
-static int read_set(lua_State *L, int mode, const char *method) {
-  tcp_client *c = check_client(L);
-  tcp_check_open(L, &c->o, method);
-  size_t n;
-  const char *s = luaL_checklstring(L, 2, &n);
-  luaL_argcheck(L, n > 0, 2, "the set of bytes must not be empty");
-  if (!can_read(c)) return fail(L, method, "the client is closing");
-  disarm_read(c);
-  memset(c->set, 0, sizeof c->set);
-  for (size_t i = 0; i < n; i++) {
-    unsigned char b = (unsigned char)s[i];
-    c->set[b >> 3] |= (unsigned char)(1u << (b & 7));
-  }
-  return arm(L, c, mode);
-}
-
-/* client:ReadUntilOneOf(bytes) → client: up to and including the first byte in the set */
-static int l_TcpClient_ReadUntilOneOf(lua_State *L) {
-  return read_set(L, R_ONEOF, "ReadUntilOneOf");
-}
-
-/* client:ReadUntilOneNotOf(bytes) → client: up to and including the first byte not in it */
-static int l_TcpClient_ReadUntilOneNotOf(lua_State *L) {
-  return read_set(L, R_NOTOF, "ReadUntilOneNotOf");
-}
-
-static int read_count(lua_State *L, int mode, const char *method, size_t max, const char *lim) {
-  tcp_client *c = check_client(L);
-  tcp_check_open(L, &c->o, method);
-  lua_Number v = luaL_checknumber(L, 2);
-  if (!(v >= 1 && v <= (lua_Number)max)) {
-    lua_pushfstring(L, "must be from 1 to %d bytes (%s)", (int)max, lim);
-    luaL_argerror(L, 2, lua_tostring(L, -1));
-  }
-  if (!can_read(c)) return fail(L, method, "the client is closing");
-  disarm_read(c);
-  c->rn = (size_t)v;
-  return arm(L, c, mode);
-}
-
-/* client:ReadAtLeast(min) → client: all buffered data once min bytes are there */
-static int l_TcpClient_ReadAtLeast(lua_State *L) {
-  return read_count(L, R_ATLEAST, "ReadAtLeast", MAX_AT_LEAST, "1024 KiB");
-}
-
-/* client:ReadUpTo(max) → client: what has arrived, at most max bytes */
-static int l_TcpClient_ReadUpTo(lua_State *L) {
-  return read_count(L, R_UPTO, "ReadUpTo", MAX_UP_TO, "4096 KiB");
-}
-
 /* client:Option(name, value [, seconds]) → client, or nil and a message */
 static int l_TcpClient_Option(lua_State *L) {
-  tcp_client *c = check_client(L);
+  tcp_client *c = tcp_check_client(L);
   tcp_check_open(L, &c->o, "Option");
   const char *name = luaL_checkstring(L, 2);
   bool on = tcp_check_flag(L, 3);
   lua_Number secs = luaL_optnumber(L, 4, 0);
   luaL_argcheck(L, secs >= 0 && secs <= 65535, 4, "seconds must be from 0 to 65535");
-  if (!can_read(c)) return fail(L, "Option", "the client is closing");
+  if (!tcp_can_read(c)) return tcp_client_fail(L, "Option", "the client is closing");
   if (strcasecmp(name, "nodelay") == 0) {
     c->nodelay = on;
   } else if (strcasecmp(name, "keepalive") == 0) {
@@ -855,7 +539,7 @@ static int l_TcpClient_Option(lua_State *L) {
     return 2;
   }
   int r = c->state == CL_OPEN ? apply_options(c) : 0;
-  if (r != 0) return fail(L, "Option", tcp_errtext(r));
+  if (r != 0) return tcp_client_fail(L, "Option", tcp_errtext(r));
   lua_settop(L, 1);
   return 1;
 }
@@ -863,16 +547,16 @@ static int l_TcpClient_Option(lua_State *L) {
 /* client:GetRemoteAddress() → {ip=, port=}, or nil before the connection was up.
  * Still answers after the connection ended (OnDisconnect handlers log it). */
 static int l_TcpClient_GetRemoteAddress(lua_State *L) {
-  tcp_client *c = check_client(L);
-  if (!c->peer_ip[0]) return fail(L, "GetRemoteAddress", "not connected");
+  tcp_client *c = tcp_check_client(L);
+  if (!c->peer_ip[0]) return tcp_client_fail(L, "GetRemoteAddress", "not connected");
   tcp_push_addr(L, c->peer_ip, c->peer_port);
   return 1;
 }
 
 /* client:GetLocalAddress() → {ip=, port=}, or nil before the connection was up */
 static int l_TcpClient_GetLocalAddress(lua_State *L) {
-  tcp_client *c = check_client(L);
-  if (!c->local_ip[0]) return fail(L, "GetLocalAddress", "not connected");
+  tcp_client *c = tcp_check_client(L);
+  if (!c->local_ip[0]) return tcp_client_fail(L, "GetLocalAddress", "not connected");
   tcp_push_addr(L, c->local_ip, c->local_port);
   return 1;
 }
@@ -881,14 +565,14 @@ static int l_TcpClient_GetLocalAddress(lua_State *L) {
  * nothing more is read or written and OnWrite is not called; OnDisconnect
  * follows (or OnError ECANCELED for a Connect in progress).  Idempotent. */
 static int l_TcpClient_Close(lua_State *L) {
-  tcp_client *c = check_client(L);
+  tcp_client *c = tcp_check_client(L);
   int t = lua_type(L, 2);
   if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TNUMBER)
     luaL_typerror(L, 2, "boolean");
   bool flush = t == LUA_TNUMBER ? lua_tonumber(L, 2) != 0 : lua_toboolean(L, 2);
   lua_settop(L, 1);
   if (c->o.closed || c->o.dead || c->state == CL_CLOSING || c->state == CL_ENDED) return 1;
-  disarm_read(c);
+  tcp_read_disarm(c);
   switch (c->state) {
   case CL_IDLE:
     pre_free(c);
@@ -911,9 +595,10 @@ static int l_TcpClient_Close(lua_State *L) {
     batch_flush(c); /* what was written before Close goes first */
     c->state = CL_CLOSING;
     if (c->conn) {
-      c4_close_mode m = flush ? C4_CLOSE_FLUSH
-                        : (c->linger == 1 && c->linger_secs == 0) ? C4_CLOSE_RESET
-                                                                   : C4_CLOSE_NOW;
+      /* linger on: 0 s resets the connection; N s sends what is queued first */
+      c4_close_mode m = flush || (c->linger == 1 && c->linger_secs > 0) ? C4_CLOSE_FLUSH
+                        : c->linger == 1                                ? C4_CLOSE_RESET
+                                                                        : C4_CLOSE_NOW;
       c4_conn_close(c->conn, m);
     }
     break;
@@ -951,11 +636,6 @@ static const luaL_Reg client_methods[] = {
     {"Option", l_TcpClient_Option},
     {"Connect", l_TcpClient_Connect},
     {"Write", l_TcpClient_Write},
-    {"ReadUntil", l_TcpClient_ReadUntil},
-    {"ReadUntilOneOf", l_TcpClient_ReadUntilOneOf},
-    {"ReadUntilOneNotOf", l_TcpClient_ReadUntilOneNotOf},
-    {"ReadAtLeast", l_TcpClient_ReadAtLeast},
-    {"ReadUpTo", l_TcpClient_ReadUpTo},
     {"GetRemoteAddress", l_TcpClient_GetRemoteAddress},
     {"GetLocalAddress", l_TcpClient_GetLocalAddress},
     {"Close", l_TcpClient_Close},
@@ -966,6 +646,7 @@ void tcp_client_open(lua_State *L) {
   luaL_newmetatable(L, TCP_CLIENT_MT);
   lua_newtable(L);
   luaL_register(L, NULL, client_methods);
+  luaL_register(L, NULL, tcp_read_methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_TcpClient_gc);
   lua_setfield(L, -2, "__gc");
