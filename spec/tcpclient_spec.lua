@@ -535,6 +535,8 @@ describe("C4LuaTcpClient", function()
       { "CLI.Write('x')", "bad argument #1 to 'Write' %(C4LuaTcpClient expected, got string%)" },
       { "CLI.GetRemoteAddress(C4:CreateTCPServer())",
         "bad argument #1 to 'GetRemoteAddress' %(C4LuaTcpClient expected, got userdata%)" },
+      { "CLI.GetLocalAddress(1)", "bad argument #1 to 'GetLocalAddress' %(C4LuaTcpClient expected, got number%)" },
+      { "CLI.Close()", "bad argument #1 to 'Close' %(C4LuaTcpClient expected, got no value%)" },
       { "C4.CreateTCPClient()", "must be called with a colon" },
     }
     for _, case in ipairs(cases) do
@@ -584,6 +586,19 @@ describe("C4:CreateTCPClient", function()
                   if e[2]:find("^connect") then e[2], e[3] = e[3], e[2] end
                   return e
                 end)())
+  end)
+
+  it("takes options before connecting and applies them once connected", function()
+    local d = T.driver()
+    local port = echo_server(d)
+    d:eval([[
+      C = C4:CreateTCPClient()
+        :Option("keepalive", true, 10):Option("nodelay", 0):Option("linger", false)
+        :OnConnect(function(cli) rec("connect", rawequal(cli:Option("nodelay", true), cli)) end)
+        :Connect("127.0.0.1", ...)
+    ]], port)
+    assert.equal("connect true", T.wait_for(d, "^connect"))
+    assert.is_false(d:logged("could not be set") ~= nil)
   end)
 
   it("a pending connect keeps an unreferenced client alive", function()
