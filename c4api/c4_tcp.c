@@ -204,16 +204,19 @@ void tcp_gc(lua_State *L, tcp_obj *o) {
   tcp_maybe_free(o);
 }
 
-/* Runs the deferred work queued so far (work queued meanwhile waits a turn). */
+/* Runs the deferred work queued so far; work queued meanwhile waits a turn.
+ * Objects are popped from the shared queue one by one, so one taken out of
+ * it meanwhile (kick_remove) cannot upset the walk. */
 static void on_idle(uv_idle_t *h) {
   tcp_state *st = h->data;
   lua_State *L = st->ctx->L;
   emu_io_activity(st->ctx);
-  tcp_obj *list = st->kick_head;
-  st->kick_head = st->kick_tail = NULL;
-  while (list) {
-    tcp_obj *o = list;
-    list = o->kick_next;
+  size_t n = 0;
+  for (tcp_obj *o = st->kick_head; o; o = o->kick_next) n++;
+  while (n-- > 0 && st->kick_head) {
+    tcp_obj *o = st->kick_head;
+    st->kick_head = o->kick_next;
+    if (!st->kick_head) st->kick_tail = NULL;
     o->kick_next = NULL;
     unsigned f = o->kicks;
     o->kicks = 0;
@@ -471,8 +474,6 @@ static void choose_step(tcp_obj *o) {
   /* else: waiting for choose(), kept alive by o->pending */
 }
 
-static int cmp_family(const struct addrinfo *a, int fam) { return a->ai_family == fam; }
-
 static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   tcp_obj *o = req->data;
   bool current = o->gai == req;
@@ -497,7 +498,7 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     /* IPv4 first (stable): a loopback spec client or peer most likely uses it. */
     for (int pass = 0; o->eps && pass < 2; pass++) {
       for (struct addrinfo *p = res; p; p = p->ai_next) {
-        if (!cmp_family(p, pass == 0 ? AF_INET : AF_INET6)) continue;
+        if (p->ai_family != (pass == 0 ? AF_INET : AF_INET6)) continue;
         if (p->ai_addrlen > sizeof o->eps[0]) continue;
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof ss);
