@@ -80,6 +80,7 @@ struct emu_host {
   uint64_t io_events;       /* bumped by emu_io_activity() */
   size_t mem_now, mem_peak; /* bytes held by the driver's lua_State */
   int64_t epoch0_ms;        /* wall clock at load */
+  int handler_ref;          /* registry ref of the traceback message handler */
   void (*log_sink)(emu_ctx *ctx, emu_level lvl, const char *line); /* optional extra sink */
 };
 

@@ -21,6 +21,7 @@
 /* Registry key of the saved debug.traceback (drivers may replace `debug`). */
 static const char TRACEBACK_KEY = 't';
 
+
 static void *emu_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   emu_ctx *ctx = ud;
   struct emu_host *h = ctx->host;
@@ -70,7 +71,7 @@ static int traceback_handler(lua_State *L) {
  */
 static int pcall_tb(lua_State *L, int nargs, int nresults) {
   int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, traceback_handler);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, emu_ctx_of(L)->host->handler_ref);
   lua_insert(L, base);
   int st = lua_pcall(L, nargs, nresults, base);
   lua_remove(L, base);
@@ -154,6 +155,11 @@ lua_State *emu_lua_new(emu_ctx *ctx) {
   lua_insert(L, -2);
   lua_rawset(L, LUA_REGISTRYINDEX);
   lua_pop(L, 1);
+
+  /* The message handler is made once: every callback into the driver goes
+   * through it, and a fresh C closure per call would allocate per event. */
+  lua_pushcfunction(L, traceback_handler);
+  ctx->host->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   lua_register(L, "print", l_print);
   lua_getglobal(L, "os");
