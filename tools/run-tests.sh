@@ -24,8 +24,7 @@ if [ -n "$SANITIZE" ]; then
   LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23"
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-  LSAN_OPTIONS="suppressions=$(pwd)/tools/lsan.supp:print_suppressions=0"
-  export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+  export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
 fi
 busted -o plainTerminal "$@" >"$BUILD/spec.out" 2>&1
 spec_rc=$?
