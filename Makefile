@@ -100,7 +100,7 @@ $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client:
 bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)BUILD=$(BUILD) tools/bench_echo.sh
 
-bench: all
+bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)tools/bench.sh
 
 clean:
