@@ -19,6 +19,7 @@ static const c4_family *const families[] = {
     &c4_family_timer,
     &c4_family_server,
     &c4_family_tcp,
+    &c4_family_tls,
 };
 
 /* C4:<name>(...) — checks the colon and the init rule, then runs the method. */

@@ -10,7 +10,7 @@
  *                                             └───────────────────────────────┘ (now/reset/error)
  *
  * Lifetime: the struct lives until the close callbacks of its uv handles
- * (the TCP handle and, while lingering, a timer) have run; write and
+ * (the TCP handle and, while lingering or handshaking, a timer) have run; write and
  * shutdown requests hold no reference of their own because libuv completes
  * them (with UV_ECANCELED at worst) before the handle's close callback.
  * A listener is reference-counted by the connections it accepted, so
@@ -20,6 +20,7 @@
  * gets its own); a connection keeps no buffer of its own.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,7 @@ struct c4_conn {
   void *data;
   tls_conn *tls;
   uv_timer_t *linger;
+  uv_timer_t *hs_timer;      /* accepted TLS connection: the handshake deadline */
   c4_conn *pnext, **pprev;   /* listener's pending list (TLS handshakes) */
   size_t queued;
   char *close_msg;
@@ -144,7 +146,20 @@ static void listener_unref(c4_listener *l) {
   free(l);
 }
 
+static void on_hs_timer_closed(uv_handle_t *h);
+
+/* The handshake is over (done, failed, or the connection is going): the
+ * deadline goes with it. */
+static void hs_timer_stop(c4_conn *c) {
+  if (!c->hs_timer) return;
+  uv_timer_stop(c->hs_timer);
+  uv_close((uv_handle_t *)c->hs_timer, on_hs_timer_closed);
+  c->hs_timer = NULL;
+}
+
+/* Leaves the listener's list of handshakes in progress (and their deadline). */
 static void pending_remove(c4_conn *c) {
+  hs_timer_stop(c);
   if (!c->pprev) return;
   *c->pprev = c->pnext;
   if (c->pnext) c->pnext->pprev = c->pprev;
@@ -194,6 +209,12 @@ static void on_tcp_closed(uv_handle_t *h) {
   activity(c);
   track(c->ctx, c->kind, -1);
   notify_closed(c);
+  conn_release(c);
+}
+
+static void on_hs_timer_closed(uv_handle_t *h) {
+  c4_conn *c = h->data;
+  free(h);
   conn_release(c);
 }
 
@@ -598,6 +619,33 @@ static void fill_peer(c4_conn *c) {
   }
 }
 
+/* The client did not finish its handshake in time: refused, like a failed one. */
+static void on_hs_timeout(uv_timer_t *t) {
+  c4_conn *c = t->data;
+  if (c->state != ST_HANDSHAKE) return;
+  activity(c);
+  char msg[96];
+  snprintf(msg, sizeof msg, "TLS handshake not finished within %u ms",
+           c->lis->o.handshake_ms ? c->lis->o.handshake_ms : C4_CONN_HANDSHAKE_MS);
+  reject(c, msg);
+  set_close(c, UV_ETIMEDOUT, msg);
+  final_close(c, false);
+}
+
+/* Arms the handshake deadline of an accepted TLS connection; 0 or -1. */
+static int hs_timer_start(c4_conn *c, unsigned ms) {
+  c->hs_timer = malloc(sizeof *c->hs_timer);
+  if (!c->hs_timer || uv_timer_init(c->tcp.loop, c->hs_timer) != 0) {
+    free(c->hs_timer);
+    c->hs_timer = NULL;
+    return -1;
+  }
+  c->handles++;
+  c->hs_timer->data = c;
+  uv_timer_start(c->hs_timer, on_hs_timeout, ms ? ms : C4_CONN_HANDSHAKE_MS, 0);
+  return 0;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   c4_listener *l = server->data;
   if (l->o.ctx) emu_io_activity(l->o.ctx);
@@ -627,6 +675,10 @@ static void on_connection(uv_stream_t *server, int status) {
     if (l->pending) l->pending->pprev = &c->pnext;
     l->pending = c;
     c->pprev = &l->pending;
+    if (hs_timer_start(c, l->o.handshake_ms) != 0) {
+      final_close(c, false);
+      return;
+    }
     start_reading(c);
     return;
   }

@@ -11,8 +11,9 @@
  *
  *   - ev->open: the connection is ready (accepted, or connected; with TLS, the
  *     handshake is done).  An accepted connection the owner never saw open
- *     (failed TLS handshake) is reported with ev->rejected instead, and then
- *     freed: the owner hears nothing else about it.
+ *     (failed TLS handshake, or one not finished within opts.handshake_ms) is
+ *     reported with ev->rejected instead, and then freed: the owner hears
+ *     nothing else about it.
  *   - ev->data: bytes as they arrive (plaintext under TLS).  The buffer is
  *     only valid during the call.  A call with n == 0 means the peer finished
  *     sending (EOF, or TLS close_notify): the owner may still write, and if it
@@ -79,7 +80,15 @@ typedef struct {
                                  context; c4_conn takes its own reference */
   const c4_conn_events *ev;   /* must outlive every connection made with these opts */
   void *data;                 /* the listener's owner data (c4_listener_data) */
+  unsigned handshake_ms;      /* accepted TLS connections: a handshake not finished this many
+                                 ms after the accept is refused (ev->rejected); 0: the default,
+                                 C4_CONN_HANDSHAKE_MS */
 } c4_conn_opts;
+
+/* How long an accepted TLS connection may take to finish its handshake (wall
+ * time: sockets are real in both clock modes).  A client that connects and
+ * says nothing, or trickles its hello, must not hold a connection forever. */
+#define C4_CONN_HANDSHAKE_MS 10000u
 
 typedef enum {
   C4_CLOSE_FLUSH, /* send the queue (and close_notify), shut down, then close */

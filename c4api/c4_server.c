@@ -99,6 +99,7 @@ struct srv_state {
   status_ev *evs;
   size_t nevs, capevs;
   size_t max_payload;
+  unsigned handshake_ms; /* TLS servers: handshake deadline (0: c4_conn's default) */
   int live;              /* servers not freed + the post timer */
   bool shut;
 };
@@ -233,6 +234,8 @@ static srv_state *state_of(emu_ctx *ctx, bool create) {
   st->next_handle = 0x10000000u + (seed % 0x60000000u);
   const char *cap = getenv("C4EMU_MAX_PAYLOAD");
   st->max_payload = cap ? strtoul(cap, NULL, 10) : 0;
+  const char *hs = getenv("C4EMU_TLS_HANDSHAKE_MS");
+  st->handshake_ms = hs ? (unsigned)strtoul(hs, NULL, 10) : 0;
   uv_timer_init(ctx->loop, &st->post);
   st->post.data = st;
   st->live = 1;
@@ -648,7 +651,7 @@ int c4_server_create(lua_State *L, int port, const char *delim, size_t dlen, boo
   if (!udp) {
     c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .listener_kind = tls ? "tls-server" : "tcp-server",
                       .conn_kind = tls ? "tls-conn" : "tcp-conn", .tls = tls, .ev = &tcp_events,
-                      .data = s};
+                      .data = s, .handshake_ms = st->handshake_ms};
     s->lis = c4_listen(&o, ctx->bind_addr, port, 0, &err);
     if (!s->lis) {
       free(s->delim);
@@ -872,5 +875,13 @@ size_t c4_server_set_max_payload(emu_ctx *ctx, size_t bytes) {
   if (!st) return 0;
   size_t old = st->max_payload ? st->max_payload : C4_FRAMER_DEFAULT_LIMIT;
   st->max_payload = bytes;
+  return old;
+}
+
+unsigned c4_server_set_handshake_timeout(emu_ctx *ctx, unsigned ms) {
+  srv_state *st = state_of(ctx, true);
+  if (!st) return 0;
+  unsigned old = st->handshake_ms ? st->handshake_ms : C4_CONN_HANDSHAKE_MS;
+  st->handshake_ms = ms;
   return old;
 }

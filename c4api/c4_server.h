@@ -35,4 +35,9 @@ void c4_server_each(emu_ctx *ctx, void (*fn)(const c4_server_info *s, void *ud),
  * starting value).  Returns the previous cap. */
 size_t c4_server_set_max_payload(emu_ctx *ctx, size_t bytes);
 
+/* How long a TLS client may take over its handshake, for servers created from
+ * now on (0: the default, 10 s; the C4EMU_TLS_HANDSHAKE_MS environment
+ * variable sets the starting value).  Returns the previous value in ms. */
+unsigned c4_server_set_handshake_timeout(emu_ctx *ctx, unsigned ms);
+
 #endif

@@ -2,7 +2,8 @@
  * emu_specclient.c — real loopback clients for specs, added to the driver
  * object, and d:servers():
  *
- *   local c = d:connect(port [, opts])   TCP client, connected when it returns
+ *   local c = d:connect(port [, opts])   TCP client, connected when it returns;
+ *                                        opts.tls makes it a TLS client (below)
  *   c:send(data)                         queued, never blocks
  *   c:receive(n [, timeout_ms])          exactly n bytes, or raises on timeout/close
  *   c:receive_until(delim [, timeout])   up to and including delim
@@ -10,11 +11,16 @@
  *   c:is_closed([wait_ms])               the server closed it (serves the loop briefly)
  *   c:close()  c:shutdown()  c:reset()   close / half-close / TCP reset
  *   c:local_port()
+ *   c:tls_info()                         TLS: {version=, cipher=, peer=, verified=}
+ *   c:error()                            why the connection closed (nil: not closed
+ *                                        or closed cleanly)
  *   local u = d:udp()                    UDP socket on loopback
  *   u:sendto(port, data)  u:receive([timeout_ms]) → data, ip, port  u:close()
  *   d:servers()                          {port=, protocol=, identifier=, clients=} in
  *                                        creation order
  *   d:set_payload_cap(bytes)             CreateServer's cap on undelimited payloads
+ *   d:set_handshake_timeout(ms)          TLS servers created from now on refuse a
+ *                                        client whose handshake takes longer (10 s)
  *   d:serve(ms)                          serve the loop for ms of wall time
  *
  * Waiting serves the driver's loop, so the driver runs meanwhile: in real
@@ -24,7 +30,30 @@
  * The sockets go through c4_conn on the driver's loop and are counted as
  * "spec-client" handles, apart from the driver's own.  A shutdown hook
  * closes them when the driver is destroyed; the Lua object then only says
- * so.  opts.tls is reserved for TLS clients (CreateTLSServer).
+ * so.
+ *
+ * TLS clients (for C4:CreateTLSServer), through c4_conn's TLS filter:
+ *   d:connect(port, { tls = { ca = , cert = , key = , verify = true,
+ *                             min_version = "TLS1.2", max_version = "TLS1.3",
+ *                             server_name = , ciphers = , ciphersuites = } })
+ *   - ca, cert, key: PEM text, or the path of a PEM file (any path: this is
+ *     the spec's side, not the driver's).  cert may hold a chain after the
+ *     leaf.  No cert: the client sends none when asked.
+ *   - verify (default true): check the server's certificate against ca (then
+ *     required) and its name: server_name if given, else the address
+ *     connected to (127.0.0.1).  verify = false accepts any certificate.
+ *   - server_name: also sent as SNI.
+ *   - min_version / max_version: "TLS1", "TLS1.1", "TLS1.2", "TLS1.3"
+ *     (or "TLSv1.2" ...); default: every version both ends allow, ignoring
+ *     the system's openssl.cnf minimum.  A range that reaches below TLS 1.2
+ *     lowers this client's security level to 0, as OpenSSL 3 needs for TLS
+ *     1.0/1.1, so the refusal (if any) is the server's.
+ *   - ciphers (TLS 1.2 and older), ciphersuites (TLS 1.3): OpenSSL lists.
+ * d:connect returns once the handshake is done and raises if it fails.  With
+ * TLS 1.3 the client finishes its handshake before the server has checked the
+ * client's certificate, so a server that refuses that certificate shows up
+ * as the connection closing (c:receive raises, c:error() says why) right
+ * after d:connect returned; with max_version = "TLS1.2" d:connect raises.
  *
  * Lifetime: the native client (sclient) is shared by the userdata and the
  * driver's client group; whichever goes last frees it.  The userdata keeps
@@ -32,6 +61,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "emu_module.h"
 #include "../c4api/c4_conn.h"
@@ -61,9 +95,13 @@ typedef struct sclient {
   c4_conn *conn;          /* NULL once closed */
   bool connected, peer_closed, closed_by_us, done;
   int status;
-  char err[160];
+  char err[512];
   char *rx;
   size_t rxoff, rxlen, rxcap;
+  /* TLS: what the handshake settled, kept for c:tls_info() after the close */
+  bool tls;
+  char tls_version[16], tls_cipher[64], tls_peer[256];
+  bool tls_verified;
   /* UDP */
   uv_udp_t *udp;
   dgram *qhead, *qtail;
@@ -225,7 +263,26 @@ static uint64_t opt_timeout(lua_State *L, int i) {
 
 static void sc_open(c4_conn *conn) {
   sclient *c = c4_conn_data(conn);
-  if (c) c->connected = true;
+  if (!c) return;
+  c->connected = true;
+  SSL *ssl = c4_conn_ssl(conn);
+  if (!ssl) return;
+  snprintf(c->tls_version, sizeof c->tls_version, "%s", SSL_get_version(ssl));
+  const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
+  snprintf(c->tls_cipher, sizeof c->tls_cipher, "%s", ci ? SSL_CIPHER_get_name(ci) : "");
+  X509 *peer = SSL_get1_peer_certificate(ssl);
+  c->tls_peer[0] = '\0';
+  if (peer) { /* "CN=localhost" (RFC 2253) */
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+      int n = BIO_read(b, c->tls_peer, sizeof c->tls_peer - 1);
+      c->tls_peer[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+    X509_free(peer);
+  }
+  c->tls_verified = peer && SSL_get_verify_result(ssl) == X509_V_OK &&
+                    SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE;
 }
 
 static void sc_data(c4_conn *conn, const char *p, size_t n) {
@@ -289,28 +346,234 @@ static bool cond_connected(sclient *c, void *ud) {
   return c->connected || c->done;
 }
 
+/* ---- TLS spec clients ------------------------------------------------------ */
+
+/* The TLS options of d:connect, as read from opts.tls (strings stay on the Lua stack). */
+typedef struct {
+  const char *ca, *cert, *key, *server_name, *ciphers, *ciphersuites;
+  int min_version, max_version; /* 0: no bound */
+  bool verify;
+} sc_tls_opts;
+
+/* "TLS1.2", "TLSv1.2", "tls1_2" ... → TLS1_2_VERSION; 0 if unknown. */
+static int tls_version_of(const char *s) {
+  static const struct {
+    const char *name;
+    int v;
+  } names[] = {
+      {"TLS1", TLS1_VERSION},       {"TLS1.0", TLS1_VERSION},     {"TLSv1", TLS1_VERSION},
+      {"TLSv1.0", TLS1_VERSION},    {"TLS1.1", TLS1_1_VERSION},   {"TLSv1.1", TLS1_1_VERSION},
+      {"TLS1.2", TLS1_2_VERSION},   {"TLSv1.2", TLS1_2_VERSION},  {"TLS1.3", TLS1_3_VERSION},
+      {"TLSv1.3", TLS1_3_VERSION},
+  };
+  char norm[16];
+  size_t n = 0;
+  for (; s[n] && n < sizeof norm - 1; n++) norm[n] = s[n] == '_' ? '.' : s[n];
+  norm[n] = '\0';
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcasecmp(names[i].name, norm) == 0) return names[i].v;
+  return 0;
+}
+
+static const char *tls_string_field(lua_State *L, int t, const char *key) {
+  lua_getfield(L, t, key);
+  const char *v = NULL;
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "d:connect: opts.tls.%s must be a string, not %s", key, luaL_typename(L, -1));
+    v = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1); /* the string stays alive in opts.tls */
+  return v;
+}
+
+/* Reads opts.tls (the table at index t); raises on a wrong field. */
+static void read_tls_opts(lua_State *L, int t, sc_tls_opts *o) {
+  memset(o, 0, sizeof *o);
+  luaL_checktype(L, t, LUA_TTABLE);
+  o->ca = tls_string_field(L, t, "ca");
+  o->cert = tls_string_field(L, t, "cert");
+  o->key = tls_string_field(L, t, "key");
+  o->server_name = tls_string_field(L, t, "server_name");
+  o->ciphers = tls_string_field(L, t, "ciphers");
+  o->ciphersuites = tls_string_field(L, t, "ciphersuites");
+  const char *minv = tls_string_field(L, t, "min_version");
+  const char *maxv = tls_string_field(L, t, "max_version");
+  if (minv && !(o->min_version = tls_version_of(minv)))
+    luaL_error(L, "d:connect: opts.tls.min_version '%s' is not TLS1, TLS1.1, TLS1.2 or TLS1.3", minv);
+  if (maxv && !(o->max_version = tls_version_of(maxv)))
+    luaL_error(L, "d:connect: opts.tls.max_version '%s' is not TLS1, TLS1.1, TLS1.2 or TLS1.3", maxv);
+  lua_getfield(L, t, "verify");
+  if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+    luaL_error(L, "d:connect: opts.tls.verify must be a boolean, not %s", luaL_typename(L, -1));
+  o->verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (o->verify && !o->ca)
+    luaL_error(L, "d:connect: TLS: verify = true (the default) needs opts.tls.ca, the CA that "
+               "signed the server's certificate; or say verify = false");
+  if (o->key && !o->cert) luaL_error(L, "d:connect: opts.tls.key given without opts.tls.cert");
+  if (o->cert && !o->key) luaL_error(L, "d:connect: opts.tls.cert given without opts.tls.key");
+  static const char *const known[] = {"ca", "cert", "key", "server_name", "ciphers",
+                                      "ciphersuites", "min_version", "max_version", "verify"};
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    lua_pop(L, 1);
+    bool ok = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        ok |= strcmp(lua_tostring(L, -1), known[i]) == 0;
+    if (!ok)
+      luaL_error(L, "d:connect: unknown TLS option '%s' (known: ca, cert, key, verify, "
+                 "min_version, max_version, server_name, ciphers, ciphersuites)",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+  }
+}
+
+/* PEM text as is, anything else as a file name. */
+static BIO *pem_bio(const char *s) {
+  if (strstr(s, "-----BEGIN")) return BIO_new_mem_buf(s, -1);
+  return BIO_new_file(s, "r");
+}
+
+/* OpenSSL's reason for the last failure, or fallback; the queue is emptied. */
+static const char *ssl_reason(char *buf, size_t n, const char *fallback) {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  const char *r = e ? ERR_reason_error_string(e) : NULL;
+  snprintf(buf, n, "%s", r ? r : fallback);
+  return buf;
+}
+
+/* Builds the client SSL_CTX, or NULL with a message in err. */
+static SSL_CTX *client_ctx(const sc_tls_opts *o, char *err, size_t errsz) {
+  char why[256];
+  BIO *bio = NULL;
+  ERR_clear_error();
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) {
+    snprintf(err, errsz, "cannot create a TLS context: %s", ssl_reason(why, sizeof why, "?"));
+    return NULL;
+  }
+  /* The caller's range, not the system openssl.cnf's MinProtocol. */
+  SSL_CTX_set_min_proto_version(ctx, o->min_version);
+  SSL_CTX_set_max_proto_version(ctx, o->max_version);
+  bool legacy = (o->min_version && o->min_version < TLS1_2_VERSION) ||
+                (o->max_version && o->max_version < TLS1_2_VERSION);
+  const char *list = o->ciphers ? o->ciphers : "DEFAULT";
+  char full[1024];
+  snprintf(full, sizeof full, "%s%s", list, legacy ? ":@SECLEVEL=0" : "");
+  ERR_clear_error();
+  if (!SSL_CTX_set_cipher_list(ctx, full)) {
+    snprintf(err, errsz, "ciphers '%s': %s", list, ssl_reason(why, sizeof why, "no cipher"));
+    goto fail;
+  }
+  ERR_clear_error();
+  if (o->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, o->ciphersuites)) {
+    snprintf(err, errsz, "ciphersuites '%s': %s", o->ciphersuites,
+             ssl_reason(why, sizeof why, "no cipher suite"));
+    goto fail;
+  }
+  SSL_CTX_set_verify(ctx, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  if (o->ca) {
+    ERR_clear_error();
+    bio = pem_bio(o->ca);
+    STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    bio = NULL;
+    int added = 0;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
+      X509_INFO *xi = sk_X509_INFO_value(infos, i);
+      if (xi->x509 && X509_STORE_add_cert(store, xi->x509)) added++;
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    if (added == 0) {
+      snprintf(err, errsz, "ca: no certificate in %s (%s)", strstr(o->ca, "-----BEGIN") ?
+               "the PEM text" : o->ca, ssl_reason(why, sizeof why, "no PEM certificate"));
+      goto fail;
+    }
+  }
+  if (o->cert) {
+    ERR_clear_error();
+    bio = pem_bio(o->cert);
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (!x || !SSL_CTX_use_certificate(ctx, x)) {
+      X509_free(x);
+      snprintf(err, errsz, "cert: %s", ssl_reason(why, sizeof why, "no PEM certificate"));
+      goto fail;
+    }
+    X509_free(x);
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+      if (!SSL_CTX_add0_chain_cert(ctx, x)) X509_free(x);
+    ERR_clear_error(); /* the end of the PEM data */
+    BIO_free(bio);
+    bio = pem_bio(o->key);
+    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    if (!k || !SSL_CTX_use_PrivateKey(ctx, k) || !SSL_CTX_check_private_key(ctx)) {
+      EVP_PKEY_free(k);
+      snprintf(err, errsz, "key: %s", ssl_reason(why, sizeof why, "no PEM private key"));
+      goto fail;
+    }
+    EVP_PKEY_free(k);
+    BIO_free(bio);
+    bio = NULL;
+  }
+  ERR_clear_error();
+  return ctx;
+fail:
+  BIO_free(bio);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return NULL;
+}
+
+/* SNI and the name the server's certificate must carry, before the hello goes out. */
+static int client_ssl_setup(SSL *ssl, const sc_tls_opts *o, const char *host) {
+  ERR_clear_error();
+  if (o->server_name && !SSL_set_tlsext_host_name(ssl, o->server_name)) return -1;
+  if (!o->verify) return 0;
+  if (o->server_name) return SSL_set1_host(ssl, o->server_name) ? 0 : -1;
+  return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) ? 0 : -1;
+}
+
 /* d:connect(port [, opts]) → client, connected */
 static int d_connect(lua_State *L) {
   emu_ctx *ctx = live_driver(L);
   lua_Integer port = luaL_checkinteger(L, 2);
   luaL_argcheck(L, port > 0 && port <= 65535, 2, "port out of range (1-65535)");
+  sc_tls_opts tls;
+  bool use_tls = false;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
-    lua_getfield(L, 3, "tls");
-    if (!lua_isnil(L, -1))
-      return luaL_error(L, "d:connect: TLS spec clients are not available yet (they come with "
-                        "C4:CreateTLSServer)");
-    lua_pop(L, 1);
+    lua_getfield(L, 3, "tls"); /* stays on the stack: its strings are used below */
+    if (!lua_isnil(L, -1)) {
+      read_tls_opts(L, lua_gettop(L), &tls);
+      use_tls = true;
+    }
   }
   struct sockaddr_storage ss;
   const char *host = loopback(ctx);
   if (c4_sockaddr_parse(host, (int)port, &ss) != 0)
     return luaL_error(L, "d:connect: bad address %s", host);
+  SSL_CTX *sctx = NULL;
+  if (use_tls) {
+    char why[512];
+    if (!(sctx = client_ctx(&tls, why, sizeof why)))
+      return luaL_error(L, "d:connect: TLS: %s", why);
+  }
   sclient *c = new_client(L, ctx, CLIENT_MT);
-  c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .conn_kind = TRACK_KIND, .ev = &sc_events};
+  c->tls = use_tls;
+  c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .conn_kind = TRACK_KIND, .ev = &sc_events,
+                    .tls = sctx};
   int err;
   c->conn = c4_conn_connect(&o, (struct sockaddr *)&ss, c, &err);
+  SSL_CTX_free(sctx); /* each connection holds its own reference */
   if (!c->conn) return luaL_error(L, "d:connect: %s:%d: %s", host, (int)port, uv_strerror(err));
+  if (use_tls && client_ssl_setup(c4_conn_ssl(c->conn), &tls, host) != 0) {
+    char why[256];
+    return luaL_error(L, "d:connect: TLS: cannot set the server name: %s",
+                      ssl_reason(why, sizeof why, "?"));
+  }
   if (!wait_for(c, 5000, cond_connected, NULL) || !c->connected)
     return luaL_error(L, "d:connect: %s:%d: %s", host, (int)port,
                       c->err[0] ? c->err : "no connection after 5000 ms");
@@ -485,6 +748,35 @@ static int c_local_port(lua_State *L) {
   return 1;
 }
 
+/* c:tls_info() → {version=, cipher=, peer=, verified=} of the handshake, or nil (plain TCP) */
+static int c_tls_info(lua_State *L) {
+  sclient *c = check_client(L);
+  if (!c->tls || !c->tls_version[0]) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, c->tls_version);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, c->tls_cipher);
+  lua_setfield(L, -2, "cipher");
+  if (c->tls_peer[0]) {
+    lua_pushstring(L, c->tls_peer);
+    lua_setfield(L, -2, "peer");
+  }
+  lua_pushboolean(L, c->tls_verified);
+  lua_setfield(L, -2, "verified");
+  return 1;
+}
+
+/* c:error() → why the connection ended (a TLS alert, a reset ...), or nil */
+static int c_error(lua_State *L) {
+  sclient *c = check_client(L);
+  if (c->err[0]) lua_pushstring(L, c->err);
+  else lua_pushnil(L);
+  return 1;
+}
+
 static int c_tostring(lua_State *L) {
   sc_box *b = lua_touserdata(L, 1);
   const sclient *c = b ? b->c : NULL;
@@ -629,6 +921,16 @@ static int d_set_payload_cap(lua_State *L) {
   return 1;
 }
 
+/* d:set_handshake_timeout(ms) → previous: TLS servers created from now on refuse a
+ * client whose handshake is not done within ms of wall time (default 10000) */
+static int d_set_handshake_timeout(lua_State *L) {
+  emu_ctx *ctx = live_driver(L);
+  lua_Number n = luaL_checknumber(L, 2);
+  luaL_argcheck(L, n >= 1 && n <= 3600000, 2, "timeout must be 1 ms .. 1 hour");
+  lua_pushnumber(L, c4_server_set_handshake_timeout(ctx, (unsigned)n));
+  return 1;
+}
+
 /* d:serve(ms) — serves the driver's loop for ms of wall time (I/O; in real
  * mode due timers too); the virtual clock does not move */
 static int d_serve(lua_State *L) {
@@ -651,6 +953,7 @@ static const luaL_Reg client_methods[] = {
     {"send", c_send},       {"receive", c_receive},   {"receive_until", c_receive_until},
     {"receive_some", c_receive_some}, {"is_closed", c_is_closed}, {"close", c_close},
     {"reset", c_reset},     {"shutdown", c_shutdown}, {"local_port", c_local_port},
+    {"tls_info", c_tls_info}, {"error", c_error},
     {NULL, NULL},
 };
 
@@ -694,6 +997,7 @@ const luaL_Reg emu_specclient_methods[] = {
     {"udp", d_udp_entry},
     {"servers", d_servers},
     {"set_payload_cap", d_set_payload_cap},
+    {"set_handshake_timeout", d_set_handshake_timeout},
     {"serve", d_serve},
     {NULL, NULL},
 };
