@@ -28,7 +28,10 @@
 #include "c4_tls_conn.h"
 
 #define READ_BUF   65536
-#define TLS_CHUNK  16384
+/* TLS bytes move through stack buffers this big: four full records at once,
+ * so that a read of several records is one delivery (the framer splits it
+ * without joining pieces) and their replies leave in one write. */
+#define TLS_CHUNK  65536
 #define LINGER_MS  1000
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_LINGER, ST_CLOSED };
