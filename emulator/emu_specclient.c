@@ -653,6 +653,33 @@ static bool cond_delim(sclient *c, void *ud) {
   return u->hit || c->done || c->peer_closed;
 }
 
+/* Pushes s as Lua would quote it ("\r\n"), for messages: Lua 5.1's
+ * lua_pushfstring has no %q. */
+static const char *quoted(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    char esc[8];
+    if (ch == '\n') luaL_addstring(&b, "\\n");
+    else if (ch == '\r') luaL_addstring(&b, "\\r");
+    else if (ch == '\t') luaL_addstring(&b, "\\t");
+    else if (ch == '"' || ch == '\\') {
+      luaL_addchar(&b, '\\');
+      luaL_addchar(&b, (char)ch);
+    } else if (ch < 32 || ch > 126) {
+      snprintf(esc, sizeof esc, "\\%u", ch);
+      luaL_addstring(&b, esc);
+    } else {
+      luaL_addchar(&b, (char)ch);
+    }
+  }
+  luaL_addchar(&b, '"');
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 /* c:receive_until(delim [, timeout_ms]) → data up to and including delim */
 static int c_receive_until(lua_State *L) {
   sclient *c = check_client(L);
@@ -664,7 +691,7 @@ static int c_receive_until(lua_State *L) {
   if (!cond_delim(c, &u) && c->g) wait_for(c, t, cond_delim, &u);
   else cond_delim(c, &u);
   if (!u.hit) {
-    lua_pushfstring(L, "a delimiter %q", delim);
+    lua_pushfstring(L, "a delimiter %s", quoted(L, delim, dlen));
     return closed_or_timeout(L, c, "receive_until", t, lua_tostring(L, -1));
   }
   size_t n = (size_t)(u.hit - (c->rx + c->rxoff)) + dlen;
