@@ -62,12 +62,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "emu_module.h"
+#include "emu_tlsclient.h"
 #include "../c4api/c4_conn.h"
 #include "../c4api/c4_server.h"
 
@@ -346,34 +345,7 @@ static bool cond_connected(sclient *c, void *ud) {
   return c->connected || c->done;
 }
 
-/* ---- TLS spec clients ------------------------------------------------------ */
-
-/* The TLS options of d:connect, as read from opts.tls (strings stay on the Lua stack). */
-typedef struct {
-  const char *ca, *cert, *key, *server_name, *ciphers, *ciphersuites;
-  int min_version, max_version; /* 0: no bound */
-  bool verify;
-} sc_tls_opts;
-
-/* "TLS1.2", "TLSv1.2", "tls1_2" ... → TLS1_2_VERSION; 0 if unknown. */
-static int tls_version_of(const char *s) {
-  static const struct {
-    const char *name;
-    int v;
-  } names[] = {
-      {"TLS1", TLS1_VERSION},       {"TLS1.0", TLS1_VERSION},     {"TLSv1", TLS1_VERSION},
-      {"TLSv1.0", TLS1_VERSION},    {"TLS1.1", TLS1_1_VERSION},   {"TLSv1.1", TLS1_1_VERSION},
-      {"TLS1.2", TLS1_2_VERSION},   {"TLSv1.2", TLS1_2_VERSION},  {"TLS1.3", TLS1_3_VERSION},
-      {"TLSv1.3", TLS1_3_VERSION},
-  };
-  char norm[16];
-  size_t n = 0;
-  for (; s[n] && n < sizeof norm - 1; n++) norm[n] = s[n] == '_' ? '.' : s[n];
-  norm[n] = '\0';
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcasecmp(names[i].name, norm) == 0) return names[i].v;
-  return 0;
-}
+/* ---- TLS spec clients (the OpenSSL side is in emu_tlsclient.c) --------------- */
 
 static const char *tls_string_field(lua_State *L, int t, const char *key) {
   lua_getfield(L, t, key);
@@ -388,7 +360,7 @@ static const char *tls_string_field(lua_State *L, int t, const char *key) {
 }
 
 /* Reads opts.tls (the table at index t); raises on a wrong field. */
-static void read_tls_opts(lua_State *L, int t, sc_tls_opts *o) {
+static void read_tls_opts(lua_State *L, int t, emu_tls_client_opts *o) {
   memset(o, 0, sizeof *o);
   luaL_checktype(L, t, LUA_TTABLE);
   o->ca = tls_string_field(L, t, "ca");
@@ -399,9 +371,9 @@ static void read_tls_opts(lua_State *L, int t, sc_tls_opts *o) {
   o->ciphersuites = tls_string_field(L, t, "ciphersuites");
   const char *minv = tls_string_field(L, t, "min_version");
   const char *maxv = tls_string_field(L, t, "max_version");
-  if (minv && !(o->min_version = tls_version_of(minv)))
+  if (minv && !(o->min_version = emu_tls_version(minv)))
     luaL_error(L, "d:connect: opts.tls.min_version '%s' is not TLS1, TLS1.1, TLS1.2 or TLS1.3", minv);
-  if (maxv && !(o->max_version = tls_version_of(maxv)))
+  if (maxv && !(o->max_version = emu_tls_version(maxv)))
     luaL_error(L, "d:connect: opts.tls.max_version '%s' is not TLS1, TLS1.1, TLS1.2 or TLS1.3", maxv);
   lua_getfield(L, t, "verify");
   if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
@@ -429,119 +401,12 @@ static void read_tls_opts(lua_State *L, int t, sc_tls_opts *o) {
   }
 }
 
-/* PEM text as is, anything else as a file name. */
-static BIO *pem_bio(const char *s) {
-  if (strstr(s, "-----BEGIN")) return BIO_new_mem_buf(s, -1);
-  return BIO_new_file(s, "r");
-}
-
-/* OpenSSL's reason for the last failure, or fallback; the queue is emptied. */
-static const char *ssl_reason(char *buf, size_t n, const char *fallback) {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  const char *r = e ? ERR_reason_error_string(e) : NULL;
-  snprintf(buf, n, "%s", r ? r : fallback);
-  return buf;
-}
-
-/* Builds the client SSL_CTX, or NULL with a message in err. */
-static SSL_CTX *client_ctx(const sc_tls_opts *o, char *err, size_t errsz) {
-  char why[256];
-  BIO *bio = NULL;
-  ERR_clear_error();
-  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-  if (!ctx) {
-    snprintf(err, errsz, "cannot create a TLS context: %s", ssl_reason(why, sizeof why, "?"));
-    return NULL;
-  }
-  /* The caller's range, not the system openssl.cnf's MinProtocol. */
-  SSL_CTX_set_min_proto_version(ctx, o->min_version);
-  SSL_CTX_set_max_proto_version(ctx, o->max_version);
-  bool legacy = (o->min_version && o->min_version < TLS1_2_VERSION) ||
-                (o->max_version && o->max_version < TLS1_2_VERSION);
-  const char *list = o->ciphers ? o->ciphers : "DEFAULT";
-  char full[1024];
-  snprintf(full, sizeof full, "%s%s", list, legacy ? ":@SECLEVEL=0" : "");
-  ERR_clear_error();
-  if (!SSL_CTX_set_cipher_list(ctx, full)) {
-    snprintf(err, errsz, "ciphers '%s': %s", list, ssl_reason(why, sizeof why, "no cipher"));
-    goto fail;
-  }
-  ERR_clear_error();
-  if (o->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, o->ciphersuites)) {
-    snprintf(err, errsz, "ciphersuites '%s': %s", o->ciphersuites,
-             ssl_reason(why, sizeof why, "no cipher suite"));
-    goto fail;
-  }
-  SSL_CTX_set_verify(ctx, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-  if (o->ca) {
-    ERR_clear_error();
-    bio = pem_bio(o->ca);
-    STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    bio = NULL;
-    int added = 0;
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
-      X509_INFO *xi = sk_X509_INFO_value(infos, i);
-      if (xi->x509 && X509_STORE_add_cert(store, xi->x509)) added++;
-    }
-    sk_X509_INFO_pop_free(infos, X509_INFO_free);
-    if (added == 0) {
-      snprintf(err, errsz, "ca: no certificate in %s (%s)", strstr(o->ca, "-----BEGIN") ?
-               "the PEM text" : o->ca, ssl_reason(why, sizeof why, "no PEM certificate"));
-      goto fail;
-    }
-  }
-  if (o->cert) {
-    ERR_clear_error();
-    bio = pem_bio(o->cert);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    if (!x || !SSL_CTX_use_certificate(ctx, x)) {
-      X509_free(x);
-      snprintf(err, errsz, "cert: %s", ssl_reason(why, sizeof why, "no PEM certificate"));
-      goto fail;
-    }
-    X509_free(x);
-    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-      if (!SSL_CTX_add0_chain_cert(ctx, x)) X509_free(x);
-    ERR_clear_error(); /* the end of the PEM data */
-    BIO_free(bio);
-    bio = pem_bio(o->key);
-    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    if (!k || !SSL_CTX_use_PrivateKey(ctx, k) || !SSL_CTX_check_private_key(ctx)) {
-      EVP_PKEY_free(k);
-      snprintf(err, errsz, "key: %s", ssl_reason(why, sizeof why, "no PEM private key"));
-      goto fail;
-    }
-    EVP_PKEY_free(k);
-    BIO_free(bio);
-    bio = NULL;
-  }
-  ERR_clear_error();
-  return ctx;
-fail:
-  BIO_free(bio);
-  SSL_CTX_free(ctx);
-  ERR_clear_error();
-  return NULL;
-}
-
-/* SNI and the name the server's certificate must carry, before the hello goes out. */
-static int client_ssl_setup(SSL *ssl, const sc_tls_opts *o, const char *host) {
-  ERR_clear_error();
-  if (o->server_name && !SSL_set_tlsext_host_name(ssl, o->server_name)) return -1;
-  if (!o->verify) return 0;
-  if (o->server_name) return SSL_set1_host(ssl, o->server_name) ? 0 : -1;
-  return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) ? 0 : -1;
-}
-
 /* d:connect(port [, opts]) → client, connected */
 static int d_connect(lua_State *L) {
   emu_ctx *ctx = live_driver(L);
   lua_Integer port = luaL_checkinteger(L, 2);
   luaL_argcheck(L, port > 0 && port <= 65535, 2, "port out of range (1-65535)");
-  sc_tls_opts tls;
+  emu_tls_client_opts tls;
   bool use_tls = false;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -558,7 +423,7 @@ static int d_connect(lua_State *L) {
   SSL_CTX *sctx = NULL;
   if (use_tls) {
     char why[512];
-    if (!(sctx = client_ctx(&tls, why, sizeof why)))
+    if (!(sctx = emu_tls_client_ctx(&tls, why, sizeof why)))
       return luaL_error(L, "d:connect: TLS: %s", why);
   }
   sclient *c = new_client(L, ctx, CLIENT_MT);
@@ -569,10 +434,10 @@ static int d_connect(lua_State *L) {
   c->conn = c4_conn_connect(&o, (struct sockaddr *)&ss, c, &err);
   SSL_CTX_free(sctx); /* each connection holds its own reference */
   if (!c->conn) return luaL_error(L, "d:connect: %s:%d: %s", host, (int)port, uv_strerror(err));
-  if (use_tls && client_ssl_setup(c4_conn_ssl(c->conn), &tls, host) != 0) {
+  if (use_tls && emu_tls_client_setup(c4_conn_ssl(c->conn), &tls, host) != 0) {
     char why[256];
     return luaL_error(L, "d:connect: TLS: cannot set the server name: %s",
-                      ssl_reason(why, sizeof why, "?"));
+                      emu_tls_reason(why, sizeof why, "?"));
   }
   if (!wait_for(c, 5000, cond_connected, NULL) || !c->connected)
     return luaL_error(L, "d:connect: %s:%d: %s", host, (int)port,
