@@ -628,25 +628,27 @@ static void server_link(srv_state *st, server *s) {
   post_status(s, true);
 }
 
-static int push_failure(lua_State *L, emu_ctx *ctx, int port, bool udp, int err) {
+static int push_failure(lua_State *L, emu_ctx *ctx, const char *api, int port, bool udp,
+                        int err) {
   const char *why = err == UV_EADDRINUSE ? "port already in use"
                     : err == UV_EACCES   ? "permission denied"
                                          : uv_strerror(err);
   lua_pushboolean(L, 0);
   lua_pushfstring(L, "cannot listen on %s port %d (%s): %s (%s)", udp ? "UDP" : "TCP", port,
                   ctx->bind_addr, why, uv_err_name(err));
-  emu_log(ctx, EMU_LOG_WARN, "[c4emu] CreateServer: %s", lua_tostring(L, -1));
+  emu_log(ctx, EMU_LOG_WARN, "[c4emu] %s: %s", api, lua_tostring(L, -1));
   return 2;
 }
 
 int c4_server_create(lua_State *L, int port, const char *delim, size_t dlen, bool udp,
                      SSL_CTX *tls, const char *identifier) {
   emu_ctx *ctx = emu_ctx_of(L);
+  const char *api = tls ? "CreateTLSServer" : "CreateServer"; /* for messages */
   srv_state *st = state_of(ctx, true);
-  if (!st) return luaL_error(L, "CreateServer: the driver is being destroyed");
+  if (!st) return luaL_error(L, "%s: the driver is being destroyed", api);
   server *s = server_new(st, udp ? PROTO_UDP : tls ? PROTO_TLS : PROTO_TCP, delim, dlen,
                          identifier);
-  if (!s) return luaL_error(L, "CreateServer: out of memory");
+  if (!s) return luaL_error(L, "%s: out of memory", api);
   int err;
   if (!udp) {
     c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .listener_kind = tls ? "tls-server" : "tcp-server",
@@ -657,7 +659,7 @@ int c4_server_create(lua_State *L, int port, const char *delim, size_t dlen, boo
       free(s->delim);
       free(s->identifier);
       free(s);
-      return push_failure(L, ctx, port, false, err);
+      return push_failure(L, ctx, api, port, false, err);
     }
     s->port = c4_listener_port(s->lis);
   } else {
@@ -684,13 +686,13 @@ int c4_server_create(lua_State *L, int port, const char *delim, size_t dlen, boo
     if (err != 0) {
       free(s->identifier);
       free(s);
-      return push_failure(L, ctx, port, true, err);
+      return push_failure(L, ctx, api, port, true, err);
     }
     emu_track(ctx, "udp-server", +1);
     s->handle = new_handle(st);
   }
   server_link(st, s);
-  emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] CreateServer: %s server on %s port %d%s%s",
+  emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] %s: %s server on %s port %d%s%s", api,
           proto_names[s->proto], ctx->bind_addr, s->port, identifier ? ", identifier " : "",
           identifier ? identifier : "");
   lua_pushboolean(L, 1);

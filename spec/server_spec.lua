@@ -805,7 +805,7 @@ describe("C4:CreateServer", function()
       assert.matches("refused", raised(function() d:connect(port) end))
     end)
 
-    it("d:connect reserves opts.tls for TLS servers", function()
+    it("d:connect with opts.tls wants a CA to verify the server by default", function()
       local port = create(d, 0, "\n")
       assert.matches("TLS", raised(function() d:connect(port, { tls = {} }) end))
     end)
