@@ -22,6 +22,20 @@ static const c4_family *const families[] = {
     &c4_family_tls,
 };
 
+int c4_check_port(lua_State *L, int i) {
+  lua_Integer p = luaL_checkinteger(L, i);
+  luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range (0-65535)");
+  return (int)p;
+}
+
+const char *c4_opt_string(lua_State *L, int i, size_t *len) {
+  if (lua_isnoneornil(L, i)) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  return luaL_checklstring(L, i, len);
+}
+
 /* C4:<name>(...) — checks the colon and the init rule, then runs the method. */
 static int c4_dispatch(lua_State *L) {
   const c4_fn *f = lua_touserdata(L, lua_upvalueindex(1));

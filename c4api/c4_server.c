@@ -701,31 +701,17 @@ int c4_server_create(lua_State *L, int port, const char *delim, size_t dlen, boo
 
 /* ---- the C4 methods ---------------------------------------------------------------- */
 
-static int check_port(lua_State *L, int i) {
-  lua_Integer p = luaL_checkinteger(L, i);
-  luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range (0-65535)");
-  return (int)p;
-}
-
-static const char *opt_string(lua_State *L, int i, size_t *len) {
-  if (lua_isnoneornil(L, i)) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  return luaL_checklstring(L, i, len);
-}
-
 /* C4:CreateServer(port [, delimiter] [, useUDP] [, identifier]) → true | false, msg */
 static int l_CreateServer(lua_State *L) {
-  int port = check_port(L, 2);
+  int port = c4_check_port(L, 2);
   size_t dlen;
-  const char *delim = opt_string(L, 3, &dlen);
+  const char *delim = c4_opt_string(L, 3, &dlen);
   bool udp = false;
   if (!lua_isnoneornil(L, 4)) {
     if (!lua_isboolean(L, 4)) luaL_typerror(L, 4, "boolean");
     udp = lua_toboolean(L, 4);
   }
-  const char *identifier = opt_string(L, 5, NULL);
+  const char *identifier = c4_opt_string(L, 5, NULL);
   return c4_server_create(L, port, delim, dlen, udp, NULL, identifier);
 }
 
@@ -733,7 +719,7 @@ static int l_CreateServer(lua_State *L) {
 static int l_DestroyServer(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
   bool all = lua_isnoneornil(L, 2);
-  int port = all ? 0 : check_port(L, 2);
+  int port = all ? 0 : c4_check_port(L, 2);
   srv_state *st = state_of(ctx, false);
   int n = 0;
   for (server *s = st ? st->first : NULL, *next; s; s = next) {
@@ -777,7 +763,7 @@ static int l_ServerSend(lua_State *L) {
   srv_state *st = state_of(ctx, false);
   if (!lua_isnoneornil(L, 4) && c4_has(ctx, C4F_SERVER_UDP_ADDRESS)) {
     const char *addr = luaL_checkstring(L, 4);
-    int port = check_port(L, 2);
+    int port = c4_check_port(L, 2);
     struct sockaddr_storage to;
     if (c4_sockaddr_parse(addr, port, &to) != 0) {
       emu_log(ctx, EMU_LOG_WARN, "[c4emu] ServerSend: '%s' is not an IP address; ignored", addr);
@@ -833,7 +819,7 @@ static int l_ServerCloseClient(lua_State *L) {
 
 /* C4:PortInUse(port) → boolean: could a server listen on it right now? (racy) */
 static int l_PortInUse(lua_State *L) {
-  int port = check_port(L, 2);
+  int port = c4_check_port(L, 2);
   if (port == 0) {
     lua_pushboolean(L, 0);
     return 1;

@@ -49,21 +49,6 @@
 
 /* ---- arguments ---------------------------------------------------------- */
 
-static int check_port(lua_State *L, int i) {
-  lua_Integer p = luaL_checkinteger(L, i);
-  luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range (0-65535)");
-  return (int)p;
-}
-
-/* A string argument that may be nil or absent (NULL then). */
-static const char *opt_string(lua_State *L, int i, size_t *len) {
-  if (lua_isnoneornil(L, i)) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  return luaL_checklstring(L, i, len);
-}
-
 /* A bit-mask argument: nil or absent → 0 (the documented default). */
 static unsigned opt_bits(lua_State *L, int i, const char *name) {
   if (lua_isnoneornil(L, i)) return 0;
@@ -118,17 +103,17 @@ static SSL_CTX **ctx_box_new(lua_State *L) {
  *                    privateKey, password, chain, identifier) → true | false, msg */
 static int l_CreateTLSServer(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
-  int port = check_port(L, 2);
+  int port = c4_check_port(L, 2);
   size_t dlen, pwlen;
-  const char *delim = opt_string(L, 3, &dlen);
+  const char *delim = c4_opt_string(L, 3, &dlen);
   unsigned options = opt_bits(L, 4, "options");
   unsigned verify = opt_bits(L, 5, "verifyMode");
-  const char *ciphers = opt_string(L, 6, NULL);
+  const char *ciphers = c4_opt_string(L, 6, NULL);
   const char *cert = luaL_checkstring(L, 7);
-  const char *key = opt_string(L, 8, NULL);
-  const char *password = opt_string(L, 9, &pwlen);
-  const char *chain = opt_string(L, 10, NULL);
-  const char *identifier = opt_string(L, 11, NULL);
+  const char *key = c4_opt_string(L, 8, NULL);
+  const char *password = c4_opt_string(L, 9, &pwlen);
+  const char *chain = c4_opt_string(L, 10, NULL);
+  const char *identifier = c4_opt_string(L, 11, NULL);
 
   check_bits(ctx, options, verify);
   SSL_CTX **box = ctx_box_new(L);

@@ -75,6 +75,12 @@ c4_rule c4_rule_of(const char *api);
  */
 void c4_rule_check(lua_State *L, const char *api);
 
+/* ---- argument helpers shared by the families --------------------------- */
+/* Argument i as a TCP/UDP port number (0-65535); raises otherwise. */
+int c4_check_port(lua_State *L, int i);
+/* Argument i as a string that may be nil or absent (NULL, *len 0 then). */
+const char *c4_opt_string(lua_State *L, int i, size_t *len);
+
 /* ---- the families ------------------------------------------------------ */
 extern const c4_family c4_family_core;     /* c4_core.c: log, identity, properties */
 extern const c4_family c4_family_helpers;  /* c4_helpers.c: JSON, Base64, Hash, XML */
