@@ -26,23 +26,16 @@ for b in c4emu bench-uv-echo bench-echo-client; do
   [ -x "$BUILD/$b" ] || make --no-print-directory -s BUILD="$BUILD" "$BUILD/$b" || exit 2
 done
 CLIENT="$BUILD/bench-echo-client"
-TMP=$(mktemp -d /tmp/c4emu-bench.XXXXXX)
-SPID=""
-cleanup() {
-  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+. tools/bench_lib.sh
+bench_setup echo
 
 # Enough descriptors for IDLE connections in each process.
 need=$((IDLE > CLIENTS ? IDLE + 256 : CLIENTS + 256))
-hard=$(ulimit -Hn)
-if [ "$hard" != "unlimited" ] && [ "$hard" -lt "$need" ]; then
-  echo "bench: the hard limit of open files is $hard; IDLE lowered to $((hard - 256))"
-  IDLE=$((hard - 256))
-  need=$hard
+have=$(raise_nofile "$need")
+if [ "$have" != "unlimited" ] && [ "$have" -lt "$need" ]; then
+  echo "bench: the hard limit of open files is $have; IDLE lowered to $((have - 256))"
+  IDLE=$((have - 256))
 fi
-ulimit -n "$need" 2>/dev/null || ulimit -n "$hard"
 
 # start_server KIND: sets SPID and PORT.
 start_server() {
@@ -54,30 +47,10 @@ start_server() {
     libuv) "$BUILD/bench-uv-echo" >"$TMP/out" 2>"$TMP/err" & ;;
     libuv-batch) "$BUILD/bench-uv-echo" --batch >"$TMP/out" 2>"$TMP/err" & ;;
   esac
-  SPID=$!
-  PORT=""
-  i=0
-  while [ -z "$PORT" ] && [ $i -lt 100 ]; do
-    sleep 0.05
-    PORT=$(cat "$TMP/out" "$TMP/err" 2>/dev/null |
-           sed -n -e 's/^port \([0-9]*\)$/\1/p' -e 's/.*listening on port \([0-9]*\).*/\1/p' | head -1)
-    i=$((i + 1))
-  done
-  if [ -z "$PORT" ]; then
-    echo "bench: $1 did not start:"; cat "$TMP/err"; exit 1
-  fi
+  bench_wait_port "$1"
 }
 
-stop_server() {
-  kill "$SPID" 2>/dev/null
-  wait "$SPID" 2>/dev/null
-  SPID=""
-}
 
-# CPU ticks (user + system) of a process.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-HZ=$(getconf CLK_TCK)
 
 # throughput KIND WINDOW: prints "msgs/s cpu_us_per_msg"
 throughput() {
@@ -117,7 +90,6 @@ idle_rss() {
   awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN {printf "%.2f KiB (RSS %d → %d KiB)", (a - b) / n, b, a}'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}'; }
 
 # median KIND: the run with the median rate among $TMP/runs.KIND ("rate cpu" lines)
 median() { sort -n "$TMP/runs.$1" | awk '{l[NR] = $0} END {print l[int((NR + 1) / 2)]}'; }

@@ -29,17 +29,10 @@ done
 CLIENT="$BUILD/bench-echo-client"
 KINDS="c4emu-tcp c4emu libuv"
 lua5.1 -e 'require "luv"' 2>/dev/null && KINDS="c4emu-tcp c4emu luv libuv"
-TMP=$(mktemp -d /tmp/c4emu-bench-tcp.XXXXXX)
-SPID=""
-cleanup() {
-  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-need=$((IDLE + 64))
-hard=$(ulimit -Hn)
-if [ "$hard" != "unlimited" ] && [ "$hard" -lt "$need" ]; then IDLE=$((hard - 64)); need=$hard; fi
-ulimit -n "$need" 2>/dev/null
+. tools/bench_lib.sh
+bench_setup tcp
+have=$(raise_nofile $((IDLE + 64)))
+[ "$have" != "unlimited" ] && [ "$have" -lt $((IDLE + 64)) ] && IDLE=$((have - 64))
 
 label() {
   case $1 in
@@ -61,27 +54,10 @@ start_server() {
     luv) lua5.1 tools/bench_luv_echo.lua >"$TMP/out" 2>"$TMP/err" & ;;
     libuv) "$BUILD/bench-uv-echo" >"$TMP/out" 2>"$TMP/err" & ;;
   esac
-  SPID=$!
-  PORT=""
-  i=0
-  while [ -z "$PORT" ] && [ $i -lt 100 ]; do
-    sleep 0.05
-    PORT=$(cat "$TMP/out" "$TMP/err" 2>/dev/null |
-           sed -n -e 's/^port \([0-9]*\)$/\1/p' -e 's/.*listening on port \([0-9]*\).*/\1/p' | head -1)
-    i=$((i + 1))
-  done
-  [ -n "$PORT" ] || { echo "bench: $1 did not start:"; cat "$TMP/err"; exit 1; }
+  bench_wait_port "$1"
 }
 
-stop_server() {
-  kill "$SPID" 2>/dev/null
-  wait "$SPID" 2>/dev/null
-  SPID=""
-}
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-HZ=$(getconf CLK_TCK)
 
 # one_run KIND WINDOW: prints "msgs/s cpu_us_per_msg"
 one_run() {
@@ -117,7 +93,6 @@ idle_rss() {
   awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN {printf "%.2f KiB", (a - b) / n}'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}'; }
 
 echo "line echo, $CLIENTS clients, 32-byte messages, ${SECS} s per run, median of $RUNS ($(nproc) CPUs)"
 for w in $WINDOWS; do

@@ -40,13 +40,8 @@ if [ ! -x "$CLIENT" ] || [ tools/bench_tls_client.c -nt "$CLIENT" ]; then
     $(pkg-config --cflags --libs libssl libcrypto) -o "$CLIENT" || exit 2
 fi
 
-TMP=$(mktemp -d /tmp/c4emu-bench-tls.XXXXXX)
-SPID=""
-cleanup() {
-  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+. tools/bench_lib.sh
+bench_setup tls
 
 mkdir "$TMP/tls_echo"
 cp fixtures/drivers/tls_echo/* "$TMP/tls_echo/"
@@ -64,29 +59,10 @@ start_server() {
     s_server) openssl s_server -accept 127.0.0.1:0 -cert "$BUILD/certs/server.pem" \
                 -key "$BUILD/certs/server.key" -www </dev/null >"$TMP/out" 2>"$TMP/err" & ;;
   esac
-  SPID=$!
-  PORT=""
-  i=0
-  while [ -z "$PORT" ] && [ $i -lt 100 ]; do
-    sleep 0.05
-    PORT=$(cat "$TMP/out" "$TMP/err" 2>/dev/null |
-           sed -n -e 's/.*listening on port \([0-9]*\).*/\1/p' -e 's/^ACCEPT .*:\([0-9]*\)$/\1/p' |
-           head -1)
-    i=$((i + 1))
-  done
-  if [ -z "$PORT" ]; then
-    echo "bench: $1 did not start:"; cat "$TMP/out" "$TMP/err"; exit 1
-  fi
+  bench_wait_port "$1"
 }
 
-stop_server() {
-  kill "$SPID" 2>/dev/null
-  wait "$SPID" 2>/dev/null
-  SPID=""
-}
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
 
 # echo_run KIND: appends "msgs/s MiB/s cpu_us_per_msg" to $TMP/echo.KIND
 echo_run() {
@@ -116,7 +92,6 @@ hs_run() {
 }
 
 median() { sort -n "$1" | awk '{l[NR] = $0} END {print l[int((NR + 1) / 2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}'; }
 
 echo "CreateTLSServer benchmark ($(nproc) CPUs, $(openssl version | cut -d' ' -f1-2)), median of $REPEAT"
 echo

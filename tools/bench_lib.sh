@@ -1,0 +1,58 @@
+# tools/bench_lib.sh — shell pieces the benchmark scripts share (sourced).
+#
+#   bench_setup NAME      $TMP (removed at exit) and $SPID (the server, stopped at exit)
+#   bench_wait_port KIND  after starting a server in the background with output in
+#                         $TMP/out and $TMP/err: sets SPID and PORT, or exits
+#   stop_server           stops $SPID
+#   ticks PID / rss_kb PID, HZ, ratio A B, raise_nofile N
+
+bench_cleanup() {
+  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
+  rm -rf "$TMP"
+}
+
+bench_setup() {
+  TMP=$(mktemp -d "/tmp/c4emu-bench-$1.XXXXXX")
+  SPID=""
+  trap bench_cleanup EXIT INT TERM
+}
+
+# Every server here prints its port in one of these shapes: c4emu drivers
+# ("listening on port N"), the C and luv echo servers ("port N"), and
+# `openssl s_server` ("ACCEPT host:N").
+bench_wait_port() {
+  SPID=$!
+  PORT=""
+  i=0
+  while [ -z "$PORT" ] && [ $i -lt 100 ]; do
+    sleep 0.05
+    PORT=$(cat "$TMP/out" "$TMP/err" 2>/dev/null |
+           sed -n -e 's/^port \([0-9]*\)$/\1/p' -e 's/.*listening on port \([0-9]*\).*/\1/p' \
+                  -e 's/^ACCEPT .*:\([0-9]*\)$/\1/p' | head -1)
+    i=$((i + 1))
+  done
+  [ -n "$PORT" ] || { echo "bench: $1 did not start:"; cat "$TMP/err"; exit 1; }
+}
+
+stop_server() {
+  kill "$SPID" 2>/dev/null
+  wait "$SPID" 2>/dev/null
+  SPID=""
+}
+
+# CPU ticks (user + system) of a process, and its resident memory.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+HZ=$(getconf CLK_TCK)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}'; }
+
+# Raises the open-file limit to N (or as far as the hard limit allows);
+# prints the limit in force.
+raise_nofile() {
+  hard=$(ulimit -Hn)
+  want=$1
+  if [ "$hard" != "unlimited" ] && [ "$hard" -lt "$want" ]; then want=$hard; fi
+  ulimit -n "$want" 2>/dev/null
+  ulimit -n
+}
