@@ -7,6 +7,7 @@
 -- Most tests use fixtures/drivers/server_record, which records every server
 -- callback with its exact argument count (select('#', ...)) in EVENTS.
 local c4emu = require "c4emu"
+local S = require "support"
 
 local REC = "fixtures/drivers/server_record"
 
@@ -16,23 +17,10 @@ local function load(opts)
   return d
 end
 
-local function events(d, kind, i, v)
-  return d:eval("return Events(...)", kind, i, v)
-end
-
--- Waits (serving the loop) until at least n events match; returns them.
-local function wait_events(d, n, kind, i, v)
-  d:run_until(function() return #events(d, kind, i, v) >= n end, 3000)
-  return events(d, kind, i, v)
-end
+local events, wait_events, raised = S.events, S.wait_events, S.raised
 
 -- Creates a server in the driver; returns its port (from d:servers()).
-local function create(d, ...)
-  local ok, err = d:eval("return C4:CreateServer(...)", ...)
-  assert.is_true(ok, err)
-  local list = d:servers()
-  return list[#list].port
-end
+local function create(d, ...) return S.create_server(d, "CreateServer", ...) end
 
 -- Serves the loop for a moment (wall time; the virtual clock stays).
 local function settle(d, ms)
@@ -48,13 +36,6 @@ local function data_of(d)
   local out = {}
   for _, e in ipairs(events(d, "data")) do out[#out + 1] = e.args[2] end
   return out
-end
-
--- The error raised by f, as text.
-local function raised(f)
-  local ok, err = pcall(f)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
 end
 
 describe("C4:CreateServer", function()

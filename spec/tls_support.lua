@@ -2,6 +2,7 @@
 -- tls_echo fixture with its files in the sandbox, TLS spec clients and
 -- `openssl s_client` run in the background while the driver's loop is served.
 local c4emu = require "c4emu"
+local S = require "support"
 local bit = require "bit"
 local assert = require "luassert"
 
@@ -71,26 +72,14 @@ local function load(opts)
   return d
 end
 
-local function events(d, kind, i, v)
-  return d:eval("return Events(...)", kind, i, v)
-end
-
-local function wait_events(d, n, kind, i, v)
-  d:run_until(function() return #events(d, kind, i, v) >= n end, 5000)
-  return events(d, kind, i, v)
-end
+local events = S.events
+local function wait_events(d, n, kind, i, v) return S.wait_events(d, n, kind, i, v, 5000) end
 
 local function online(d) return #events(d, "conn", 3, "ONLINE") end
 
 -- C4:CreateTLSServer(...) in the driver; asserts success, returns the port.
-local function create(d, ...)
-  local ok, err = d:eval("return C4:CreateTLSServer(...)", ...)
-  assert.is_true(ok, err)
-  local list = d:servers()
-  return list[#list].port
-end
+local function create(d, ...) return S.create_server(d, "CreateTLSServer", ...) end
 
--- The usual server: port 0, "\n", default options, the given verify mode.
 local function serve(d, verify, chain, ...)
   return create(d, 0, "\n", 0, verify or VERIFY.NONE, "", "server.pem", "server.key", nil,
     chain, ...)
@@ -116,11 +105,7 @@ end
 -- d:logged as one value (false when nothing matched), for assert.truthy.
 local function logged(d, pattern, level) return d:logged(pattern, level) or false end
 
-local function raised(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local raised = S.raised
 
 ---------------------------------------------------------------------------
 -- clients
