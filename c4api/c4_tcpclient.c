@@ -643,15 +643,10 @@ static const luaL_Reg client_methods[] = {
 };
 
 void tcp_client_open(lua_State *L) {
-  luaL_newmetatable(L, TCP_CLIENT_MT);
-  lua_newtable(L);
-  luaL_register(L, NULL, client_methods);
+  emu_class_new(L, TCP_CLIENT_MT, client_methods, l_TcpClient_gc, l_TcpClient_tostring);
+  lua_getfield(L, -1, "__index");
   luaL_register(L, NULL, tcp_read_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_TcpClient_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_TcpClient_tostring);
-  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
   lua_pushliteral(L, TCP_CLIENT_MT);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

@@ -274,14 +274,7 @@ static const luaL_Reg server_methods[] = {
 };
 
 void tcp_server_open(lua_State *L) {
-  luaL_newmetatable(L, TCP_SERVER_MT);
-  lua_newtable(L);
-  luaL_register(L, NULL, server_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_TcpServer_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_TcpServer_tostring);
-  lua_setfield(L, -2, "__tostring");
+  emu_class_new(L, TCP_SERVER_MT, server_methods, l_TcpServer_gc, l_TcpServer_tostring);
   lua_pushliteral(L, TCP_SERVER_MT);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

@@ -386,14 +386,7 @@ static void timers_shutdown(emu_ctx *ctx, void *data) {
 }
 
 static void timer_open(lua_State *L, emu_ctx *ctx) {
-  luaL_newmetatable(L, TIMER_MT);
-  lua_newtable(L);
-  luaL_register(L, NULL, timer_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_Timer_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_Timer_tostring);
-  lua_setfield(L, -2, "__tostring");
+  emu_class_new(L, TIMER_MT, timer_methods, l_Timer_gc, l_Timer_tostring);
   lua_pop(L, 1);
 
   timer_state *ts = calloc(1, sizeof *ts);

@@ -91,6 +91,14 @@ void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...)
  */
 int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what);
 
+/*
+ * Creates the metatable `name` (luaL_newmetatable) with __index = a table of
+ * `methods` (may be NULL), and __gc / __tostring when given; leaves it on the
+ * stack.  Does nothing but push it if it already exists.
+ */
+void emu_class_new(lua_State *L, const char *name, const luaL_Reg *methods,
+                   lua_CFunction gc, lua_CFunction tostring);
+
 /* Pushes global `name` and returns true if it is a function; else pushes nothing. */
 bool emu_push_global_fn(emu_ctx *ctx, const char *name);
 

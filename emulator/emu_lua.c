@@ -107,6 +107,22 @@ int emu_pcall_keep(lua_State *L, int nargs, int nresults) {
   return pcall_tb(L, nargs, nresults);
 }
 
+void emu_class_new(lua_State *L, const char *name, const luaL_Reg *methods,
+                   lua_CFunction gc, lua_CFunction tostring) {
+  if (!luaL_newmetatable(L, name)) return;
+  lua_newtable(L);
+  if (methods) luaL_register(L, NULL, methods);
+  lua_setfield(L, -2, "__index");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  if (tostring) {
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+}
+
 bool emu_push_global_fn(emu_ctx *ctx, const char *name) {
   lua_getglobal(ctx->L, name);
   if (lua_isfunction(ctx->L, -1)) return true;

@@ -568,16 +568,10 @@ static const luaL_Reg module_fns[] = {
 };
 
 int luaopen_c4emu(lua_State *L) {
-  luaL_newmetatable(L, DRIVER_MT);
-  lua_newtable(L);
-  luaL_register(L, NULL, driver_methods);
+  emu_class_new(L, DRIVER_MT, driver_methods, d_gc, d_tostring);
+  lua_getfield(L, -1, "__index");
   luaL_register(L, NULL, emu_specclient_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, d_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, d_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  lua_pop(L, 2);
 
   lua_pushlightuserdata(L, (void *)&LIVE_KEY);
   lua_newtable(L);

@@ -854,17 +854,7 @@ static const luaL_Reg udp_methods[] = {
 };
 
 static void make_mt(lua_State *L, const char *name, const luaL_Reg *methods) {
-  if (!luaL_newmetatable(L, name)) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_newtable(L);
-  luaL_register(L, NULL, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, client_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, c_tostring);
-  lua_setfield(L, -2, "__tostring");
+  emu_class_new(L, name, methods, client_gc, c_tostring);
   lua_pop(L, 1);
 }
 
