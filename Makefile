@@ -7,7 +7,7 @@ PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wshadow -fPIC -MMD -MP \
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wshadow -fPIC -MMD -MP -Iemulator -Ic4api \
            $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS += $(SAN)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -19,13 +19,13 @@ Q := @
 endif
 
 FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c
-CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c))
+CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
 UNIT_O  := $(UNIT:%.c=$(BUILD)/obj/%.o)
 DRIVERS := $(patsubst fixtures/drivers/%/,%,$(sort $(dir $(wildcard fixtures/drivers/*/driver.xml))))
 C4ZS    := $(DRIVERS:%=$(BUILD)/fixtures/%.c4z)
-DEPS    := $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
+DEPS    := $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
 
 .PHONY: all deps run test asan unit spec bench clean fixtures certs
 all: $(BUILD)/c4emu $(BUILD)/c4emu.so $(BUILD)/pack-c4z fixtures certs

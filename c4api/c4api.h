@@ -1,7 +1,7 @@
 /*
  * c4api.h — what the API families share, and what the host calls.
  *
- * Every C4:<Name> method belongs to one family (c4_<family>.c) that lists
+ * Every C4:<Name> method belongs to one family (<family>/c4_<name>.c) that lists
  * its methods in a c4_fn array.  c4_open() puts them in the driver's C4 table
  * behind one dispatch wrapper that
  *   - refuses a call without the colon (C4.Foo(x) instead of C4:Foo(x)),
@@ -15,7 +15,7 @@
 #ifndef C4API_H
 #define C4API_H
 
-#include "../emulator/emu.h"
+#include "emu.h"
 
 typedef struct {
   const char *name;  /* the Lua name: "CreateServer" */
@@ -82,11 +82,11 @@ int c4_check_port(lua_State *L, int i);
 const char *c4_opt_string(lua_State *L, int i, size_t *len);
 
 /* ---- the families ------------------------------------------------------ */
-extern const c4_family c4_family_core;     /* c4_core.c: log, identity, properties */
-extern const c4_family c4_family_helpers;  /* c4_helpers.c: JSON, Base64, Hash, XML */
-extern const c4_family c4_family_timer;    /* c4_timer.c */
-extern const c4_family c4_family_server;   /* c4_server.c: CreateServer & co */
-extern const c4_family c4_family_tcp;      /* c4_tcp.c: CreateTCPServer/Client */
-extern const c4_family c4_family_tls;      /* c4_tls.c: CreateTLSServer */
+extern const c4_family c4_family_core;     /* core/c4_core.c: log, identity, properties */
+extern const c4_family c4_family_helpers;  /* lua/c4_helpers.c: JSON, Base64, Hash, XML */
+extern const c4_family c4_family_timer;    /* timer/c4_timer.c */
+extern const c4_family c4_family_server;   /* server/c4_server.c: CreateServer & co */
+extern const c4_family c4_family_tcp;      /* tcp/c4_tcp.c: CreateTCPServer/Client */
+extern const c4_family c4_family_tls;      /* server/c4_tls.c: CreateTLSServer */
 
 #endif

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "emu_host.h"
-#include "../c4api/c4api.h"
+#include "c4api.h"
 
 static const char *phase_names[] = {"none", "load", "OnDriverInit", "OnDriverLateInit",
                                     "running", "OnDriverDestroyed", "dead"};

@@ -16,7 +16,7 @@
 #include <lua-bitop.h>
 
 #include "emu_host.h"
-#include "../c4api/c4api.h"
+#include "c4api.h"
 
 /* Registry key of the saved debug.traceback (drivers may replace `debug`). */
 static const char TRACEBACK_KEY = 't';

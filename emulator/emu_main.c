@@ -15,7 +15,7 @@
 
 #include "emu_host.h"
 #include "emu_report.h"
-#include "../c4api/c4api.h"
+#include "c4api.h"
 
 #define C4EMU_VERSION "0.1.0"
 

@@ -20,7 +20,7 @@
 
 #include "emu_host.h"
 #include "emu_module.h"
-#include "../c4api/c4api.h"
+#include "c4api.h"
 
 #define DRIVER_MT "c4emu.driver"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "emu_report.h"
-#include "../c4api/c4api.h"
+#include "c4api.h"
 
 #define CHECK_VIRTUAL_MS 60000
 

@@ -67,8 +67,8 @@
 
 #include "emu_module.h"
 #include "emu_tlsclient.h"
-#include "../c4api/c4_conn.h"
-#include "../c4api/c4_server.h"
+#include "net/c4_conn.h"
+#include "server/c4_server.h"
 
 #define CLIENT_MT "c4emu.client"
 #define UDP_MT "c4emu.udp"

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "../../c4api/c4_conn.h"
-#include "../../c4api/c4_tls_ctx.h"
+#include "net/c4_conn.h"
+#include "net/c4_tls_ctx.h"
 
 typedef struct {
   c4_conn *c;

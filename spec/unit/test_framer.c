@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../c4api/c4_framer.h"
+#include "net/c4_framer.h"
 
 /* Collects payloads as "text" or "text|C" (capped), joined with '\x1e'. */
 typedef struct {

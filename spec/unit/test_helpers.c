@@ -10,7 +10,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "unit.h"
-#include "../../c4api/c4api.h"
+#include "c4api.h"
 
 /* Small assertion helpers for the snippets. */
 static const char prelude[] =

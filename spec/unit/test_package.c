@@ -20,7 +20,7 @@
 #include <zip.h>
 
 #include "unit.h"
-#include "../../emulator/emu_package.h"
+#include "emu_package.h"
 
 static char tmp_root[PATH_MAX];   /* this test's TMPDIR */
 static char *saved_tmpdir;

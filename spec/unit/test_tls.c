@@ -22,8 +22,8 @@
 #include <openssl/x509.h>
 
 #include "unit.h"
-#include "../../c4api/c4_tls_ctx.h"
-#include "../../c4api/c4_tls_conn.h"
+#include "net/c4_tls_ctx.h"
+#include "net/c4_tls_conn.h"
 
 #define PASS "c4emu-test"
 

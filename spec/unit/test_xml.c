@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../emulator/emu_package.h"
+#include "emu_package.h"
 
 static int parse(const char *text, emu_driver_xml *x, char *err, size_t errsz) {
   return emu_xml_parse(text, strlen(text), x, err, errsz);

@@ -23,8 +23,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
-#include "c4_tls_conn.h"
-#include "c4_tls_ctx.h"
+#include "net/c4_tls_conn.h"
+#include "net/c4_tls_ctx.h"
 
 /* The largest TLS record's plaintext: one SSL_read never returns more. */
 #define READ_CHUNK 16384

@@ -41,9 +41,9 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
-#include "c4_conn.h"
-#include "c4_framer.h"
-#include "c4_server.h"
+#include "net/c4_conn.h"
+#include "net/c4_framer.h"
+#include "server/c4_server.h"
 
 enum { PROTO_TCP, PROTO_UDP, PROTO_TLS };
 static const char *const proto_names[] = {"tcp", "udp", "tls"};

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "c4_tcpclient.h"
+#include "tcp/c4_tcpclient.h"
 
 bool tcp_buf_append(tcp_client *c, const char *p, size_t n) {
   if (c->off > 0 && (c->off + c->len + n > c->cap)) {

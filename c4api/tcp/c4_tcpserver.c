@@ -25,7 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "c4_tcp.h"
+#include "tcp/c4_tcp.h"
 
 typedef struct {
   tcp_obj o;              /* first: a tcp_obj * is a tcp_server * */

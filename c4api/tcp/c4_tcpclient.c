@@ -45,7 +45,7 @@
 #include <strings.h>
 #include <netinet/in.h>
 
-#include "c4_tcpclient.h"
+#include "tcp/c4_tcpclient.h"
 
 tcp_client *tcp_check_client(lua_State *L) {
   return (tcp_client *)tcp_check(L, TCP_CLIENT_MT);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "c4_framer.h"
+#include "net/c4_framer.h"
 
 /* Tails above this size are freed once consumed; smaller buffers are kept
  * for the next partial payload. */

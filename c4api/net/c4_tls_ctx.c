@@ -24,8 +24,8 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
-#include "c4_tls_ctx.h"
-#include "../emulator/emu.h"
+#include "net/c4_tls_ctx.h"
+#include "emu.h"
 
 /* A driver's certificate file is small; anything bigger is a mistake. */
 #define MAX_FILE (4u << 20)

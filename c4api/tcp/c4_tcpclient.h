@@ -7,7 +7,7 @@
 #ifndef C4_TCPCLIENT_H
 #define C4_TCPCLIENT_H
 
-#include "c4_tcp.h"
+#include "tcp/c4_tcp.h"
 
 #define BUF_CAP (16u << 20)          /* reading pauses past this much buffered */
 #define MAX_AT_LEAST (1024u << 10)   /* ReadAtLeast: "limited to 1024 kb" */

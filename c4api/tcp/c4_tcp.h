@@ -32,7 +32,7 @@
 #include <sys/socket.h>
 
 #include "c4api.h"
-#include "c4_conn.h"
+#include "net/c4_conn.h"
 
 #define TCP_SERVER_MT "C4LuaTcpServer"
 #define TCP_CLIENT_MT "C4LuaTcpClient"

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
-#include "c4_tcp.h"
+#include "tcp/c4_tcp.h"
 
 #define TOKEN_MT "c4emu.tcp.choose"
 

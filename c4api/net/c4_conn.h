@@ -57,7 +57,7 @@
 #include <uv.h>
 #include <openssl/ssl.h>
 
-#include "../emulator/emu.h"
+#include "emu.h"
 
 typedef struct c4_conn c4_conn;
 typedef struct c4_listener c4_listener;

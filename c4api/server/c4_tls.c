@@ -42,8 +42,8 @@
 #include <openssl/crypto.h>
 
 #include "c4api.h"
-#include "c4_server.h"
-#include "c4_tls_ctx.h"
+#include "server/c4_server.h"
+#include "net/c4_tls_ctx.h"
 
 #define CTX_BOX_MT "c4emu.tls_ctx_box"
 

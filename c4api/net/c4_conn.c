@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "c4_conn.h"
-#include "c4_tls_conn.h"
+#include "net/c4_conn.h"
+#include "net/c4_tls_conn.h"
 
 #define READ_BUF   65536
 /* TLS bytes move through stack buffers this big: four full records at once,
