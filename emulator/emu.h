@@ -151,6 +151,20 @@ void emu_on_shutdown(emu_ctx *ctx, emu_shutdown_fn fn, void *data);
 /* Counts an I/O event so virtual-time waits know the loop did something. */
 void emu_io_activity(emu_ctx *ctx);
 
+/*
+ * Busy probes: what d:settle() and virtual-time advance wait for.  A family
+ * that owns sockets or transfers registers one probe; it answers whether
+ * anything of its own is still in flight inside this process (bytes queued to
+ * write, a connect or request pending, a transfer running).  Settling serves
+ * the loop until no probe is busy and the loop brought no new I/O.  Remove the
+ * probe (same fn and data) before the data it reads is freed.
+ */
+typedef bool (*emu_busy_fn)(emu_ctx *ctx, void *data);
+void emu_busy_probe_add(emu_ctx *ctx, emu_busy_fn fn, void *data);
+void emu_busy_probe_remove(emu_ctx *ctx, emu_busy_fn fn, void *data);
+/* Whether any registered probe is busy now. */
+bool emu_busy(emu_ctx *ctx);
+
 /* ---- the driver package ------------------------------------------------ */
 /* Text of a root-level element of driver.xml, or NULL. */
 const char *emu_config_info(emu_ctx *ctx, const char *tag);

@@ -78,6 +78,8 @@ struct emu_host {
   size_t nhandle_kinds;
 
   uint64_t io_events;       /* bumped by emu_io_activity() */
+  struct emu_probe { emu_busy_fn fn; void *data; } *probes; /* emu_quiet.c */
+  size_t nprobes, capprobes;
   size_t mem_now, mem_peak; /* bytes held by the driver's lua_State */
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */
