@@ -7,7 +7,10 @@
  *
  * Exit codes: 0 clean, 1 findings (check), 2 the driver cannot run / bad usage.
  */
+#include <arpa/inet.h>
+#include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,41 @@
 
 #define C4EMU_VERSION "0.1.0"
 
+/*
+ * The options, one row each: the long name, whether it takes a value, which
+ * subcommands accept it, and its help line.  getopt_long's table is built
+ * from these rows, so adding a flag is a row here and a case in apply_opt().
+ */
+enum { FOR_RUN = 1, FOR_CHECK = 2, FOR_BOTH = FOR_RUN | FOR_CHECK };
+enum {
+  OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
+  OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
+};
+typedef struct {
+  const char *name;
+  int has_arg; /* no_argument / required_argument */
+  int code;
+  int for_cmds;
+  const char *arg, *help;
+} cli_opt;
+
+static const cli_opt opts[] = {
+    {"os", required_argument, OPT_OS, FOR_BOTH, "VERSION",
+     "controller OS to reproduce (default: newest; check takes V1,V2,...)"},
+    {"init-rule", required_argument, OPT_INIT_RULE, FOR_BOTH, "MODE",
+     "strict (default): a server created in OnDriverInit is an error; warn; off"},
+    {"prop", required_argument, OPT_PROP, FOR_BOTH, "NAME=VALUE",
+     "override a property default (repeatable)"},
+    {"bind", required_argument, OPT_BIND, FOR_BOTH, "ADDR",
+     "address servers listen on (run: all interfaces; check: 127.0.0.1)"},
+    {"junit", required_argument, OPT_JUNIT, FOR_CHECK, "FILE", "also write a JUnit XML report"},
+    {"once", no_argument, OPT_ONCE, FOR_RUN, NULL, "stop right after OnDriverLateInit"},
+    {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
+    {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
+    {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
+};
+#define NOPTS (sizeof opts / sizeof opts[0])
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: c4emu run PATH [options]      run a driver until Ctrl-C\n"
@@ -27,23 +65,25 @@ static void usage(FILE *f) {
           "\n"
           "PATH is a .c4z file or an unpacked driver folder.\n"
           "\n"
-          "options:\n"
-          "  --os VERSION[,VERSION…]  controller OS to reproduce (default %s; check takes a list)\n"
-          "  --init-rule MODE         strict (default): creating a server in OnDriverInit is an\n"
-          "                           error; warn: only warn; off: say nothing\n"
-          "  --prop NAME=VALUE        override a property default (repeatable)\n"
-          "  --bind ADDR              address servers listen on (default: all interfaces)\n"
-          "  --junit FILE             check: also write a JUnit XML report\n"
-          "  --once                   run: stop right after OnDriverLateInit\n"
-          "  -v, --verbose            also print DEBUG lines\n"
-          "  -q, --quiet              print only warnings and errors\n"
-          "\n"
-          "known OS versions: %s\n",
-          "newest", c4_osver_known());
+          "options (run / check):\n");
+  for (size_t i = 0; i < NOPTS; i++) {
+    char left[48];
+    const char *only = opts[i].for_cmds == FOR_RUN ? "run: " : opts[i].for_cmds == FOR_CHECK
+                                                                   ? "check: " : "";
+    if (opts[i].code < 256)
+      snprintf(left, sizeof left, "-%c, --%s%s%s", opts[i].code, opts[i].name,
+               opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+    else
+      snprintf(left, sizeof left, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
+               opts[i].arg ? opts[i].arg : "");
+    fprintf(f, "  %-26s %s%s\n", left, only, opts[i].help);
+  }
+  fprintf(f, "\nknown OS versions: %s\n", c4_osver_known());
 }
 
 typedef struct {
   emu_options opt;
+  const char *cmd;
   const char *os_list;
   const char *junit;
   bool once;
@@ -58,56 +98,96 @@ static int parse_rule(const char *s, emu_rule_mode *out) {
   return 0;
 }
 
-static int die_usage(const char *fmt, const char *arg) {
+/* One line naming the reason, then one pointer to the help. */
+static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die_usage(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "c4emu: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n(c4emu --help for usage)\n");
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see c4emu --help)\n");
   return 2;
 }
 
-/* Parses argv after the command word; returns 0 or an exit code. */
+/* Applies one parsed option; returns 0 or an exit code. */
+static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
+  switch (o->code) {
+  case OPT_OS: a->os_list = val; break;
+  case OPT_INIT_RULE:
+    if (parse_rule(val, &a->opt.init_rule) != 0)
+      return die_usage("--init-rule must be strict, warn or off, not '%s'", val);
+    break;
+  case OPT_PROP: {
+    const char *eq = strchr(val, '=');
+    if (!eq || eq == val) return die_usage("--prop wants NAME=VALUE, got '%s'", val);
+    if (a->opt.nprops == sizeof a->props / sizeof a->props[0])
+      return die_usage("too many --prop options (at most 64): '%s'", val);
+    emu_kv *kv = &a->props[a->opt.nprops++];
+    kv->name = strndup(val, (size_t)(eq - val));
+    kv->value = strdup(eq + 1);
+    break;
+  }
+  case OPT_BIND: {
+    struct in6_addr buf;
+    if (inet_pton(AF_INET, val, &buf) != 1 && inet_pton(AF_INET6, val, &buf) != 1)
+      return die_usage("--bind wants an IPv4 or IPv6 address, not '%s'", val);
+    a->opt.bind_addr = val;
+    break;
+  }
+  case OPT_JUNIT: a->junit = val; break;
+  case OPT_ONCE: a->once = true; break;
+  case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
+  case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
+  }
+  return 0;
+}
+
+/* Parses argv[0] (the subcommand) and its options; returns 0, or an exit
+ * code (-1: --help was printed, exit 0). */
 static int parse_args(int argc, char **argv, cli_args *a) {
   memset(a, 0, sizeof *a);
+  a->cmd = argv[0];
   a->opt.log_stderr = true;
   a->opt.log_color = isatty(2);
   a->opt.log_level = EMU_LOG_INFO;
   a->opt.init_rule = EMU_RULE_STRICT;
-  for (int i = 0; i < argc; i++) {
-    const char *s = argv[i];
-    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(s, "--os") == 0 || strcmp(s, "--init-rule") == 0 || strcmp(s, "--prop") == 0 ||
-        strcmp(s, "--bind") == 0 || strcmp(s, "--junit") == 0) {
-      if (!val) return die_usage("%s needs a value", s);
-      i++;
-      if (strcmp(s, "--os") == 0) a->os_list = val;
-      else if (strcmp(s, "--init-rule") == 0) {
-        if (parse_rule(val, &a->opt.init_rule) != 0)
-          return die_usage("--init-rule must be strict, warn or off, not '%s'", val);
-      } else if (strcmp(s, "--prop") == 0) {
-        const char *eq = strchr(val, '=');
-        if (!eq || eq == val) return die_usage("--prop wants NAME=VALUE, got '%s'", val);
-        if (a->opt.nprops == sizeof a->props / sizeof a->props[0])
-          return die_usage("too many --prop options (at most 64): '%s'", val);
-        emu_kv *kv = &a->props[a->opt.nprops++];
-        kv->name = strndup(val, (size_t)(eq - val));
-        kv->value = strdup(eq + 1);
-      } else if (strcmp(s, "--bind") == 0) a->opt.bind_addr = val;
-      else a->junit = val;
-    } else if (strcmp(s, "--once") == 0) {
-      a->once = true;
-    } else if (strcmp(s, "-v") == 0 || strcmp(s, "--verbose") == 0) {
-      a->opt.log_level = EMU_LOG_DEBUG;
-    } else if (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0) {
-      a->opt.log_level = EMU_LOG_WARN;
-    } else if (s[0] == '-') {
-      return die_usage("unknown option '%s'", s);
-    } else if (!a->opt.path) {
-      a->opt.path = s;
-    } else {
-      return die_usage("unexpected argument '%s'", s);
+  int mine = strcmp(a->cmd, "run") == 0 ? FOR_RUN : FOR_CHECK;
+  struct option lo[NOPTS + 1];
+  for (size_t i = 0; i < NOPTS; i++) lo[i] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].code};
+  lo[NOPTS] = (struct option){0, 0, 0, 0};
+  opterr = 0;
+  optind = 1;
+  int c;
+  /* "-": operands come back as code 1 in place, so PATH may stand before or after options. */
+  while ((c = getopt_long(argc, argv, "-vqh", lo, NULL)) != -1) {
+    if (c == 1) { /* an operand */
+      if (a->opt.path) return die_usage("%s: unexpected argument '%s'", a->cmd, optarg);
+      a->opt.path = optarg;
+      continue;
     }
+    if (c == '?') {
+      const char *bad = argv[optind - 1];
+      for (size_t i = 0; i < NOPTS; i++)
+        if (optopt == opts[i].code && opts[i].has_arg)
+          return die_usage("%s: --%s needs a value", a->cmd, opts[i].name);
+      return die_usage("%s: unknown option '%s'", a->cmd, bad);
+    }
+    const cli_opt *o = NULL;
+    for (size_t i = 0; i < NOPTS; i++)
+      if (opts[i].code == c) o = &opts[i];
+    if (!o) return die_usage("%s: unknown option '%s'", a->cmd, argv[optind - 1]);
+    if (o->code == OPT_HELP) {
+      usage(stdout);
+      return -1;
+    }
+    if (!(o->for_cmds & mine))
+      return die_usage("%s: --%s is an option of c4emu %s only", a->cmd, o->name,
+                       o->for_cmds == FOR_RUN ? "run" : "check");
+    int rc = apply_opt(a, o, optarg);
+    if (rc) return rc;
   }
-  if (!a->opt.path) return die_usage("%s", "no driver given: c4emu run PATH");
+  if (!a->opt.path) return die_usage("%s: no driver given: c4emu %s PATH", a->cmd, a->cmd);
   a->opt.props = a->props;
   return 0;
 }
@@ -175,7 +255,7 @@ static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 
 static int cmd_run(cli_args *a) {
   if (a->os_list && c4_osver_parse(a->os_list, &a->opt.os) != 0)
-    return die_usage("unknown OS version '%s' (c4emu --help lists them)", a->os_list);
+    return die_usage("unknown OS version '%s'; known: %s", a->os_list, c4_osver_known());
   char err[1024];
   emu_ctx *ctx = emu_driver_load(&a->opt, err, sizeof err);
   if (!ctx) {
@@ -228,7 +308,7 @@ static int cmd_check(cli_args *a) {
     char *list = strdup(a->os_list), *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
       if (nv == sizeof versions / sizeof versions[0] || c4_osver_parse(tok, &versions[nv]) != 0) {
-        int rc = die_usage("unknown OS version '%s' (c4emu --help lists them)", tok);
+        int rc = die_usage("unknown OS version '%s'; known: %s", tok, c4_osver_known());
         free(list);
         return rc;
       }
@@ -273,10 +353,10 @@ int main(int argc, char **argv) {
   cli_args a;
   int rc;
   if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "check") == 0) {
-    rc = parse_args(argc - 2, argv + 2, &a);
+    rc = parse_args(argc - 1, argv + 1, &a);
     if (rc == 0) rc = argv[1][0] == 'r' ? cmd_run(&a) : cmd_check(&a);
     free_args(&a);
-    return rc;
+    return rc < 0 ? 0 : rc;
   }
   return die_usage("unknown command '%s': use run or check", argv[1]);
 }
