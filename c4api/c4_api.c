@@ -20,6 +20,11 @@ static const c4_family *const families[] = {
     &c4_family_server,
     &c4_family_tcp,
     &c4_family_tls,
+    /* issue 14: require "json", lpack, files, crypto */
+    &c4_family_jsonmod,
+    &c4_family_lpack,
+    &c4_family_file,
+    &c4_family_crypto,
 };
 
 int c4_check_port(lua_State *L, int i) {

@@ -29,6 +29,10 @@ static const struct {
     {C4F_SERVER_UDP_ADDRESS, V(4, 0, 0), "C4:ServerSend(port, data, address) for UDP"},
     {C4F_GETTIME_UNITS, V(4, 0, 0), "C4:GetTime(units, fractional)"},
     {C4F_NO_IO_POPEN, V(3, 3, 0), "io.popen removed"},
+    /* issue 14: reference §9 (Encrypt: OS 4.0.0 follows OpenSSL 3) and the
+     * FileSetDir page (3.3.0 restricts it to allowed locations). */
+    {C4F_NO_LEGACY_CIPHERS, V(4, 0, 0), "low-level ciphers (Blowfish, DES, RC4, ...) removed"},
+    {C4F_FILESETDIR_CONFINED, V(3, 3, 0), "C4:FileSetDir limited to path aliases and allowed paths"},
 };
 
 /* Whole APIs.  Methods not listed here exist on every version. */
@@ -58,6 +62,9 @@ static const struct {
     {"PersistSetValue", V(2, 10, 0), "reference §7.4"},
     {"PersistGetValue", V(2, 10, 0), "reference §7.4"},
     {"PersistDeleteValue", V(2, 10, 0), "reference §7.4"},
+    /* issue 14: the File pages; the other File* calls and the crypto helpers
+     * say "1.6.0", the placeholder (reference §12 #19): always there. */
+    {"FileCreateDir", V(3, 3, 0), "FileCreateDir page: introduced in 3.3.0"},
 };
 
 /* Versions a user may name; the last is the default. */

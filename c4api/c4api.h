@@ -52,6 +52,9 @@ typedef enum {
   C4F_SERVER_UDP_ADDRESS,   /* ServerSend(port, data, address) for UDP replies */
   C4F_GETTIME_UNITS,        /* C4:GetTime(units, fractional) */
   C4F_NO_IO_POPEN,          /* io.popen removed */
+  /* issue 14 */
+  C4F_NO_LEGACY_CIPHERS,    /* Blowfish, CAST, DES, IDEA, RC2/4, SEED, Camellia gone (OpenSSL 3) */
+  C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always) */
   C4F__COUNT
 } c4_feature;
 
@@ -88,5 +91,10 @@ extern const c4_family c4_family_timer;    /* timer/c4_timer.c */
 extern const c4_family c4_family_server;   /* server/c4_server.c: CreateServer & co */
 extern const c4_family c4_family_tcp;      /* tcp/c4_tcp.c: CreateTCPServer/Client */
 extern const c4_family c4_family_tls;      /* server/c4_tls.c: CreateTLSServer */
+/* issue 14: the controller's Lua world */
+extern const c4_family c4_family_jsonmod;  /* lua/c4_jsonmod.c: require "json" */
+extern const c4_family c4_family_lpack;    /* lua/c4_lpack.c: string.pack/unpack */
+extern const c4_family c4_family_file;     /* file/c4_file.c: C4:File*, io confined */
+extern const c4_family c4_family_crypto;   /* lua/c4_crypto.c: Encrypt, PBKDF2, TEA */
 
 #endif

@@ -22,6 +22,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include "c4api.h"
+#include "lua/c4_encoding.h"
 
 /* Defined in c4_json.c. */
 int c4_json_encode(lua_State *L);
@@ -39,7 +40,7 @@ static int fail(lua_State *L, const char *fmt, ...) {
 }
 
 /* nil plus the first OpenSSL error (or `what` if the queue is empty). */
-static int fail_ssl(lua_State *L, const char *what) {
+int c4_fail_ssl(lua_State *L, const char *what) {
   unsigned long e = ERR_get_error();
   char msg[256];
   ERR_clear_error();
@@ -50,7 +51,6 @@ static int fail_ssl(lua_State *L, const char *what) {
 
 /* ---- the three encodings ------------------------------------------------ */
 
-typedef enum { ENC_NONE, ENC_HEX, ENC_BASE64, ENC_UNKNOWN } enc_kind;
 
 static enc_kind enc_parse(const char *name) {
   if (strcasecmp(name, "NONE") == 0) return ENC_NONE;
@@ -60,7 +60,7 @@ static enc_kind enc_parse(const char *name) {
 }
 
 /* Pushes p[0..n) encoded as e (HEX is lowercase, as in the Hash example). */
-static void push_encoded(lua_State *L, enc_kind e, const unsigned char *p, size_t n) {
+void c4_push_encoded(lua_State *L, enc_kind e, const unsigned char *p, size_t n) {
   static const char digits[] = "0123456789abcdef";
   if (e == ENC_HEX) {
     char *out = lua_newuserdata(L, n * 2 + 1);
@@ -172,7 +172,7 @@ static const char *push_decoded(lua_State *L, enc_kind e, const char *p, size_t 
 
 /* Reads opts[field] as an encoding name into *e; absent → dflt.  A value
  * that is not a string raises; an unknown name returns a message. */
-static const char *opt_encoding(lua_State *L, int opts, const char *field, enc_kind dflt,
+const char *c4_opt_encoding(lua_State *L, int opts, const char *field, enc_kind dflt,
                                 enc_kind *e) {
   *e = dflt;
   if (lua_isnoneornil(L, opts)) return NULL;
@@ -191,9 +191,9 @@ static const char *opt_encoding(lua_State *L, int opts, const char *field, enc_k
 
 /* Replaces the string argument at idx by its decoding from opts[field]; on
  * failure returns a message. */
-static const char *decode_arg(lua_State *L, int idx, int opts, const char *field) {
+const char *c4_decode_arg(lua_State *L, int idx, int opts, const char *field) {
   enc_kind e;
-  const char *err = opt_encoding(L, opts, field, ENC_NONE, &e);
+  const char *err = c4_opt_encoding(L, opts, field, ENC_NONE, &e);
   if (err) return err;
   size_t n;
   const char *s = lua_tolstring(L, idx, &n);
@@ -207,7 +207,7 @@ static const char *decode_arg(lua_State *L, int idx, int opts, const char *field
 static int l_Base64Encode(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
-  push_encoded(L, ENC_BASE64, (const unsigned char *)s, n);
+  c4_push_encoded(L, ENC_BASE64, (const unsigned char *)s, n);
   return 1;
 }
 
@@ -226,7 +226,7 @@ static int l_Encode(lua_State *L) {
   const char *name = luaL_checkstring(L, 3);
   enc_kind e = enc_parse(name);
   if (e == ENC_UNKNOWN) return fail(L, "unknown encoding '%s' (NONE, HEX or BASE64)", name);
-  push_encoded(L, e, (const unsigned char *)s, n);
+  c4_push_encoded(L, e, (const unsigned char *)s, n);
   return 1;
 }
 
@@ -261,8 +261,8 @@ static int l_Hash(lua_State *L) {
   luaL_checkstring(L, 3);
   check_opts(L, 4);
   enc_kind ret;
-  const char *err = opt_encoding(L, 4, "return_encoding", DEFAULT_RETURN_ENCODING, &ret);
-  if (!err) err = decode_arg(L, 3, 4, "data_encoding");
+  const char *err = c4_opt_encoding(L, 4, "return_encoding", DEFAULT_RETURN_ENCODING, &ret);
+  if (!err) err = c4_decode_arg(L, 3, 4, "data_encoding");
   if (err) return fail(L, "%s", err);
   const EVP_MD *md = EVP_get_digestbyname(dname);
   if (!md) return fail(L, "unknown digest '%s'", dname);
@@ -271,8 +271,8 @@ static int l_Hash(lua_State *L) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int outn = 0;
   ERR_clear_error();
-  if (!EVP_Digest(data, n, out, &outn, md, NULL)) return fail_ssl(L, "Hash");
-  push_encoded(L, ret, out, outn);
+  if (!EVP_Digest(data, n, out, &outn, md, NULL)) return c4_fail_ssl(L, "Hash");
+  c4_push_encoded(L, ret, out, outn);
   return 1;
 }
 
@@ -283,9 +283,9 @@ static int l_HMAC(lua_State *L) {
   luaL_checkstring(L, 4);
   check_opts(L, 5);
   enc_kind ret;
-  const char *err = opt_encoding(L, 5, "return_encoding", DEFAULT_RETURN_ENCODING, &ret);
-  if (!err) err = decode_arg(L, 3, 5, "key_encoding");
-  if (!err) err = decode_arg(L, 4, 5, "data_encoding");
+  const char *err = c4_opt_encoding(L, 5, "return_encoding", DEFAULT_RETURN_ENCODING, &ret);
+  if (!err) err = c4_decode_arg(L, 3, 5, "key_encoding");
+  if (!err) err = c4_decode_arg(L, 4, 5, "data_encoding");
   if (err) return fail(L, "%s", err);
   const EVP_MD *md = EVP_get_digestbyname(dname);
   if (!md) return fail(L, "unknown digest '%s'", dname);
@@ -297,8 +297,8 @@ static int l_HMAC(lua_State *L) {
   unsigned int outn = 0;
   ERR_clear_error();
   if (!HMAC(md, key, (int)kn, (const unsigned char *)data, n, out, &outn))
-    return fail_ssl(L, "HMAC");
-  push_encoded(L, ret, out, outn);
+    return c4_fail_ssl(L, "HMAC");
+  c4_push_encoded(L, ret, out, outn);
   return 1;
 }
 
@@ -329,7 +329,7 @@ static int l_UUID(lua_State *L) {
   unsigned char u[16] = {0};
   if (strcasecmp(type, "RANDOM") == 0) {
     ERR_clear_error();
-    if (RAND_bytes(u, sizeof u) != 1) return fail_ssl(L, "UUID");
+    if (RAND_bytes(u, sizeof u) != 1) return c4_fail_ssl(L, "UUID");
     u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
     u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
   } else if (strcasecmp(type, "NIL") != 0) {
