@@ -101,9 +101,13 @@ static int l_GetSandboxDir(lua_State *L) {
   return 1;
 }
 
-/* C4:GetC4zDir() → path */
+/* C4:GetC4zDir() → path of the package folder, ending in '/'.
+ * Drivers seen in public code write `C4:GetC4zDir() .. name` with no
+ * separator, so the controller's answer ends in '/' (the C4Z path alias is
+ * /opt/control4/var/drivers/c4z/<driver_name>); c4emu gives its unpacked
+ * package folder in the same form. */
 static int l_GetC4zDir(lua_State *L) {
-  lua_pushstring(L, emu_ctx_of(L)->pkg_dir);
+  lua_pushfstring(L, "%s/", emu_ctx_of(L)->pkg_dir);
   return 1;
 }
 
