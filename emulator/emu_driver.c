@@ -110,6 +110,18 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
+/* The script text inside <script>, after as many newlines as it starts
+ * lines into driver.xml, so that error line numbers are driver.xml's. */
+static char *inline_source(const emu_driver_xml *x, size_t *len) {
+  size_t pad = x->script_line > 1 ? x->script_line - 1 : 0;
+  char *src = malloc(pad + x->script_len + 1);
+  if (!src) return NULL;
+  memset(src, '\n', pad);
+  memcpy(src + pad, x->script_text, x->script_len);
+  *len = pad + x->script_len;
+  return src;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb; (void)flag; (void)ftw;
   remove(path);
@@ -159,25 +171,40 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   c4_open(L, ctx);
   fill_properties(ctx);
 
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", h->pkg.root, h->pkg.xml.script);
   size_t len;
-  char *src = read_file(path, &len);
+  char *src = h->pkg.inline_script ? inline_source(&h->pkg.xml, &len) : NULL;
+  if (!h->pkg.inline_script) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", h->pkg.root, h->pkg.xml.script);
+    src = read_file(path, &len);
+  }
+  const char *shown = h->pkg.chunkname + 1;   /* without the '@' */
   if (!src) {
-    snprintf(err, errsz, "cannot read %s: %s", h->pkg.xml.script, strerror(errno));
+    snprintf(err, errsz, "cannot read %s: %s", shown, strerror(errno));
     emu_driver_free(ctx);
     return NULL;
   }
-  char chunkname[512];
-  snprintf(chunkname, sizeof chunkname, "@%s", h->pkg.xml.script);
-  int st = luaL_loadbuffer(L, src, len, chunkname);
+  if (emu_is_bytecode(src, len)) {
+    free(src);
+    snprintf(err, errsz, "%s is precompiled Lua (bytecode): c4emu refuses it, since hostile "
+             "bytecode can crash Lua 5.1 and drivers ship source; use the .lua source", shown);
+    emu_driver_free(ctx);
+    return NULL;
+  }
+  int st = luaL_loadbuffer(L, src, len, h->pkg.chunkname);
   free(src);
   if (st != 0) {
-    snprintf(err, errsz, "%s does not compile: %s", h->pkg.xml.script, lua_tostring(L, -1));
+    snprintf(err, errsz, "%s does not compile: %s", shown, lua_tostring(L, -1));
     emu_driver_free(ctx);
     return NULL;
   }
-  emu_log(ctx, EMU_LOG_INFO, "[c4emu] loading %s (%s) on OS %s", opt->path, h->pkg.xml.script,
+  /* Package warnings (encryption attribute on plain text, jit="1"). */
+  for (const char *w = h->pkg.warnings; w && *w;) {
+    size_t n = strcspn(w, "\n");
+    emu_log(ctx, EMU_LOG_WARN, "%.*s", (int)n, w);
+    w += n + (w[n] == '\n');
+  }
+  emu_log(ctx, EMU_LOG_INFO, "[c4emu] loading %s (%s) on OS %s", opt->path, shown,
           c4_osver_format(ctx->os, (char[16]){0}, 16));
   ctx->phase = EMU_PHASE_LOAD;
   emu_pcall(ctx, 0, 0, "driver chunk");

@@ -123,6 +123,10 @@ int emu_lua_copy(lua_State *from, int src_idx, lua_State *to);
 int emu_pcall_keep(lua_State *L, int nargs, int nresults);
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb);
 
+/* issue 14 (emu_lua_load.c): require's Lua searcher with package-relative
+ * chunk names, and loadstring/load/loadfile/dofile refusing bytecode. */
+void emu_lua_install_loaders(lua_State *L);
+
 /* ---- the clock (emu_clock.c) ------------------------------------------- */
 emu_clock *emu_clock_new(emu_ctx *ctx, bool virtual_mode);
 void emu_clock_free(emu_clock *c);

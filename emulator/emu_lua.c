@@ -196,6 +196,7 @@ lua_State *emu_lua_new(emu_ctx *ctx) {
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "cpath");
   lua_pop(L, 1);
+  emu_lua_install_loaders(L);
   return L;
 }
 

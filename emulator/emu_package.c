@@ -76,6 +76,37 @@ bool emu_zip_name_safe(const char *name) {
   return name_problem(name) == NULL;
 }
 
+bool emu_is_bytecode(const char *p, size_t n) {
+  return n > 0 && p[0] == '\033';   /* LUA_SIGNATURE "\033Lua" */
+}
+
+/* Lua source is text: no NUL bytes, and almost every byte of the start is
+ * printable ASCII, whitespace, or part of UTF-8.  Ciphertext (an S/MIME
+ * envelope starts 30 82 ...) fails at once. */
+bool emu_looks_like_text(const char *p, size_t n) {
+  size_t look = n < 4096 ? n : 4096, odd = 0;
+  for (size_t i = 0; i < look; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c == 0) return false;
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v') odd++;
+  }
+  return odd * 50 <= look;   /* at most 2% control bytes */
+}
+
+/* Appends one line to the warnings shown when the driver loads. */
+static void add_warning(emu_package *pkg, const char *fmt, ...) {
+  char line[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  size_t old = pkg->warnings ? strlen(pkg->warnings) : 0;
+  char *w = realloc(pkg->warnings, old + strlen(line) + 2);
+  if (!w) return;
+  snprintf(w + old, strlen(line) + 2, "%s\n", line);
+  pkg->warnings = w;
+}
+
 static int remove_one(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
   (void)sb;
   (void)type;
@@ -89,6 +120,8 @@ void emu_package_free(emu_package *pkg) {
   if (pkg->tmpdir) nftw(pkg->tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
   free(pkg->tmpdir);
   free(pkg->root);
+  free(pkg->chunkname);
+  free(pkg->warnings);
   emu_xml_free(&pkg->xml);
   *pkg = (emu_package){0};
 }
@@ -372,7 +405,7 @@ static int read_bounded(const char *path, size_t max, char **out, size_t *outlen
   return 0;
 }
 
-static int load_driver_xml(emu_package *pkg, const char *path, char *err, size_t errsz) {
+static int load_driver_xml(emu_package *pkg, const char *path, bool c4i, char *err, size_t errsz) {
   char xml[PATH_MAX], why[400];
   if (snprintf(xml, sizeof xml, "%s/driver.xml", pkg->root) >= (int)sizeof xml)
     return fail(err, errsz, "%s: path too long", path);
@@ -385,12 +418,49 @@ static int load_driver_xml(emu_package *pkg, const char *path, char *err, size_t
   }
   int rc = emu_xml_parse(text, len, &pkg->xml, why, sizeof why);
   free(text);
+  if (rc != 0 && c4i) return fail(err, errsz, "%s (legacy .c4i driver): %s", path, why);
   return rc == 0 ? 0 : fail(err, errsz, "driver.xml: %s", why);
 }
 
-static int check_script(emu_package *pkg, char *err, size_t errsz) {
-  const char *script = pkg->xml.script;
+/* Basename of a path, for chunk names. */
+static const char *base_name(const char *path) {
+  const char *b = strrchr(path, '/');
+  return b ? b + 1 : path;
+}
+
+static int set_chunkname(emu_package *pkg, const char *name, char *err, size_t errsz) {
+  size_t n = strlen(name) + 2;
+  pkg->chunkname = malloc(n);
+  if (!pkg->chunkname) return fail(err, errsz, "out of memory");
+  snprintf(pkg->chunkname, n, "@%s", name);
+  return 0;
+}
+
+/*
+ * encryption="2" (or any value but "0" and ""): DriverPackager stores the
+ * encrypted script as <file>.encrypted, and source folders often keep the
+ * attribute beside a plain-text script.  So we refuse only what really is
+ * encrypted — a .encrypted file, or a script that is not Lua text — and run
+ * the rest with a warning.
+ */
+static int check_encryption(emu_package *pkg, const char *text, size_t len, const char *shown_name,
+                            char *err, size_t errsz) {
   const char *enc = pkg->xml.encryption;
+  char sb[NAME_SHOWN_MAX + 8];
+  static const char advice[] = "encrypted drivers cannot run off the controller; build an unencrypted "
+                               "version of the driver (DriverPackager without encryption) to run it in c4emu";
+  if (!enc || enc[0] == '\0' || strcmp(enc, "0") == 0) return 0;
+  if (emu_is_bytecode(text, len)) return 0;   /* refused as bytecode, with its own message */
+  if (!emu_looks_like_text(text, len))
+    return fail(err, errsz, "%s is encrypted (encryption=\"%s\" and its content is not Lua text): %s",
+                shown_name, shown(enc, sb, sizeof sb), advice);
+  add_warning(pkg, "[c4emu] driver.xml says encryption=\"%s\" but %s is plain Lua text: a controller "
+              "would expect it encrypted; running it as it is", shown(enc, sb, sizeof sb), shown_name);
+  return 0;
+}
+
+static int check_script(emu_package *pkg, const char *path_given, char *err, size_t errsz) {
+  const char *script = pkg->xml.script;
   char sb1[NAME_SHOWN_MAX + 8], sb2[NAME_SHOWN_MAX + 8], path[PATH_MAX];
   const char *why = name_problem(script);
   if (why)
@@ -399,10 +469,6 @@ static int check_script(emu_package *pkg, char *err, size_t errsz) {
 
   static const char advice[] = "encrypted drivers cannot run off the controller; build an unencrypted "
                                "version of the driver (DriverPackager without encryption) to run it in c4emu";
-  /* An empty attribute says nothing; "0" means plain text. */
-  if (enc && enc[0] != '\0' && strcmp(enc, "0") != 0)
-    return fail(err, errsz, "%s is encrypted (encryption=\"%s\"): %s", shown(script, sb1, sizeof sb1),
-                shown(enc, sb2, sizeof sb2), advice);
   struct stat st;
   if (snprintf(path, sizeof path, "%s/%s.encrypted", pkg->root, script) >= (int)sizeof path)
     return fail(err, errsz, "driver.xml: script file name too long");
@@ -410,13 +476,74 @@ static int check_script(emu_package *pkg, char *err, size_t errsz) {
     return fail(err, errsz, "%s is encrypted (the package holds %s.encrypted): %s",
                 shown(script, sb1, sizeof sb1), shown(script, sb2, sizeof sb2), advice);
 
+  const char *jit = pkg->xml.jit;
+  if (jit && strcmp(jit, "1") == 0)
+    add_warning(pkg, "[c4emu] driver.xml asks for LuaJIT (jit=\"1\"); c4emu runs PUC Lua 5.1, as a "
+                "controller does when LuaJIT is off or the driver falls back to it");
+
   snprintf(path, sizeof path, "%s/%s", pkg->root, script);
+  bool file_there = stat(path, &st) == 0;
+  /* The script is the text inside <script> when the element names no file
+   * (a legacy .c4i, or code written inline) or names one that is absent. */
+  if (pkg->xml.script_text && (!pkg->xml.script_file_given || !file_there)) {
+    pkg->inline_script = true;
+    const char *where = path_given ? base_name(path_given) : "driver.xml";
+    if (set_chunkname(pkg, where, err, errsz) != 0) return -1;
+    return check_encryption(pkg, pkg->xml.script_text, pkg->xml.script_len, where, err, errsz);
+  }
+  if (path_given && !pkg->xml.script_text)
+    return fail(err, errsz, "%s: this legacy .c4i driver has no script inside <script> "
+                "(expected <script><![CDATA[ ... ]]></script>)", path_given);
+
   shown(script, sb1, sizeof sb1);
-  if (stat(path, &st) != 0)
+  if (!file_there)
     return fail(err, errsz, "script '%s' named by driver.xml is not in the package", sb1);
   if (!S_ISREG(st.st_mode))
     return fail(err, errsz, "script '%s' named by driver.xml is not a regular file", sb1);
+  if (set_chunkname(pkg, script, err, errsz) != 0) return -1;
+  if (pkg->xml.encryption) {
+    char *text;
+    size_t len;
+    if (read_bounded(path, 4096, &text, &len) != 0)
+      return fail(err, errsz, "cannot read %s: %s", sb1, strerror(errno));
+    int rc = check_encryption(pkg, text, len, sb1, err, errsz);
+    free(text);
+    return rc;
+  }
   return 0;
+}
+
+/* Whether a file starts like XML (a legacy .c4i) rather than a zip. */
+static bool starts_like_xml(const char *path) {
+  unsigned char head[64];
+  FILE *f = fopen(path, "rb");
+  if (!f) return false;
+  size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  size_t i = 0;
+  if (n >= 3 && head[0] == 0xef && head[1] == 0xbb && head[2] == 0xbf) i = 3; /* UTF-8 BOM */
+  while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n')) i++;
+  return i < n && head[i] == '<';
+}
+
+/* A legacy .c4i: driver.xml itself, script in CDATA.  Its package folder is
+ * a private temporary folder holding a copy of it as driver.xml. */
+static int open_c4i(const char *path, emu_package *pkg, char *err, size_t errsz) {
+  char *text;
+  size_t len;
+  if (read_bounded(path, DRIVER_XML_READ_MAX, &text, &len) != 0)
+    return fail(err, errsz, "%s: cannot read: %s", path, strerror(errno));
+  int rc = make_tmpdir(pkg, err, errsz);
+  if (rc == 0) {
+    char xml[PATH_MAX];
+    snprintf(xml, sizeof xml, "%s/driver.xml", pkg->root);
+    int fd = open(xml, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || write_all(fd, text, len) != 0)
+      rc = fail(err, errsz, "%s: cannot copy into the package folder: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+  free(text);
+  return rc;
 }
 
 int emu_package_open(const char *path, emu_package *pkg, char *err, size_t errsz) {
@@ -428,18 +555,22 @@ int emu_package_open(const char *path, emu_package *pkg, char *err, size_t errsz
   }
 
   int rc;
+  bool c4i = false;
   if (S_ISDIR(st.st_mode)) {
     char real[PATH_MAX];
     if (!realpath(path, real)) return fail(err, errsz, "%s: %s", path, strerror(errno));
     pkg->root = strdup(real);
     rc = pkg->root ? 0 : fail(err, errsz, "out of memory");
+  } else if (S_ISREG(st.st_mode) && st.st_size > 0 && starts_like_xml(path)) {
+    c4i = true;
+    rc = open_c4i(path, pkg, err, errsz);
   } else if (S_ISREG(st.st_mode)) {
     rc = open_zip(path, st.st_size, pkg, err, errsz);
   } else {
     rc = fail(err, errsz, "%s is neither a driver folder nor a .c4z file", path);
   }
-  if (rc == 0) rc = load_driver_xml(pkg, path, err, errsz);
-  if (rc == 0) rc = check_script(pkg, err, errsz);
+  if (rc == 0) rc = load_driver_xml(pkg, path, c4i, err, errsz);
+  if (rc == 0) rc = check_script(pkg, c4i ? path : NULL, err, errsz);
   if (rc != 0) emu_package_free(pkg);
   return rc;
 }

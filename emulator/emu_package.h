@@ -20,6 +20,11 @@ typedef struct {
 typedef struct {
   char *script;          /* <script file=…>, default "driver.lua" */
   char *encryption;      /* <script encryption=…> or NULL */
+  char *jit;             /* <script jit=…> or NULL */
+  bool script_file_given; /* <script> has a file attribute */
+  char *script_text;     /* the text inside <script> (CDATA or inline code), or NULL */
+  size_t script_len;
+  unsigned long script_line; /* line of driver.xml where that text starts */
   emu_prop *props;
   size_t nprops;
   emu_tagtext *config;   /* root-level elements with their text */
@@ -32,6 +37,10 @@ typedef struct {
   char *root;            /* folder holding driver.xml */
   char *tmpdir;          /* extraction folder to remove, or NULL */
   emu_driver_xml xml;
+  /* issue 14 */
+  bool inline_script;    /* the script is xml.script_text (a .c4i, or inline code) */
+  char *chunkname;       /* "@driver.lua", "@legacy.c4i": package-relative */
+  char *warnings;        /* lines for the log when the driver loads, or NULL */
 } emu_package;
 
 /* Limits for .c4z extraction: beyond them the package is refused. */
@@ -46,6 +55,11 @@ void emu_package_free(emu_package *pkg);
 /* Parses driver.xml text.  Returns 0, or -1 with "line L, column C: why" in err. */
 int emu_xml_parse(const char *text, size_t len, emu_driver_xml *out, char *err, size_t errsz);
 void emu_xml_free(emu_driver_xml *x);
+
+/* issue 14: whether a chunk is precompiled Lua (starts with ESC "Lua"), and
+ * whether script bytes look like Lua source text rather than ciphertext. */
+bool emu_is_bytecode(const char *p, size_t n);
+bool emu_looks_like_text(const char *p, size_t n);
 
 /* Whether a zip entry name is safe to extract (relative, no "..", no NUL). */
 bool emu_zip_name_safe(const char *name);

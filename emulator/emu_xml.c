@@ -48,6 +48,8 @@ typedef struct {
   char *top_tag;              /* open root-level child (depth 2) */
   textbuf top;
   char *inner_tag;            /* open <capabilities> child (depth 3) */
+  int script_depth;           /* depth of the first <config><script> while open, else 0 */
+  textbuf script;             /* its text, kept as written (line numbers matter) */
   textbuf inner;              /* capability text or property field */
   int prop_field;             /* 0 name, 1 type, 2 default, -1 none */
   emu_prop prop;              /* the <property> being read */
@@ -209,6 +211,12 @@ static void take_script(xml_state *st, const XML_Char **atts) {
   st->seen_script = true;
   const char *file = attr(atts, "file");
   const char *enc = attr(atts, "encryption");
+  const char *jit = attr(atts, "jit");
+  st->script_depth = st->depth;
+  st->out->script_line = XML_GetCurrentLineNumber(st->parser);
+  buf_start(&st->script);
+  if (jit) st->out->jit = dup_charged(st, jit);
+  st->out->script_file_given = file != NULL;
   if (file) {
     char *f = dup_charged(st, file);
     if (!f) return;
@@ -265,6 +273,19 @@ static void XMLCALL on_end(void *ud, const XML_Char *name) {
   enum kind k = d < XML_TRACKED_DEPTH ? st->kinds[d] : K_OTHER;
   enum kind parent = d >= 2 && d - 1 < XML_TRACKED_DEPTH ? st->kinds[d - 1] : K_OTHER;
 
+  if (st->script_depth == d) {
+    st->script_depth = 0;
+    st->script.on = false;
+    textbuf *b = &st->script;
+    size_t n = b->len;
+    size_t i = 0;
+    while (i < n && is_space(b->p[i])) i++;
+    if (i < n) {   /* not only whitespace: hand the text over as written */
+      st->out->script_text = b->p;
+      st->out->script_len = n;
+      *b = (textbuf){0};
+    }
+  }
   if (d == 2) {
     char *text = buf_take_trimmed(st, &st->top);
     push_tagtext(st, &st->out->config, &st->out->nconfig, &st->config_cap, st->top_tag, text);
@@ -291,12 +312,15 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len) {
   if (len <= 0) return;
   buf_append(st, &st->top, s, (size_t)len);
   buf_append(st, &st->inner, s, (size_t)len);
+  buf_append(st, &st->script, s, (size_t)len);
 }
 
 void emu_xml_free(emu_driver_xml *x) {
   if (!x) return;
   free(x->script);
   free(x->encryption);
+  free(x->jit);
+  free(x->script_text);
   for (size_t i = 0; i < x->nprops; i++) prop_clear(&x->props[i]);
   free(x->props);
   for (size_t i = 0; i < x->nconfig; i++) {
@@ -351,6 +375,7 @@ int emu_xml_parse(const char *text, size_t len, emu_driver_xml *out, char *err, 
   free(st.inner_tag);
   free(st.top.p);
   free(st.inner.p);
+  free(st.script.p);
   prop_clear(&st.prop);
   if (rc != 0) emu_xml_free(out);
   return rc;
