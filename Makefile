@@ -65,10 +65,11 @@ $(BUILD)/unit: $(CORE_O) $(UNIT_O)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/pack-c4z: tools/pack_c4z.c
+# issue 14: the zip writing is emulator/emu_zipwrite.c, shared with `c4emu pack`.
+$(BUILD)/pack-c4z: tools/pack_c4z.c $(BUILD)/obj/emulator/emu_zipwrite.o
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 .SECONDEXPANSION:
 # Fixture drivers are folders; their .c4z twins are packed at build time.

@@ -127,6 +127,9 @@ void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const ch
  * chunk names, and loadstring/load/loadfile/dofile refusing bytecode. */
 void emu_lua_install_loaders(lua_State *L);
 
+/* issue 14: `c4emu pack PROJECT.c4zproj` (emu_cmd_pack.c) */
+int emu_cmd_pack(int argc, char **argv);
+
 /* ---- the clock (emu_clock.c) ------------------------------------------- */
 emu_clock *emu_clock_new(emu_ctx *ctx, bool virtual_mode);
 void emu_clock_free(emu_clock *c);

@@ -61,6 +61,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: c4emu run PATH [options]      run a driver until Ctrl-C\n"
           "       c4emu check PATH [options]    check a driver on one or more OS versions\n"
+          "       c4emu pack PROJECT.c4zproj    build a .c4z from a DriverPackager project (pack --help)\n"
           "       c4emu --help | --version\n"
           "\n"
           "PATH is a .c4z file or an unpacked driver folder.\n"
@@ -358,5 +359,6 @@ int main(int argc, char **argv) {
     free_args(&a);
     return rc < 0 ? 0 : rc;
   }
-  return die_usage("unknown command '%s': use run or check", argv[1]);
+  if (strcmp(argv[1], "pack") == 0) return emu_cmd_pack(argc - 1, argv + 1); /* issue 14 */
+  return die_usage("unknown command '%s': use run, check or pack", argv[1]);
 }
