@@ -1,7 +1,10 @@
 /*
- * emu_package.c — opening a driver package: an unpacked driver folder, or a
- * .c4z (zip) extracted with libzip into a private mkdtemp folder, then
- * driver.xml parsed (emu_xml.c) and the main script checked.
+ * emu_package.c — opening a driver package: an unpacked driver folder, a
+ * .c4z (zip) extracted with libzip into a private mkdtemp folder, or a legacy
+ * .c4i (driver.xml itself, the script in CDATA; any file starting with '<'),
+ * then driver.xml parsed (emu_xml.c) and the main script checked: the script
+ * may also be code inside <script>; encryption="2" refuses only a script that
+ * really is encrypted (README-packages.md); jit="1" is noted.
  *
  * A .c4z comes from strangers, so every entry is vetted before anything is
  * written: names must be relative, without "..", backslashes or control

@@ -1,6 +1,7 @@
 /*
  * emu_xml.c — reads what the emulator needs from driver.xml with expat:
- * <config><script file= encryption=>, <config><properties><property> (name,
+ * <config><script file= encryption= jit=> and the text inside it (a .c4i's
+ * CDATA or inline code, kept as written, with the line it starts on), <config><properties><property> (name,
  * type, default), every root-level child of <devicedata> with its text (for
  * C4:GetDriverConfigInfo) and every child of <capabilities> (GetCapability).
  *

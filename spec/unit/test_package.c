@@ -169,8 +169,9 @@ static void test_folder_fixtures(void **state) {
   expect_refused("fixtures/bad/malformed_xml", "driver.xml: line 5, column 33: mismatched tag");
   expect_refused("fixtures/bad/missing_script", "script 'main.lua' named by driver.xml is not in the package");
   expect_refused("fixtures/bad/encrypted",
-                 "driver.lua is encrypted (encryption=\"2\"): encrypted drivers cannot run off the controller; "
-                 "build an unencrypted version of the driver (DriverPackager without encryption) to run it in c4emu");
+                 "driver.lua is encrypted (the package holds driver.lua.encrypted): encrypted drivers cannot "
+                 "run off the controller; build an unencrypted version of the driver (DriverPackager without "
+                 "encryption) to run it in c4emu");
   expect_refused("fixtures/bad/no_driver_xml", "driver.xml not found");
 }
 
@@ -182,7 +183,7 @@ static void test_hostile_zips(void **state) {
   expect_refused(generated("symlink.c4z"), "entry 'driver.lua' refused: symbolic links are not allowed");
   expect_refused(generated("bomb.c4z"), "entry 'zeros.bin' is 68157440 bytes uncompressed; the limit for one file is 64 MiB");
   expect_refused(generated("nested.c4z"), "driver.xml not found at the root of the package (there is 'mydriver/driver.xml'");
-  expect_refused(generated("encrypted.c4z"), "driver.lua is encrypted (encryption=\"2\")");
+  expect_refused(generated("encrypted.c4z"), "driver.lua is encrypted (the package holds driver.lua.encrypted)");
 
   /* Nothing escaped next to the generated fixtures or into /etc. */
   char escaped[PATH_MAX];
@@ -238,6 +239,26 @@ static void test_script_checks(void **state) {
   write_file(dir, "driver.xml", "<driver/>");
   write_file(dir, "driver.lua", "");
   expect_refused(dir, "driver.xml: line 1, column 1: the root element is <driver>");
+
+  /* issue 14: encryption="2" beside ciphertext is refused ... */
+  make_dir(dir, sizeof dir, "encrypted_content");
+  write_file(dir, "driver.xml", "<devicedata><config><script file=\"driver.lua\" encryption=\"2\"/></config></devicedata>");
+  write_file(dir, "driver.lua", "0\x82\x01\x02\x06\x09*\x86H\x86\xf7\x0d\x01\x07\x03\x01\x02\x03");
+  expect_refused(dir, "driver.lua is encrypted (encryption=\"2\" and its content is not Lua text)");
+
+  /* ... beside plain Lua it opens, with a warning for the log. */
+  make_dir(dir, sizeof dir, "encryption_on_plain_text");
+  write_file(dir, "driver.xml", "<devicedata><config><script file=\"driver.lua\" encryption=\"2\"/></config></devicedata>");
+  write_file(dir, "driver.lua", "print(1)\n");
+  {
+    emu_package p2;
+    char e2[512] = "";
+    assert_int_equal(emu_package_open(dir, &p2, e2, sizeof e2), 0);
+    assert_non_null(p2.warnings);
+    assert_non_null(strstr(p2.warnings, "a controller would expect it encrypted"));
+    assert_string_equal(p2.chunkname, "@driver.lua");
+    emu_package_free(&p2);
+  }
 
   /* encryption="0" is a plain driver. */
   make_dir(dir, sizeof dir, "encryption_zero");
