@@ -65,6 +65,29 @@ static const struct {
     /* issue 14: the File pages; the other File* calls and the crypto helpers
      * say "1.6.0", the placeholder (reference §12 #19): always there. */
     {"FileCreateDir", V(3, 3, 0), "FileCreateDir page: introduced in 3.3.0"},
+    {"FileOpen", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileClose", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileRead", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileWrite", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileWriteString", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileSetPos", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileGetPos", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileGetSize", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileIsValid", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileGetName", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileGetOpenedHandles", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileExists", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileDelete", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileList", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileSetDir", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileGetDir", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"Encrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"Decrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"PBKDF2", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"GetSupportedCiphers", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"GetSupportedDigests", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"TEAEncrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"TEADecrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
 };
 
 /* Versions a user may name; the last is the default. */

@@ -4,27 +4,12 @@
 -- clear errors with exit 2.
 local c4emu = require "c4emu"
 local support = require "support"
+local scratch, read, write = support.scratch, support.read, support.write
 
 local PROJECT = "fixtures/projects/squished"
 
-local function scratch(name)
-  local dir = support.build .. "/scratch/" .. name
-  os.execute("rm -rf '" .. dir .. "' && mkdir -p '" .. dir .. "'")
-  return dir
-end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
 
 -- The entry names of a zip, from `unzip -Z1`.
 local function entries(zip)

@@ -4,28 +4,12 @@
 -- refusal of precompiled Lua.
 local c4emu = require "c4emu"
 local support = require "support"
+local scratch, read, write = support.scratch, support.read, support.write
 
 local C4I = "fixtures/c4i/legacy_server.c4i"
 
--- A fresh folder under the build tree for packages made by a test.
-local function scratch(name)
-  local dir = support.build .. "/scratch/" .. name
-  os.execute("rm -rf '" .. dir .. "' && mkdir -p '" .. dir .. "'")
-  return dir
-end
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
 
 local MINIMAL_XML = [[<devicedata><name>x</name><config><script file="driver.lua"%s/></config></devicedata>]]
 

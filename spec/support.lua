@@ -52,4 +52,25 @@ function M.raised(f, ...)
   return tostring(err)
 end
 
+-- Whole-file read and write (binary).
+function M.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function M.write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- A fresh, empty folder under the build tree for files a test makes.
+function M.scratch(name)
+  local dir = M.build .. "/scratch/" .. name
+  os.execute("rm -rf '" .. dir .. "' && mkdir -p '" .. dir .. "'")
+  return dir
+end
+
 return M

@@ -63,16 +63,31 @@ static int bad_letter(lua_State *L, const char *fn, int c, size_t pos) {
 }
 
 /* Reads an optional count after the letter at f[*i]; *i moves past it. */
-static long read_count(lua_State *L, const char *fn, const char *f, size_t *i, bool *given) {
+static long read_count(lua_State *L, const char *fn, const char *f, size_t *i) {
   long n = 0;
-  *given = false;
+  bool given = false;
   while (f[*i] >= '0' && f[*i] <= '9') {
-    *given = true;
+    given = true;
     n = n * 10 + (f[*i] - '0');
     if (n > LPACK_MAX_COUNT) luaL_error(L, "%s: count too large in the format", fn);
     (*i)++;
   }
-  return *given ? n : 1;
+  return given ? n : 1;
+}
+
+/* Reads the format item at f[*i] (a letter and its count, default 1) and
+ * moves past it.  Endianness letters set *little; they, spaces and commas
+ * return 0.  Raises on an unknown letter. */
+static int next_item(lua_State *L, const char *fn, const char *f, size_t *i, long *n, bool *little) {
+  int c = (unsigned char)f[(*i)++];
+  size_t at = *i;
+  *n = read_count(L, fn, f, i);
+  if (!strchr(LPACK_LETTERS, c)) return bad_letter(L, fn, c, at);
+  if (c == '<' || c == '>' || c == '=') {
+    *little = c == '<' ? true : c == '>' ? false : host_little();
+    return 0;
+  }
+  return c == ' ' || c == ',' ? 0 : c;
 }
 
 /* Appends the low `size` bytes of u in the chosen order. */
@@ -112,16 +127,9 @@ static int l_string_pack(lua_State *L) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (size_t i = 0; f[i];) {
-    int c = (unsigned char)f[i++];
-    size_t at = i;
-    bool given;
-    long n = read_count(L, fn, f, &i, &given);
-    if (!strchr(LPACK_LETTERS, c) || c == '\0') return bad_letter(L, fn, c, at);
-    if (c == '<' || c == '>' || c == '=') {
-      little = c == '<' ? true : c == '>' ? false : host_little();
-      continue;
-    }
-    if (c == ' ' || c == ',') continue;
+    long n;
+    int c = next_item(L, fn, f, &i, &n, &little);
+    if (c == 0) continue;
     while (n-- > 0) {
       int a = arg++;
       if (c == 'z' || c == 'A') {
@@ -185,16 +193,9 @@ static int l_string_unpack(lua_State *L) {
   lua_settop(L, 3);
   lua_pushnil(L); /* replaced by the position */
   for (size_t i = 0; f[i];) {
-    int c = (unsigned char)f[i++];
-    size_t at = i;
-    bool given;
-    long n = read_count(L, fn, f, &i, &given);
-    if (!strchr(LPACK_LETTERS, c) || c == '\0') return bad_letter(L, fn, c, at);
-    if (c == '<' || c == '>' || c == '=') {
-      little = c == '<' ? true : c == '>' ? false : host_little();
-      continue;
-    }
-    if (c == ' ' || c == ',') continue;
+    long n;
+    int c = next_item(L, fn, f, &i, &n, &little);
+    if (c == 0) continue;
     if (c == 'A') { /* the count is the length */
       luaL_checkstack(L, 1, "too many results to unpack");
       if ((size_t)n > len - pos) goto done;
