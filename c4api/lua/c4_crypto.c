@@ -16,8 +16,8 @@
  * CAST, DES, IDEA, RC2/4/5, SEED, Camellia): rows marked `legacy` are absent
  * there, through the version table (C4F_NO_LEGACY_CIPHERS).  Before 4.0.0 they
  * are fetched from a private OpenSSL library context with the legacy
- * provider loaded (made once per process); a cipher this OpenSSL cannot give
- * is simply not listed.
+ * provider loaded (made once per driver, freed at its shutdown); a cipher
+ * this OpenSSL cannot give is simply not listed.
  *
  * TEAEncrypt/TEADecrypt(data, key): XXTEA (Wheeler and Needham's corrected
  * block TEA) over the data as little-endian 32-bit words; the key is 16 bytes,
@@ -27,6 +27,7 @@
  * choice, written in c4api/lua/README.md.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <openssl/err.h>
@@ -59,18 +60,49 @@ static const char *const digest_names[] = {
     "MD5", "SHA1", "SHA224", "SHA256", "SHA384", "SHA512", "RIPEMD160",
 };
 
-/* The library context legacy ciphers come from (default + legacy providers). */
-static OSSL_LIB_CTX *legacy_ctx(void) {
-  static OSSL_LIB_CTX *ctx;
-  static bool tried;
-  if (!tried) {
-    tried = true;
-    ctx = OSSL_LIB_CTX_new();
-    if (ctx && (!OSSL_PROVIDER_load(ctx, "default") || !OSSL_PROVIDER_load(ctx, "legacy"))) {
-      ERR_clear_error();
-    }
+/* The library context legacy ciphers come from (default + legacy
+ * providers), made on first use per driver and freed at its shutdown: a
+ * process-wide one would be lost when the spec module is unloaded. */
+typedef struct {
+  OSSL_LIB_CTX *lib;
+  OSSL_PROVIDER *deflt, *legacy;
+} legacy_lib;
+
+static const char LEGACY_KEY = 'L';
+
+static void legacy_free(emu_ctx *ctx, void *data) {
+  legacy_lib *ll = data;
+  if (ll->legacy) OSSL_PROVIDER_unload(ll->legacy);
+  if (ll->deflt) OSSL_PROVIDER_unload(ll->deflt);
+  OSSL_LIB_CTX_free(ll->lib);
+  free(ll);
+  if (ctx->L) {
+    lua_pushlightuserdata(ctx->L, (void *)&LEGACY_KEY);
+    lua_pushnil(ctx->L);
+    lua_rawset(ctx->L, LUA_REGISTRYINDEX);
   }
-  return ctx;
+}
+
+static OSSL_LIB_CTX *legacy_ctx(emu_ctx *ctx) {
+  lua_State *L = ctx->L;
+  lua_pushlightuserdata(L, (void *)&LEGACY_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  legacy_lib *ll = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (ll) return ll->lib;
+  ll = calloc(1, sizeof *ll);
+  if (!ll) return NULL;
+  ll->lib = OSSL_LIB_CTX_new();
+  if (ll->lib) {
+    ll->deflt = OSSL_PROVIDER_load(ll->lib, "default");
+    ll->legacy = OSSL_PROVIDER_load(ll->lib, "legacy");
+  }
+  ERR_clear_error();
+  lua_pushlightuserdata(L, (void *)&LEGACY_KEY);
+  lua_pushlightuserdata(L, ll);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  emu_on_shutdown(ctx, legacy_free, ll);
+  return ll->lib;
 }
 
 /* The cipher called `name` on this OS version (case-insensitive), or NULL.
@@ -80,8 +112,9 @@ static EVP_CIPHER *cipher_get(emu_ctx *ctx, const char *name, const char **canon
     if (strcasecmp(cipher_rows[i].name, name) != 0) continue;
     if (cipher_rows[i].legacy && c4_has(ctx, C4F_NO_LEGACY_CIPHERS)) return NULL;
     if (canon) *canon = cipher_rows[i].name;
-    EVP_CIPHER *c = EVP_CIPHER_fetch(cipher_rows[i].legacy ? legacy_ctx() : NULL,
-                                     cipher_rows[i].name, NULL);
+    OSSL_LIB_CTX *lib = cipher_rows[i].legacy ? legacy_ctx(ctx) : NULL;
+    if (cipher_rows[i].legacy && !lib) return NULL;
+    EVP_CIPHER *c = EVP_CIPHER_fetch(lib, cipher_rows[i].name, NULL);
     ERR_clear_error();
     return c;
   }
