@@ -96,6 +96,35 @@ static void test_full_document(void **state) {
   emu_xml_free(&x);   /* idempotent */
 }
 
+/* issue 14: the text inside <script> (CDATA of a .c4i, or inline code) is
+ * kept as written, with the line it starts on; whitespace alone is none. */
+static void test_script_text(void **state) {
+  (void)state;
+  emu_driver_xml x;
+  char err[256];
+  static const char c4i[] =
+      "<devicedata>\n"
+      "  <config>\n"
+      "    <script jit=\"1\"><![CDATA[\nx = 1 -- <not a tag> & ]]>\n  y = 2\n</script>\n"
+      "  </config>\n"
+      "</devicedata>\n";
+  assert_int_equal(parse(c4i, &x, err, sizeof err), 0);
+  assert_non_null(x.script_text);
+  assert_string_equal(x.script_text, "\nx = 1 -- <not a tag> & \n  y = 2\n");
+  assert_int_equal(x.script_len, strlen(x.script_text));
+  assert_int_equal(x.script_line, 3);
+  assert_false(x.script_file_given);
+  assert_string_equal(x.jit, "1");
+  assert_string_equal(x.script, "driver.lua");
+  emu_xml_free(&x);
+
+  assert_int_equal(parse("<devicedata><config><script file=\"a.lua\">\n  \n</script></config></devicedata>",
+                         &x, err, sizeof err), 0);
+  assert_null(x.script_text);
+  assert_true(x.script_file_given);
+  emu_xml_free(&x);
+}
+
 static void test_defaults(void **state) {
   (void)state;
   emu_driver_xml x;
@@ -339,6 +368,7 @@ static void test_mutations_do_not_crash(void **state) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_full_document),
     cmocka_unit_test(test_defaults),
+    cmocka_unit_test(test_script_text),
     cmocka_unit_test(test_declared_encoding),
     cmocka_unit_test(test_malformed_gives_line_and_column),
     cmocka_unit_test(test_wrong_root),
