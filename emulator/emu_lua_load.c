@@ -113,20 +113,24 @@ static int lua_searcher(lua_State *L) {
   return 1;
 }
 
-/* loadstring(s [, chunkname]) -> chunk | nil, msg */
-static int l_loadstring(lua_State *L) {
-  size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  const char *chunk = luaL_optstring(L, 2, s);
+/* What loadstring and load return for source s: the chunk, or nil, msg. */
+static int load_string(lua_State *L, const char *s, size_t len, const char *chunk, const char *fn) {
   if (emu_is_bytecode(s, len)) {
     lua_pushnil(L);
-    lua_pushfstring(L, "loadstring: %s", BYTECODE_MSG);
+    lua_pushfstring(L, "%s: %s", fn, BYTECODE_MSG);
     return 2;
   }
   if (luaL_loadbuffer(L, s, len, chunk) == 0) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;
+}
+
+/* loadstring(s [, chunkname]) -> chunk | nil, msg */
+static int l_loadstring(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  return load_string(L, s, len, luaL_optstring(L, 2, s), "loadstring");
 }
 
 /* load(fn [, chunkname]) -> chunk | nil, msg: the pieces are gathered first,
@@ -154,15 +158,7 @@ static int l_load(lua_State *L) {
   luaL_pushresult(&b);
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);
-  if (emu_is_bytecode(s, len)) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "load: %s", BYTECODE_MSG);
-    return 2;
-  }
-  if (luaL_loadbuffer(L, s, len, chunk) == 0) return 1;
-  lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
+  return load_string(L, s, len, chunk, "load");
 }
 
 /* loadfile(name) -> chunk | nil, msg  (no name: refused, there is no stdin) */
