@@ -4,6 +4,8 @@
 
 BUILD   ?= build
 PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
+# issue 14: lua-dkjson (the driver's `require "json"`, read at run time) and unzip have
+# no pkg-config file: they are in tools/install-deps.sh only.
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=

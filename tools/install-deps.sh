@@ -4,7 +4,9 @@
 set -e
 PKGS="build-essential pkg-config liblua5.1-0-dev lua5.1 libuv1-dev libssl-dev openssl
 lua-bitop-dev lua-bitop lua-busted libzip-dev libexpat1-dev lua-cjson-dev lua-cjson
-libcmocka-dev lua-luv netcat-openbsd zip"
+libcmocka-dev lua-luv netcat-openbsd zip
+lua-dkjson unzip"
+# issue 14: lua-dkjson is the driver's `require "json"`; unzip lists .c4z entries in specs
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
