@@ -65,6 +65,7 @@ static const struct {
     /* issue 14: the File pages; the other File* calls and the crypto helpers
      * say "1.6.0", the placeholder (reference §12 #19): always there. */
     {"FileCreateDir", V(3, 3, 0), "FileCreateDir page: introduced in 3.3.0"},
+    {"FileMove", V(3, 3, 0), "FileMove page: introduced in 3.3.0"},
     {"FileOpen", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
     {"FileClose", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
     {"FileRead", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
