@@ -145,7 +145,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
 
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  h->epoch0_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  h->epoch0_ms = opt->has_epoch ? opt->epoch_ms : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
   uv_loop_init(&h->loop);
   ctx->loop = &h->loop;
   h->clock = emu_clock_new(ctx, opt->virtual_clock);

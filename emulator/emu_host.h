@@ -25,6 +25,9 @@ typedef struct {
   bool log_color;
   emu_level log_level;       /* what is printed (everything is captured) */
   int64_t device_id;         /* 0: pick one */
+  /* issue 9: the emulator's wall clock */
+  bool has_epoch;            /* epoch_ms given (--epoch, {epoch=}); else the real time at load */
+  int64_t epoch_ms;          /* wall time at load, ms since the Unix epoch */
 } emu_options;
 
 /* One captured log line. */
@@ -147,6 +150,14 @@ void emu_clock_stall(emu_ctx *ctx, uint64_t ms);
 bool emu_loop_could_bring_io(emu_ctx *ctx);
 /* Serves the loop once: waits at most wait_ms of real time for I/O. */
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);
+
+/* ---- the wall clock (emu_wallclock.c), issue 9 ------------------------ */
+/* Replaces os.time / os.date / os.clock in L with the emulator clock's. */
+void emu_wallclock_open(lua_State *L);
+/* "2026-01-01T00:00:00Z" (a zone, Z or ±HH:MM, is required with a time),
+ * "2026-01-01" (UTC midnight) or seconds since the Unix epoch → ms.
+ * Returns 0, or -1 if s is none of those. */
+int emu_epoch_parse(const char *s, int64_t *ms);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

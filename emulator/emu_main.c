@@ -30,6 +30,7 @@
 enum { FOR_RUN = 1, FOR_CHECK = 2, FOR_BOTH = FOR_RUN | FOR_CHECK };
 enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
+  OPT_EPOCH, /* issue 9 */
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
 };
 typedef struct {
@@ -51,6 +52,8 @@ static const cli_opt opts[] = {
      "address servers listen on (run: all interfaces; check: 127.0.0.1)"},
     {"junit", required_argument, OPT_JUNIT, FOR_CHECK, "FILE", "also write a JUnit XML report"},
     {"once", no_argument, OPT_ONCE, FOR_RUN, NULL, "stop right after OnDriverLateInit"},
+    {"epoch", required_argument, OPT_EPOCH, FOR_BOTH, "TIME",
+     "wall time at load: 2026-01-01T00:00:00Z, a date, or seconds (default: now)"},
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
     {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
     {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
@@ -137,6 +140,12 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
   }
   case OPT_JUNIT: a->junit = val; break;
   case OPT_ONCE: a->once = true; break;
+  case OPT_EPOCH:
+    if (emu_epoch_parse(val, &a->opt.epoch_ms) != 0)
+      return die_usage("--epoch wants 2026-01-01T00:00:00Z, 2026-01-01 or seconds since "
+                       "1970, not '%s'", val);
+    a->opt.has_epoch = true;
+    break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
   }

@@ -2,7 +2,8 @@
  * emu_module.c — `require "c4emu"`: drive hosted drivers from busted specs.
  *
  *   local d = c4emu.load(path, {os=, clock="virtual"|"real", init_rule=,
- *                               properties={...}, bind=, log=false})
+ *                               properties={...}, bind=, log=false,
+ *                               epoch="2026-01-01T00:00:00Z"})
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
@@ -52,6 +53,65 @@ static void free_props(emu_kv *props, size_t n) {
   }
 }
 
+/*
+ * The options c4emu.load knows; any other key is refused, naming it and
+ * these.  One name per line: other issues append theirs at the end.
+ */
+static const char *const load_options[] = {
+    "os",
+    "clock",
+    "init_rule",
+    "properties",
+    "bind",
+    "log",
+    /* issue 9: the emulator's wall clock */
+    "epoch",
+    NULL,
+};
+
+/* Raises unless every key of the options table at t is a known option. */
+static void check_load_options(lua_State *L, int t) {
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    lua_pop(L, 1);
+    const char *key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    bool known = false;
+    for (size_t i = 0; key && load_options[i]; i++)
+      if (strcmp(key, load_options[i]) == 0) known = true;
+    if (known) continue;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; load_options[i]; i++) {
+      if (i) luaL_addstring(&b, ", ");
+      luaL_addstring(&b, load_options[i]);
+    }
+    luaL_pushresult(&b);
+    if (key)
+      luaL_error(L, "c4emu.load: unknown option '%s' (known: %s)", key, lua_tostring(L, -1));
+    else
+      luaL_error(L, "c4emu.load: option names must be strings, not a %s key (known: %s)",
+                 luaL_typename(L, -2), lua_tostring(L, -1));
+  }
+}
+
+/* opts.epoch: "2026-01-01T00:00:00Z", "2026-01-01", or seconds since 1970. */
+static void opt_epoch(lua_State *L, int t, emu_options *opt) {
+  lua_getfield(L, t, "epoch");
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    opt->epoch_ms = (int64_t)(lua_tonumber(L, -1) * 1000.0);
+    opt->has_epoch = true;
+  } else if (lua_type(L, -1) == LUA_TSTRING) {
+    if (emu_epoch_parse(lua_tostring(L, -1), &opt->epoch_ms) != 0)
+      luaL_error(L, "c4emu.load: epoch '%s' is not a time: use \"2026-01-01T00:00:00Z\", "
+                 "\"2026-01-01\" or seconds since 1970", lua_tostring(L, -1));
+    opt->has_epoch = true;
+  } else if (!lua_isnil(L, -1)) {
+    luaL_error(L, "c4emu.load: epoch must be a string or a number, not a %s",
+               luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+}
+
 /* c4emu.load(path [, opts]) → driver */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -60,6 +120,8 @@ static int l_load(lua_State *L) {
   emu_kv props[128];
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
+    check_load_options(L, 2);
+    opt_epoch(L, 2, &opt);
     const char *os = NULL, *clock = NULL, *rule = NULL;
     opt_string(L, 2, "os", &os);
     opt_string(L, 2, "clock", &clock);
