@@ -18,7 +18,8 @@ else
 Q := @
 endif
 
-FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c
+CMDS    := $(wildcard emulator/emu_cmd_*.c)
+FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c $(CMDS)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -53,7 +54,7 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o
+$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(CMDS:%.c=$(BUILD)/obj/%.o)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -102,6 +103,11 @@ bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 
 bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)tools/bench.sh
+
+# The README's API coverage table is generated from the version table.
+.PHONY: readme-apis
+readme-apis: $(BUILD)/c4emu
+	$(Q)BUILD=$(BUILD) tools/update-readme-apis.sh
 
 clean:
 	rm -rf build build-asan

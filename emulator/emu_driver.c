@@ -15,6 +15,17 @@
 #include "emu_host.h"
 #include "c4api.h"
 
+/* The driver's globals the host itself calls (the spec module calls
+ * ExecuteCommand for d:command and d:action); `c4emu apis` lists them. */
+const char *const emu_host_callbacks[] = {
+    "OnDriverInit",
+    "OnDriverLateInit",
+    "OnDriverDestroyed",
+    "OnPropertyChanged",
+    "ExecuteCommand",
+    NULL,
+};
+
 static const char *phase_names[] = {"none", "load", "OnDriverInit", "OnDriverLateInit",
                                     "running", "OnDriverDestroyed", "dead"};
 

@@ -115,6 +115,8 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
 void emu_console_line(emu_ctx *ctx, const char *line);
 
 long emu_handles_open(emu_ctx *ctx); /* sum over kinds */
+/* issue 9: the driver callbacks the host itself calls (NULL-terminated). */
+extern const char *const emu_host_callbacks[];
 const char *emu_phase_name(emu_phase p);
 
 /* ---- the Lua world (emu_lua.c) ----------------------------------------- */
@@ -158,6 +160,11 @@ void emu_wallclock_open(lua_State *L);
  * "2026-01-01" (UTC midnight) or seconds since the Unix epoch → ms.
  * Returns 0, or -1 if s is none of those. */
 int emu_epoch_parse(const char *s, int64_t *ms);
+
+/* ---- subcommands (emulator/emu_cmd_<name>.c) ---------------------------- */
+/* issue 9 */
+int emu_cmd_apis(int argc, char **argv);
+int emu_cmd_init(int argc, char **argv);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

@@ -4,6 +4,8 @@
  *   c4emu run PATH    load a driver, run its lifecycle, serve until SIGINT/SIGTERM
  *   c4emu check PATH  load → init → 60 virtual seconds → destroy, per OS version;
  *                     report errors, init-rule violations and missing APIs
+ *   c4emu apis        the API coverage table (emu_cmd_apis.c)
+ *   c4emu init DIR    a new driver project (emu_cmd_init.c)
  *
  * Exit codes: 0 clean, 1 findings (check), 2 the driver cannot run / bad usage.
  */
@@ -64,6 +66,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: c4emu run PATH [options]      run a driver until Ctrl-C\n"
           "       c4emu check PATH [options]    check a driver on one or more OS versions\n"
+          "       c4emu apis [--os VERSION] [--markdown]   the API coverage table\n"
+          "       c4emu init DIR [--name NAME]  write a new driver project that passes its spec\n"
           "       c4emu --help | --version\n"
           "\n"
           "PATH is a .c4z file or an unpacked driver folder.\n"
@@ -367,5 +371,8 @@ int main(int argc, char **argv) {
     free_args(&a);
     return rc < 0 ? 0 : rc;
   }
-  return die_usage("unknown command '%s': use run or check", argv[1]);
+  /* issue 9 */
+  if (strcmp(argv[1], "apis") == 0) return emu_cmd_apis(argc - 1, argv + 1);
+  if (strcmp(argv[1], "init") == 0) return emu_cmd_init(argc - 1, argv + 1);
+  return die_usage("unknown command '%s': use run, check, apis or init", argv[1]);
 }

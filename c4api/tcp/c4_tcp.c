@@ -725,4 +725,4 @@ static const c4_fn tcp_fns[] = {
     {NULL, NULL},
 };
 
-const c4_family c4_family_tcp = {"tcp", tcp_fns, tcp_open};
+const c4_family c4_family_tcp = {"tcp", tcp_fns, tcp_open, NULL};
