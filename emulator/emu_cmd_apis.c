@@ -140,45 +140,14 @@ static void display_name(const api_line *l, char *out, size_t n) {
   else snprintf(out, n, "%s", l->row->api);
 }
 
-static void print_table(FILE *out, api_line *lines, size_t n, bool md, c4_osver os) {
-  char v[16], onv[32], name[160];
-  size_t emulated = 0;
-  for (size_t i = 0; i < n; i++) emulated += lines[i].emulated;
-  snprintf(onv, sizeof onv, "on %s", os ? c4_osver_format(os, v, sizeof v) : "");
-  if (md) {
-    if (os) fprintf(out, "| API | kind | since | c4emu | %s | note |\n"
-                         "| --- | --- | --- | --- | --- | --- |\n", onv);
-    else fprintf(out, "| API | kind | since | c4emu | note |\n| --- | --- | --- | --- | --- |\n");
-  } else {
-    fprintf(out, "%-40s %-8s %-7s %-8s ", "API", "kind", "since", "c4emu");
-    if (os) fprintf(out, "%-7s ", onv);
-    fprintf(out, "note\n");
-  }
-  for (size_t i = 0; i < n; i++) {
-    const api_line *l = &lines[i];
-    display_name(l, name, sizeof name);
-    const char *since = l->row->since ? c4_osver_format(l->row->since, v, sizeof v) : "all";
-    const char *emu = l->emulated ? "yes" : "not yet";
-    const char *avail = !os ? "" : l->row->since <= os ? "yes" : "no";
-    const char *note = l->row->note ? l->row->note : "";
-    if (md) {
-      fprintf(out, "| `%s` | %s | %s | %s |", name, group_names[l->group], since, emu);
-      if (os) fprintf(out, " %s |", avail);
-      fprintf(out, " %s |\n", note);
-    } else {
-      fprintf(out, "%-40s %-8s %-7s %-8s ", name, group_names[l->group], since, emu);
-      if (os) fprintf(out, "%-7s ", avail);
-      fprintf(out, "%s\n", note);
-    }
-  }
-  if (md) fprintf(out, "\n");
-  fprintf(out, "%s%zu of %zu emulated.%s\n", md ? "" : "\n", emulated, n,
-          md ? " Behaviour that changed with a version:" : "");
-  if (md) {
-    fprintf(out, "\n| behaviour | since |\n| --- | --- |\n");
-  } else {
-    fprintf(out, "\nbehaviour that changed with a version:\n");
-  }
+static const char *since_text(c4_osver since, char *v, size_t n) {
+  return since ? c4_osver_format(since, v, n) : "all";
+}
+
+static void print_features(FILE *out, bool md) {
+  char v[16];
+  fprintf(out, md ? "| behaviour | since |\n| --- | --- |\n"
+                  : "\nbehaviour that changed with a version:\n");
   for (int f = 0; f < C4F__COUNT; f++) {
     c4_osver since;
     const char *what = c4_feature_what((c4_feature)f, &since);
@@ -186,8 +155,83 @@ static void print_table(FILE *out, api_line *lines, size_t n, bool md, c4_osver 
     if (md) fprintf(out, "| %s | %s |\n", what, v);
     else fprintf(out, "  %-7s %s\n", v, what);
   }
-  fprintf(out, "%sknown OS versions: %s (the last is the default)\n", md ? "\n" : "\n",
-          c4_osver_known());
+}
+
+/* One row per API, with its note; --os adds "available on V". */
+static void print_text(FILE *out, const api_line *lines, size_t n, c4_osver os) {
+  char v[16], onv[32], name[160];
+  size_t emulated = 0;
+  snprintf(onv, sizeof onv, "on %s", os ? c4_osver_format(os, v, sizeof v) : "");
+  fprintf(out, "%-40s %-8s %-7s %-8s ", "API", "kind", "since", "c4emu");
+  if (os) fprintf(out, "%-7s ", onv);
+  fprintf(out, "note\n");
+  for (size_t i = 0; i < n; i++) {
+    const api_line *l = &lines[i];
+    emulated += l->emulated;
+    display_name(l, name, sizeof name);
+    fprintf(out, "%-40s %-8s %-7s %-8s ", name, group_names[l->group],
+            since_text(l->row->since, v, sizeof v), l->emulated ? "yes" : "not yet");
+    if (os) fprintf(out, "%-7s ", l->row->since <= os ? "yes" : "no");
+    fprintf(out, "%s\n", l->row->note ? l->row->note : "");
+  }
+  fprintf(out, "\n%zu of %zu emulated.\n", emulated, n);
+  print_features(out, false);
+  fprintf(out, "\nknown OS versions: %s (the last is the default)\n", c4_osver_known());
+}
+
+static int by_since_then_name(const void *pa, const void *pb) {
+  const api_line *a = *(const api_line *const *)pa, *b = *(const api_line *const *)pb;
+  if (a->row->since != b->row->since) return a->row->since < b->row->since ? -1 : 1;
+  return strcmp(a->row->api, b->row->api);
+}
+
+/* The names of group g that came with `since`, emulated or not, as one cell. */
+static void print_cell(FILE *out, const api_line *const *v, size_t n, c4_osver since, bool emu) {
+  bool first = true;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i]->row->since != since || v[i]->emulated != emu) continue;
+    fprintf(out, "%s`%s`", first ? " " : ", ", v[i]->row->api);
+    first = false;
+  }
+  fprintf(out, " |");
+}
+
+/*
+ * The README's form: per kind, one line per OS version that added something,
+ * with what c4emu emulates and what not yet (the notes stay in the text
+ * form).  --os V keeps what V has.
+ */
+static void print_markdown(FILE *out, const api_line *lines, size_t n, c4_osver os) {
+  static const char *headings[] = {"`C4:` methods", "Object methods",
+                                   "Callbacks (the driver defines them; c4emu calls them)",
+                                   "Globals the host creates"};
+  const api_line **v = malloc((n ? n : 1) * sizeof *v);
+  if (!v) return;
+  char ver[16];
+  size_t emulated = 0, shown = 0;
+  for (int g = 0; g < 4; g++) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+      if (lines[i].group == g && (!os || lines[i].row->since <= os)) v[k++] = &lines[i];
+    qsort(v, k, sizeof *v, by_since_then_name);
+    fprintf(out, "**%s**\n\n| since | emulated | not yet |\n| --- | --- | --- |\n", headings[g]);
+    for (size_t i = 0; i < k; i++) {
+      emulated += v[i]->emulated;
+      shown++;
+      if (i > 0 && v[i]->row->since == v[i - 1]->row->since) continue;
+      c4_osver since = v[i]->row->since;
+      fprintf(out, "| %s |", since ? c4_osver_format(since, ver, sizeof ver) : "all versions");
+      print_cell(out, v, k, since, true);
+      print_cell(out, v, k, since, false);
+      fprintf(out, "\n");
+    }
+    fprintf(out, "\n");
+  }
+  free(v);
+  if (os) fprintf(out, "On OS %s: ", c4_osver_format(os, ver, sizeof ver));
+  fprintf(out, "%zu of %zu emulated. Behaviour that changed with a version:\n\n", emulated, shown);
+  print_features(out, true);
+  fprintf(out, "\nKnown OS versions: %s (the last is the default).\n", c4_osver_known());
 }
 
 int emu_cmd_apis(int argc, char **argv) {
@@ -265,7 +309,8 @@ int emu_cmd_apis(int argc, char **argv) {
       }
       lua_pop(L, 1);
       qsort(lines, n, sizeof *lines, line_order);
-      print_table(stdout, lines, n, md, os);
+      if (md) print_markdown(stdout, lines, n, os);
+      else print_text(stdout, lines, n, os);
       free(lines);
       rc = 0;
     }

@@ -152,14 +152,21 @@ describe("c4emu apis", function()
     assert.matches("unexpected argument 'extra'", out)
   end)
 
-  it("prints the same rows as a Markdown table", function()
+  it("prints the same rows as Markdown tables, by version", function()
     local md, code = S.cli("apis --markdown")
     assert.equal(0, code)
-    assert.matches("| API | kind | since | c4emu | note |", md, 1, true)
-    assert.matches("| `C4:CreateServer` | method | 2.1.0 | yes |", md, 1, true)
-    local n = 0
-    for _ in md:gmatch("\n| `") do n = n + 1 end
-    assert.equal(#list, n)
+    assert.matches("| since | emulated | not yet |", md, 1, true)
+    assert.matches("\n| 2.1.0 | `CreateServer`, `DestroyServer`, `ServerCloseClient`, `ServerSend` |", md, 1, true)
+    local names = {}
+    for line in md:gmatch("[^\n]+") do
+      if line:sub(1, 2) == "| " then
+        for name in line:gmatch("`([^`]+)`") do names[#names + 1] = name end
+      end
+    end
+    assert.equal(#list, #names)
+    local old = S.cli("apis --markdown --os 2.8.0")
+    assert.matches("On OS 2.8.0: ", old, 1, true)
+    assert.is_nil(old:find("`CreateTLSServer`", 1, true))
   end)
 end)
 
