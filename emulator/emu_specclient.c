@@ -333,12 +333,7 @@ static emu_ctx *live_driver(lua_State *L) {
   return d->ctx;
 }
 
-static const char *loopback(emu_ctx *ctx) {
-  const char *b = ctx->bind_addr ? ctx->bind_addr : "0.0.0.0";
-  if (strcmp(b, "0.0.0.0") == 0) return "127.0.0.1";
-  if (strcmp(b, "::") == 0) return "::1";
-  return b;
-}
+#define loopback emu_spec_loopback
 
 static bool cond_connected(sclient *c, void *ud) {
   (void)ud;
