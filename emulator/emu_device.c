@@ -909,7 +909,10 @@ static void call_notifier(lua_State *L, int nidx, const char *name, int n) {
     lua_insert(L, -(n + 1));
     n++;
   }
-  if (emu_spec_pcall(L, n) != 0) {
+  emu_spec_notifier_depth++;
+  int st = emu_spec_pcall(L, n);
+  emu_spec_notifier_depth--;
+  if (st != 0) {
     lua_pushfstring(L, "device notifier %s failed: %s", name, lua_tostring(L, -1));
     emu_spec_error(L, lua_tostring(L, -1));
     lua_pop(L, 2);

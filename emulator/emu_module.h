@@ -41,6 +41,8 @@ bool emu_spec_wait(lua_State *L, emu_ctx *ctx, uint64_t timeout_ms,
 /* Protected call in the spec's state with debug.traceback as handler; no
  * results; on error the message (with traceback) is left on top. */
 int emu_spec_pcall(lua_State *L, int nargs);
+/* Device notifier calls running now (waiting inside one is refused). */
+extern int emu_spec_notifier_depth;
 /* Keeps an error of a notifier or a coroutine for the waiting spec call. */
 void emu_spec_error(lua_State *L, const char *msg);
 /* Replaces each named method of the table at index methods by its

@@ -17,6 +17,10 @@
  * retrying on the next resume.  So a C method must do nothing it cannot
  * repeat before it waits.
  *
+ * Lua 5.1 cannot yield across pcall either: inside a spawned coroutine use
+ * c4emu.pcall, which runs the function in a coroutine of its own and passes
+ * its yields on (outside one it is pcall).
+ *
  * Who steps: while a spec call waits on a driver (emu_spec_wait, d:settle,
  * d:advance) the host's spec_step hook runs the devices' queued notifier
  * calls (emu_device.c) and one scheduler step.  An error in a coroutine or a
@@ -36,6 +40,7 @@ static const char ERR_KEY = 'e';     /* registry: list of unreported errors */
 static bool polling;        /* the current C call runs in poll mode */
 static uint64_t poll_t0_ns; /* ... and its first try was at this time */
 static bool stepping;       /* a step is running (steps do not nest) */
+int emu_spec_notifier_depth;
 
 bool emu_device_dispatch(lua_State *L, emu_ctx *ctx); /* emu_device.c */
 
@@ -131,9 +136,9 @@ bool emu_spec_wait(lua_State *L, emu_ctx *ctx, uint64_t timeout_ms,
     lua_pushlightuserdata(L, (void *)&WOULD_BLOCK);
     lua_error(L);
   }
-  if (ctx->host->settling)
-    luaL_error(L, "a blocking call inside a device notifier: it would wait inside d:settle/"
-               "d:advance; use c4emu.spawn for code that waits");
+  if (emu_spec_notifier_depth > 0)
+    luaL_error(L, "a blocking call inside a device notifier (notifiers must not wait: "
+               "use c4emu.spawn for code that waits)");
   uint64_t t0 = uv_hrtime();
   bool ok = false;
   emu_spec_step_begin(L, ctx);
@@ -234,7 +239,19 @@ static const char spawn_lua[] =
     "end\n"
     "local function reset() list = {} end\n"
     "local function count() return #list end\n"
-    "return wrap, step, spawn, reset, count\n";
+    "local function copcall(f, ...)\n"
+    "  local me = coroutine.running()\n"
+    "  if not me or not spawned[me] then return pcall(f, ...) end\n"
+    "  local co = coroutine.create(f)\n"
+    "  spawned[co] = true\n"
+    "  local r = pack(coroutine.resume(co, ...))\n"
+    "  while true do\n"
+    "    if not r[1] then return false, r[2] end\n"
+    "    if coroutine.status(co) == 'dead' then return true, unpack(r, 2, r.n) end\n"
+    "    r = pack(coroutine.resume(co, coroutine.yield(unpack(r, 2, r.n))))\n"
+    "  end\n"
+    "end\n"
+    "return wrap, step, spawn, reset, count, copcall\n";
 
 static const char WRAP_KEY = 'W';
 
@@ -267,7 +284,8 @@ void emu_spawn_open(lua_State *L) {
   lua_pushcfunction(L, l_poll);
   lua_pushcfunction(L, l_hrtime);
   lua_pushcfunction(L, l_report);
-  lua_call(L, 4, 5);
+  lua_call(L, 4, 6);
+  lua_setfield(L, mod, "pcall");
   lua_setfield(L, mod, "spawned");
   lua_setfield(L, mod, "spawn_reset");
   lua_setfield(L, mod, "spawn");

@@ -232,3 +232,119 @@ describe("d:device, bad input", function()
     assert.truthy(err_of(dev.accept, dev):find("the driver has been destroyed"))
   end)
 end)
+
+describe("c4emu.spawn", function()
+  -- The WINDEV seed's server: a waiting procedure that accepts each
+  -- connection and serves it in a thread of its own (here a coroutine).
+  it("serves several connections at once, as WINDEV's thread per connection", function()
+    local d = T.driver()
+    local dev = d:device{ mode = "end", end_char = "\n" }
+    local served = {}
+    local function management(ch)
+      while true do
+        local ok, msg = c4emu.pcall(ch.read, ch, 60000)
+        if not ok then return end -- the driver closed it
+        served[#served + 1] = msg
+        ch:write("re:" .. msg)
+      end
+    end
+    c4emu.spawn(function()
+      while true do
+        if dev:wait_for_connection(60000) then c4emu.spawn(management, dev:accept()) end
+      end
+    end)
+    d:eval([[
+      IN = {}
+      for i = 1, 3 do
+        C4:CreateTCPClient()
+          :OnConnect(function(c) c:Write("hello " .. i .. "\n") c:ReadUntil("\n") end)
+          :OnRead(function(c, data)
+            IN[#IN + 1] = data
+            if #IN == 3 then C4:SetTimer(1, function() DONE = true end) end
+          end)
+          :Connect("127.0.0.1", ...)
+      end
+    ]], dev.local_port)
+    d:settle()
+    table.sort(served)
+    assert.same({ "hello 1", "hello 2", "hello 3" }, served)
+    local got = d:eval("table.sort(IN) return IN")
+    assert.same({ "re:hello 1\n", "re:hello 2\n", "re:hello 3\n" }, got)
+    assert.equal(4, c4emu.spawned()) -- the waiter and three managers, all blocked
+    c4emu.spawn_reset()
+    d:destroy()
+  end)
+
+  it("a spec client's receive yields inside a spawned coroutine", function()
+    local d = T.driver()
+    d:eval([[
+      S = C4:CreateTCPServer()
+        :OnListen(function(srv) PORT = srv:GetLocalAddress().port end)
+        :OnAccept(function(srv, cli)
+          cli:OnRead(function(c, data) c:Write(data:upper()) c:ReadUntil("\r\n") end)
+          cli:ReadUntil("\r\n")
+        end)
+        :Listen("127.0.0.1", 0)
+    ]])
+    d:settle()
+    local port = d:eval("return PORT")
+    local got = {}
+    for i = 1, 3 do
+      c4emu.spawn(function()
+        local c = d:connect(port, { mode = "end" })
+        c:write("hi " .. i)
+        local reply = c:read(5000) -- blocks this coroutine only
+        got[#got + 1] = reply
+        c:close()
+      end)
+    end
+    d:settle()
+    table.sort(got)
+    assert.same({ "HI 1", "HI 2", "HI 3" }, got)
+    assert.equal(0, c4emu.spawned())
+    d:destroy()
+  end)
+
+  it("an error in a spawned coroutine fails the spec call that ran it", function()
+    local d = T.driver()
+    local dev = d:device()
+    c4emu.spawn(function()
+      dev:wait_for_connection(60000)
+      error("boom in the device")
+    end)
+    d:eval("C4:CreateTCPClient():Connect('127.0.0.1', ...)", dev.local_port)
+    local ok, err = pcall(d.settle, d)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("spawned coroutine failed: .*boom in the device"), err)
+    assert.truthy(tostring(err):find("stack traceback"), err)
+    assert.equal(0, c4emu.spawned())
+    d:destroy()
+  end)
+
+  it("raises on a wrong argument", function()
+    assert.truthy(err_of(c4emu.spawn, 42):find("bad argument #1 to 'spawn' %(function expected, got number%)"))
+  end)
+end)
+
+describe("spec clients with transmission modes", function()
+  it("d:connect(port, {mode = \"windev\"}): c:write frames, c:read unframes", function()
+    local d = T.driver()
+    d:eval([[
+      S = C4:CreateTCPServer()
+        :OnListen(function(srv) PORT = srv:GetLocalAddress().port end)
+        :OnAccept(function(srv, cli)
+          cli:OnRead(function(c, data) GOT = (GOT or "") .. data c:Write("5\r\nhello") c:ReadUpTo(100) end)
+          cli:ReadUpTo(100)
+        end)
+        :Listen("127.0.0.1", 0)
+    ]])
+    d:settle()
+    local c = d:connect(d:eval("return PORT"), { mode = "windev" })
+    c:write("Hello World")
+    assert.equal("hello", c:read())
+    assert.equal("11\r\nHello World", d:eval("return GOT"))
+    assert.truthy(err_of(d.connect, d, 1, { mode = "x" }):find("d:connect: mode must be"))
+    c:close()
+    d:destroy()
+  end)
+end)
