@@ -20,6 +20,9 @@ endif
 
 CMDS    := $(wildcard emulator/emu_cmd_*.c)
 FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c $(CMDS)
+# issue 9: the spec module's devices, channels and spawn
+MODULE_EXTRA := emulator/emu_device.c emulator/emu_channel.c emulator/emu_spawn.c
+FRONTS  += $(MODULE_EXTRA)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -58,7 +61,8 @@ $(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(CMDS:%.c=$(BUILD)/o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/c4emu.so: $(CORE_O) $(BUILD)/obj/emulator/emu_module.o $(BUILD)/obj/emulator/emu_specclient.o
+$(BUILD)/c4emu.so: $(CORE_O) $(BUILD)/obj/emulator/emu_module.o $(BUILD)/obj/emulator/emu_specclient.o \
+                   $(MODULE_EXTRA:%.c=$(BUILD)/obj/%.o)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -486,10 +486,48 @@ static uint64_t check_ms(lua_State *L, int i) {
   return (uint64_t)ms;
 }
 
-/* d:advance(ms) — virtual: fire what is due by now+ms; real: serve ms of time */
+/* Refuses a wait that would nest inside settle/advance/serve: from a device
+ * notifier or a spawned coroutine that one of them is running. */
+void emu_module_check_not_nested(lua_State *L, emu_ctx *ctx, const char *what) {
+  if (ctx->host->settling)
+    luaL_error(L, "%s: called from inside a callback that d:settle, d:advance or a wait is "
+               "running (a device notifier or a spawned coroutine); call it from the spec's "
+               "own code", what);
+}
+
+/* d:advance(ms) — virtual: fire what is due by now+ms, settling around each
+ * firing; real: serve ms of time */
 static int d_advance(lua_State *L) {
   emu_ctx *ctx = live_ctx(L, 1);
-  emu_clock_advance(ctx, check_ms(L, 2));
+  uint64_t ms = check_ms(L, 2);
+  emu_module_check_not_nested(L, ctx, "d:advance");
+  emu_spec_step_begin(L, ctx);
+  ctx->host->settling++;
+  emu_clock_advance(ctx, ms);
+  ctx->host->settling--;
+  emu_spec_step_end(L, ctx);
+  return 0;
+}
+
+/* d:settle([timeout_ms]) — serves the loop until everything inside this
+ * process is quiet (see emu_settle.c); raises after timeout_ms (default
+ * 5000) of wall time, saying what was still busy */
+static int d_settle(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  uint64_t t = 5000;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TNUMBER)
+      return luaL_error(L, "d:settle: timeout_ms must be a number, not %s", luaL_typename(L, 2));
+    lua_Number n = lua_tonumber(L, 2);
+    if (!(n >= 0 && n < 9e15)) return luaL_error(L, "d:settle: timeout_ms must be >= 0");
+    t = (uint64_t)n;
+  }
+  emu_module_check_not_nested(L, ctx, "d:settle");
+  char why[160];
+  emu_spec_step_begin(L, ctx);
+  int r = emu_settle(ctx, t, why, sizeof why);
+  emu_spec_step_end(L, ctx);
+  if (r != 0) return luaL_error(L, "d:settle: still not quiet after %d ms: %s", (int)t, why);
   return 0;
 }
 
@@ -620,6 +658,8 @@ static const luaL_Reg driver_methods[] = {
     {"notes", d_notes},       {"phase", d_phase},         {"handles", d_handles},
     {"memory", d_memory},     {"now", d_now},             {"advance", d_advance},
     {"run_until", d_run_until}, {"timers", d_timers},     {"stall", d_stall},
+    /* issue 9: settle */
+    {"settle", d_settle},
     {NULL, NULL},
 };
 
@@ -633,6 +673,8 @@ int luaopen_c4emu(lua_State *L) {
   emu_class_new(L, DRIVER_MT, driver_methods, d_gc, d_tostring);
   lua_getfield(L, -1, "__index");
   luaL_register(L, NULL, emu_specclient_methods);
+  /* issue 9: devices */
+  luaL_register(L, NULL, emu_device_methods);
   lua_pop(L, 2);
 
   lua_pushlightuserdata(L, (void *)&LIVE_KEY);
@@ -647,5 +689,8 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, module_fns);
   lua_pushstring(L, c4_osver_known());
   lua_setfield(L, -2, "os_versions");
+  /* issue 9: spawn, devices */
+  emu_spawn_open(L);
+  emu_device_open(L);
   return 1;
 }

@@ -9,7 +9,9 @@
 --   * a destroyed driver must have closed every native handle (it is then
 --     freed);
 --   * a driver the test loaded (in the test, or in a before_each) must have
---     been destroyed by then; it is destroyed and freed after the report.
+--     been destroyed by then; it is destroyed and freed after the report;
+--   * an error in a fake device's notifier or a c4emu.spawn coroutine that
+--     no spec call raised fails the test too.
 -- The test fails by its own name, and the message lists the problems.
 -- Drivers loaded in setup()/lazy_setup() belong to their describe block:
 -- they are checked for errors and open handles after every test, and should
@@ -138,6 +140,14 @@ busted.after_each(function()
   local problems = {}
   for _, d in ipairs(c4emu.drivers()) do
     check_driver(d, problems, not before[d])
+  end
+  -- Errors of device notifiers and spawned coroutines that no spec call
+  -- raised; coroutines still blocked are dropped.
+  if c4emu.spawn_errors then
+    for _, e in ipairs(c4emu.spawn_errors()) do
+      problems[#problems + 1] = "error in a device notifier or spawned coroutine that no spec call raised: " .. e
+    end
+    c4emu.spawn_reset()
   end
   if core then
     release(problems)
