@@ -138,10 +138,16 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   }
   ctx->host = h;
   h->opt = *opt;
+  /* The caller's strings (Lua strings of c4emu.load, argv) need not outlive
+   * the call: the host keeps its own copies. */
+  h->own_path = strdup(opt->path ? opt->path : "");
+  h->own_bind = opt->bind_addr ? strdup(opt->bind_addr) : NULL;
+  h->opt.path = h->own_path;
+  h->opt.bind_addr = h->own_bind;
   ctx->os = opt->os ? opt->os : c4_osver_newest();
   ctx->init_rule = opt->init_rule;
   ctx->virtual_clock = opt->virtual_clock;
-  ctx->bind_addr = opt->bind_addr ? opt->bind_addr : "0.0.0.0";
+  ctx->bind_addr = h->own_bind ? h->own_bind : "0.0.0.0";
   ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
 
   if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
@@ -169,6 +175,8 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   }
   c4_open(L, ctx);
   fill_properties(ctx);
+  h->opt.props = NULL; /* the caller's; read once, just now */
+  h->opt.nprops = 0;
 
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", h->pkg.root, h->pkg.xml.script);
@@ -253,6 +261,8 @@ void emu_driver_free(emu_ctx *ctx) {
   }
   emu_package_free(&h->pkg);
   emu_log_free(ctx);
+  free(h->own_path);
+  free(h->own_bind);
   free(h->hooks);
   free(h->probes);
   free(h);

@@ -87,6 +87,7 @@ struct emu_host {
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */
   void (*log_sink)(emu_ctx *ctx, emu_level lvl, const char *line); /* optional extra sink */
+  char *own_path, *own_bind; /* issue 9: copies of opt.path and opt.bind_addr */
   /* issue 9: settling */
   bool (*spec_step)(emu_ctx *ctx, void *ud); /* set by the spec module while it waits:
                                                  runs device notifiers and spawned

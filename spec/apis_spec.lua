@@ -31,13 +31,7 @@ local function table_of(args)
   return rows, list, out
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = S.read_file
 
 describe("c4emu apis", function()
   local rows, list, out
@@ -141,15 +135,9 @@ describe("c4emu apis", function()
   end)
 
   it("refuses an unknown version or option with exit code 2", function()
-    local out, code = S.cli("apis --os 9.9.9")
-    assert.equal(2, code)
-    assert.matches("unknown OS version '9%.9%.9'", out)
-    out, code = S.cli("apis --frobnicate")
-    assert.equal(2, code)
-    assert.matches("unknown option '%-%-frobnicate'", out)
-    out, code = S.cli("apis extra")
-    assert.equal(2, code)
-    assert.matches("unexpected argument 'extra'", out)
+    S.cli_refuses("apis --os 9.9.9", "unknown OS version '9%.9%.9'")
+    S.cli_refuses("apis --frobnicate", "unknown option '%-%-frobnicate'")
+    S.cli_refuses("apis extra", "unexpected argument 'extra'")
   end)
 
   it("prints the same rows as Markdown tables, by version", function()

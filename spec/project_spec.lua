@@ -6,24 +6,12 @@
 -- specs never depend on what this machine has in /usr/local.
 local S = require "support"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), code
-end
+local sh, write = S.sh, S.write_file
 
 local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
   return f ~= nil
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
 end
 
 local function mktemp()
@@ -185,19 +173,12 @@ describe("c4emu init", function()
 
   it("never writes into a folder that is not empty, or over a file", function()
     sh("mkdir -p " .. tmp .. "/full && touch " .. tmp .. "/full/keep")
-    local out, code = S.cli("init " .. tmp .. "/full")
-    assert.equal(2, code)
-    assert.matches("is not empty", out)
+    S.cli_refuses("init " .. tmp .. "/full", "is not empty")
     write(tmp .. "/afile", "x")
-    out, code = S.cli("init " .. tmp .. "/afile")
-    assert.equal(2, code)
-    assert.matches("exists and is not a folder", out)
-    out, code = S.cli("init")
-    assert.equal(2, code)
-    assert.matches("no folder given", out)
-    out, code = S.cli("init " .. tmp .. "/y --name")
-    assert.equal(2, code)
-    assert.matches("%-%-name needs a value", out)
+    S.cli_refuses("init " .. tmp .. "/afile", "exists and is not a folder")
+    S.cli_refuses("init", "no folder given")
+    S.cli_refuses("init " .. tmp .. "/y --name", "%-%-name needs a value")
+    assert.same({ "keep" }, { (sh("ls " .. tmp .. "/full"):gsub("%s+$", "")) })
   end)
 
   it("passes its own spec with busted against an installed c4emu", function()

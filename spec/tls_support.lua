@@ -24,18 +24,8 @@ local ALL_TLS = bit.bor(OP.WORKAROUNDS, OP.NO_SSLv2, OP.NO_SSLv3)
 ---------------------------------------------------------------------------
 -- files
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local function read(path) return assert(S.read_file(path)) end
+local write = S.write_file
 
 local function cert(name) return CERTS .. "/" .. name end
 

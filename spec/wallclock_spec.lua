@@ -7,16 +7,8 @@ local S = require "support"
 
 local JAN1 = 1767225600 -- 2026-01-01T00:00:00Z
 
-local opened = {}
-local function open(opts)
-  local d = c4emu.load(S.folder("minimal"), opts)
-  opened[#opened + 1] = d
-  return d
-end
-after_each(function()
-  for _, d in ipairs(opened) do pcall(d.destroy, d) end
-  opened = {}
-end)
+local load = S.loader()
+local function open(opts) return load("minimal", opts) end
 
 describe("the driver's wall clock in virtual time", function()
   it("os.time() starts at the epoch and 30 virtual minutes move it by 1800", function()
@@ -136,12 +128,7 @@ end)
 
 describe("the CLI's --epoch", function()
   -- Log stamps are local time: TZ=UTC makes them the epoch's own digits.
-  local function cli_utc(args)
-    local p = io.popen("TZ=UTC " .. S.build .. "/c4emu " .. args .. " 2>&1; echo \"exit=$?\"")
-    local out = p:read("*a")
-    p:close()
-    return out, tonumber(out:match("exit=(%d+)%s*$"))
-  end
+  local function cli_utc(args) return S.cli(args, "TZ=UTC") end
 
   it("stamps log lines with emulator time in virtual mode (check)", function()
     local out, code = cli_utc("check " .. S.folder("wallclock") .. " --epoch 2026-01-01T00:00:00Z -v")
@@ -157,8 +144,7 @@ describe("the CLI's --epoch", function()
   end)
 
   it("refuses a bad epoch with exit code 2", function()
-    local out, code = S.cli("run " .. S.folder("wallclock") .. " --epoch yesterday")
-    assert.equal(2, code)
-    assert.matches("%-%-epoch wants 2026%-01%-01T00:00:00Z", out)
+    S.cli_refuses("run " .. S.folder("wallclock") .. " --epoch yesterday",
+      "%-%-epoch wants 2026%-01%-01T00:00:00Z")
   end)
 end)
