@@ -115,8 +115,12 @@ int emu_epoch_parse(const char *s, int64_t *ms_out) {
   long offset = 0; /* seconds east of UTC */
   if (*p == 'T' || *p == ' ') {
     p++;
-    int h = digits(p, 2), mi = p[2] == ':' ? digits(p + 3, 2) : -1;
-    if (h < 0 || h > 23 || mi < 0 || mi > 59) return -1;
+    /* Each look stops at the first byte that is not what it wants, so none
+     * reads past the terminating NUL. */
+    int h = digits(p, 2);
+    if (h < 0 || h > 23 || p[2] != ':') return -1;
+    int mi = digits(p + 3, 2);
+    if (mi < 0 || mi > 59) return -1;
     tm.tm_hour = h;
     tm.tm_min = mi;
     p += 5;
@@ -136,8 +140,10 @@ int emu_epoch_parse(const char *s, int64_t *ms_out) {
     if (*p == 'Z') {
       p++;
     } else if (*p == '+' || *p == '-') {
-      int oh = digits(p + 1, 2), om = p[3] == ':' ? digits(p + 4, 2) : digits(p + 3, 2);
-      if (oh < 0 || om < 0) return -1;
+      int oh = digits(p + 1, 2);
+      if (oh < 0 || oh > 23) return -1;
+      int om = p[3] == ':' ? digits(p + 4, 2) : digits(p + 3, 2);
+      if (om < 0 || om > 59) return -1;
       offset = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
       p += p[3] == ':' ? 6 : 5;
     } else {

@@ -95,7 +95,8 @@ describe("the start epoch", function()
 
   it("refuses what is not a time, naming the forms it takes", function()
     for _, bad in ipairs({ "tomorrow", "2026-13-01", "2026-02-31", "2026-01-01T00:00:00",
-                           "2026-01-01T25:00Z", "2026-01-01Tx", "" }) do
+                           "2026-01-01T25:00Z", "2026-01-01Tx", "", "2026-01-01T", "2026-01-01T0",
+                           "2026-01-01T00:00+0", "2026-01-01T00:00+", "2026-01-01T00:00:00.5" }) do
       local msg = S.raised(c4emu.load, S.folder("minimal"), { epoch = bad })
       assert.matches("epoch '" .. bad:gsub("%p", "%%%0") .. "' is not a time", msg)
       assert.matches("2026%-01%-01T00:00:00Z", msg)
