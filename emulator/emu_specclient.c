@@ -22,6 +22,9 @@
  *   d:set_handshake_timeout(ms)          TLS servers created from now on refuse a
  *                                        client whose handshake takes longer (10 s)
  *   d:serve(ms)                          serve the loop for ms of wall time
+ *   (issue 9) d:connect(port, {mode=, end_char=}); c:read([timeout_ms]) one
+ *   message in that mode, c:write(msg) framed (emulator/emu_channel.h).
+ *   Inside c4emu.spawn the receive calls and c:read yield (emu_spawn.c).
  *
  * Waiting serves the driver's loop, so the driver runs meanwhile: in real
  * mode due timers fire too; in virtual mode the clock does not move.
@@ -880,12 +883,15 @@ static int d_serve(lua_State *L) {
   lua_Number ms = luaL_checknumber(L, 2);
   luaL_argcheck(L, ms >= 0 && ms < 1e9, 2, "milliseconds must be >= 0");
   uint64_t t0 = uv_hrtime(), total = (uint64_t)ms;
+  emu_spec_step_begin(L, ctx); /* device notifiers and spawned coroutines run too */
   serve(ctx, 0);
   for (;;) {
+    ctx->host->spec_step(ctx, ctx->host->spec_step_ud);
     uint64_t el = (uv_hrtime() - t0) / 1000000u;
     if (el >= total) break;
     serve(ctx, total - el < 10 ? total - el : 10);
   }
+  emu_spec_step_end(L, ctx);
   return 0;
 }
 

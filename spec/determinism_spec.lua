@@ -14,9 +14,8 @@ local function record(name, n)
   f:close()
 end
 
-local function start(dev)
-  local d = dev.driver
-  d:set_property("Port", dev.device.local_port)
+local function start(d, dev)
+  d:set_property("Port", dev.local_port)
   d:init()
 end
 
@@ -29,7 +28,7 @@ describe("five virtual minutes of a 1 s poll against a d:device", function()
       heard = heard + 1
       client:send("OK " .. line .. "\r\n")
     end }
-    start{ driver = d, device = dev }
+    start(d, dev)
     d:advance(5 * 60 * 1000)
     local sent, replies = d:eval("return Sent, Replies")
     record("renoise", replies)
@@ -46,7 +45,7 @@ describe("five virtual minutes of a 1 s poll against a d:device", function()
       local ch = dev:accept()
       while true do ch:write("OK " .. ch:read(600000)) end
     end)
-    start{ driver = d, device = dev }
+    start(d, dev)
     d:advance(5 * 60 * 1000)
     local sent, replies = d:eval("return Sent, Replies")
     record("windev", replies)
