@@ -59,41 +59,6 @@ do
                       .. "%.0f calls/s  [aim: < 0.5 s]", best, clock_name, runs, 86400 / best))
 end
 
--- 3. a day of round trips to a fake device
-local function round_trips(design)
-  local d = c4emu.load("fixtures/drivers/tcp_poll")
-  local dev = d:device{ mode = "end" }
-  if design == "renoise" then
-    dev:run{ socket_message = function(client, line) client:send("OK " .. line .. "\r\n") end }
-  else
-    c4emu.spawn(function()
-      assert(dev:wait_for_connection(5000))
-      local ch = dev:accept()
-      while true do ch:write("OK " .. ch:read(86400000)) end
-    end)
-  end
-  d:set_property("Port", dev.local_port)
-  d:init()
-  local t0 = now()
-  d:advance(24 * 3600 * 1000)
-  local dt = now() - t0
-  local sent, replies = d:eval("return Sent, Replies")
-  assert(sent == 86400 and replies == 86400,
-         ("expected 86,400 round trips, got %d sent, %d replies"):format(sent, replies))
-  c4emu.spawn_reset()
-  d:destroy()
-  d:free()
-  return dt
-end
-
-do
-  local tr = round_trips("renoise")
-  local tw = round_trips("windev")
-  print(string.format("24 h of a 1 s poll to a d:device: 86,400 round trips in %.3f s %s "
-                      .. "(%.0f/s; notifier); %.3f s with a spawned WINDEV channel  [aim: < 10 s]",
-                      tr, clock_name, 86400 / tr, tw))
-end
-
 -- 2. 100,000 one-shots at once
 do
   local N = tonumber(os.getenv("N") or "100000")
@@ -129,4 +94,39 @@ do
                       mib(rss0 * 1024), mib(rss_armed * 1024), mib(status_kb("VmHWM") * 1024), open))
   d:destroy()
   d:free()
+end
+
+-- 3. a day of round trips to a fake device
+local function round_trips(design)
+  local d = c4emu.load("fixtures/drivers/tcp_poll")
+  local dev = d:device{ mode = "end" }
+  if design == "renoise" then
+    dev:run{ socket_message = function(client, line) client:send("OK " .. line .. "\r\n") end }
+  else
+    c4emu.spawn(function()
+      assert(dev:wait_for_connection(5000))
+      local ch = dev:accept()
+      while true do ch:write("OK " .. ch:read(86400000)) end
+    end)
+  end
+  d:set_property("Port", dev.local_port)
+  d:init()
+  local t0 = now()
+  d:advance(24 * 3600 * 1000)
+  local dt = now() - t0
+  local sent, replies = d:eval("return Sent, Replies")
+  assert(sent == 86400 and replies == 86400,
+         ("expected 86,400 round trips, got %d sent, %d replies"):format(sent, replies))
+  c4emu.spawn_reset()
+  d:destroy()
+  d:free()
+  return dt
+end
+
+do
+  local tr = round_trips("renoise")
+  local tw = round_trips("windev")
+  print(string.format("24 h of a 1 s poll to a d:device: 86,400 round trips in %.3f s %s "
+                      .. "(%.0f/s; notifier); %.3f s with a spawned WINDEV channel  [aim: < 10 s]",
+                      tr, clock_name, 86400 / tr, tw))
 end
