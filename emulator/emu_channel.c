@@ -6,6 +6,7 @@
  * message size, is malformed: read raises instead of waiting for ever.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 
@@ -109,4 +110,28 @@ void emu_framing_push(lua_State *L, const emu_framing *f, const char *msg, size_
   luaL_addlstring(&b, msg, n);
   if (f->mode == EMU_MODE_END) luaL_addlstring(&b, f->end, f->endlen);
   luaL_pushresult(&b);
+}
+
+bool emu_rxbuf_append(emu_rxbuf *b, const char *data, size_t n) {
+  if (b->off > 0 && (b->len + n > b->cap || b->off > b->len / 2)) {
+    memmove(b->p, b->p + b->off, b->len - b->off);
+    b->len -= b->off;
+    b->off = 0;
+  }
+  if (b->len + n > b->cap) {
+    size_t ncap = b->cap ? b->cap : 4096;
+    while (ncap < b->len + n) ncap *= 2;
+    char *r = realloc(b->p, ncap);
+    if (!r) return false;
+    b->p = r;
+    b->cap = ncap;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+  return true;
+}
+
+int emu_rxbuf_take(const emu_framing *f, const emu_rxbuf *b, size_t *off, size_t *len,
+                   size_t *used, char *err, size_t errsz) {
+  return emu_framing_take(f, emu_rxbuf_data(b), emu_rxbuf_avail(b), off, len, used, err, errsz);
 }

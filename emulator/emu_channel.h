@@ -43,4 +43,18 @@ int emu_framing_take(const emu_framing *f, const char *buf, size_t n, size_t *of
 /* Pushes msg framed for sending. */
 void emu_framing_push(lua_State *L, const emu_framing *f, const char *msg, size_t n);
 
+/* Bytes received and not yet read: data is p[off .. len). */
+typedef struct {
+  char *p;
+  size_t off, len, cap;
+} emu_rxbuf;
+
+static inline size_t emu_rxbuf_avail(const emu_rxbuf *b) { return b->len - b->off; }
+static inline const char *emu_rxbuf_data(const emu_rxbuf *b) { return b->p + b->off; }
+/* Appends n bytes (compacting or growing); false when out of memory. */
+bool emu_rxbuf_append(emu_rxbuf *b, const char *data, size_t n);
+/* Looks for one message (emu_framing_take) at the start of the buffer. */
+int emu_rxbuf_take(const emu_framing *f, const emu_rxbuf *b, size_t *off, size_t *len,
+                   size_t *used, char *err, size_t errsz);
+
 #endif

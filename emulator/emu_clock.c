@@ -295,7 +295,13 @@ void emu_clock_advance(emu_ctx *ctx, uint64_t ms) {
   emu_clock *c = ctx->host->clock;
   if (!c->virtual_mode) {
     uint64_t end = emu_now(ctx) + ms;
-    for (uint64_t now; (now = emu_now(ctx)) < end;) emu_loop_serve(ctx, end - now);
+    struct emu_host *h = ctx->host;
+    for (uint64_t now; (now = emu_now(ctx)) < end;) {
+      /* Short waits while the spec side (device notifiers, spawned
+       * coroutines) has something to run. */
+      emu_loop_serve(ctx, h->spec_step ? (end - now < 10 ? end - now : 10) : end - now);
+      if (h->spec_step) h->spec_step(ctx, h->spec_step_ud);
+    }
     return;
   }
   uint64_t target = c->vnow + ms;

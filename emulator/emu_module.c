@@ -531,9 +531,15 @@ static int d_settle(lua_State *L) {
   return 0;
 }
 
-static bool call_predicate(lua_State *L, int fn) {
+/* Calls the predicate protected (d:run_until must not leave between its
+ * spec-step begin and end): true with its value on the stack; false; or
+ * raises later through *failed with the message on the stack. */
+static bool call_predicate(lua_State *L, int fn, bool *failed) {
   lua_pushvalue(L, fn);
-  lua_call(L, 0, 1);
+  if (lua_pcall(L, 0, 1, 0) != 0) {
+    *failed = true;
+    return true; /* the message stays on the stack */
+  }
   bool ok = lua_toboolean(L, -1);
   if (!ok) lua_pop(L, 1);
   return ok; /* on success the value stays on the stack */
@@ -551,6 +557,9 @@ static int d_stall(lua_State *L) {
   return 0;
 }
 
+static int run_until_loop(lua_State *L, emu_ctx *ctx, uint64_t timeout, uint64_t t0,
+                          uint64_t v0, bool *failed);
+
 /*
  * d:run_until(fn, timeout_ms) → fn's first true value.  Serves real I/O; in
  * virtual mode, when nothing is ready (a short real wait if a socket could
@@ -563,11 +572,26 @@ static int d_run_until(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   uint64_t timeout = lua_isnoneornil(L, 3) ? 5000 : check_ms(L, 3);
   uint64_t t0 = uv_hrtime(), v0 = emu_now(ctx);
+  /* issue 9: device notifiers and spawned coroutines run while it waits */
+  bool failed = false;
+  emu_spec_step_begin(L, ctx);
+  int r = run_until_loop(L, ctx, timeout, t0, v0, &failed);
+  emu_spec_step_end(L, ctx);
+  if (failed) return lua_error(L);
+  if (r == 1) return 1;
+  if (r == 0) return luaL_error(L, "d:run_until: condition still false after %d ms", (int)timeout);
+  return luaL_error(L, "d:run_until: condition still false after %d ms (virtual time; "
+                    "no timer left to fire and no I/O pending)", (int)timeout);
+}
+
+/* 1: found (value on top); 0: timed out; 2: nothing left that could happen. */
+static int run_until_loop(lua_State *L, emu_ctx *ctx, uint64_t timeout, uint64_t t0,
+                          uint64_t v0, bool *failed) {
   for (;;) {
-    if (call_predicate(L, 2)) return 1;
+    if (ctx->host->spec_step) ctx->host->spec_step(ctx, ctx->host->spec_step_ud);
+    if (call_predicate(L, 2, failed)) return 1;
     uint64_t real_ms = (uv_hrtime() - t0) / 1000000u;
-    if (real_ms >= timeout || emu_now(ctx) - v0 > timeout)
-      return luaL_error(L, "d:run_until: condition still false after %d ms", (int)timeout);
+    if (real_ms >= timeout || emu_now(ctx) - v0 > timeout) return 0;
     if (!ctx->virtual_clock) {
       uint64_t left = timeout - real_ms;
       emu_loop_serve(ctx, left < 10 ? left : 10);
@@ -587,9 +611,8 @@ static int d_run_until(lua_State *L) {
       emu_clock_advance(ctx, due > emu_now(ctx) ? due - emu_now(ctx) : 0);
     } else if (!io_possible) { /* nothing can happen: let the time pass and fail */
       if (emu_now(ctx) < v0 + timeout) emu_clock_advance(ctx, v0 + timeout - emu_now(ctx));
-      if (call_predicate(L, 2)) return 1;
-      return luaL_error(L, "d:run_until: condition still false after %d ms (virtual time; "
-                        "no timer left to fire and no I/O pending)", (int)timeout);
+      if (call_predicate(L, 2, failed)) return 1;
+      return 2;
     }
   }
 }

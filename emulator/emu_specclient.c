@@ -22,6 +22,9 @@
  *   d:set_handshake_timeout(ms)          TLS servers created from now on refuse a
  *                                        client whose handshake takes longer (10 s)
  *   d:serve(ms)                          serve the loop for ms of wall time
+ *   (issue 9) d:connect(port, {mode=, end_char=}); c:read([timeout_ms]) one
+ *   message in that mode, c:write(msg) framed (emulator/emu_channel.h).
+ *   Inside c4emu.spawn the receive calls and c:read yield (emu_spawn.c).
  *
  * Waiting serves the driver's loop, so the driver runs meanwhile: in real
  * mode due timers fire too; in virtual mode the clock does not move.
@@ -96,8 +99,7 @@ typedef struct sclient {
   bool connected, peer_closed, closed_by_us, done;
   int status;
   char err[512];
-  char *rx;
-  size_t rxoff, rxlen, rxcap;
+  emu_rxbuf rx;
   emu_framing fr;         /* c:read / c:write (issue 9) */
   /* TLS: what the handshake settled, kept for c:tls_info() after the close */
   bool tls;
@@ -158,7 +160,7 @@ static void close_native(sclient *c, emu_ctx *ctx) {
 }
 
 static void free_client(sclient *c) {
-  free(c->rx);
+  free(c->rx.p);
   free_queue(c);
   free(c);
 }
@@ -301,21 +303,7 @@ static void sc_data(c4_conn *conn, const char *p, size_t n) {
     c->peer_closed = true;
     return;
   }
-  if (c->rxoff > 0 && (c->rxlen + n > c->rxcap || c->rxoff > c->rxlen / 2)) {
-    memmove(c->rx, c->rx + c->rxoff, c->rxlen - c->rxoff);
-    c->rxlen -= c->rxoff;
-    c->rxoff = 0;
-  }
-  if (c->rxlen + n > c->rxcap) {
-    size_t ncap = c->rxcap ? c->rxcap : 4096;
-    while (ncap < c->rxlen + n) ncap *= 2;
-    char *r = realloc(c->rx, ncap);
-    if (!r) return;
-    c->rx = r;
-    c->rxcap = ncap;
-  }
-  memcpy(c->rx + c->rxlen, p, n);
-  c->rxlen += n;
+  emu_rxbuf_append(&c->rx, p, n);
 }
 
 static void sc_closed(c4_conn *conn, int status, const char *msg) {
@@ -480,7 +468,7 @@ static int c_send(lua_State *L) {
   return 0;
 }
 
-static size_t avail(const sclient *c) { return c->rxlen - c->rxoff; }
+static size_t avail(const sclient *c) { return emu_rxbuf_avail(&c->rx); }
 
 static bool cond_bytes(sclient *c, void *ud) {
   return avail(c) >= *(size_t *)ud || c->done || c->peer_closed;
@@ -509,8 +497,8 @@ static int c_receive(lua_State *L) {
     snprintf(w, sizeof w, "%d", (int)n);
     return closed_or_timeout(L, c, "receive", t, w);
   }
-  lua_pushlstring(L, c->rx + c->rxoff, want);
-  c->rxoff += want;
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx), want);
+  c->rx.off += want;
   return 1;
 }
 
@@ -522,7 +510,7 @@ typedef struct {
 
 static bool cond_delim(sclient *c, void *ud) {
   until_ud *u = ud;
-  u->hit = avail(c) >= u->dlen ? memmem(c->rx + c->rxoff, avail(c), u->delim, u->dlen) : NULL;
+  u->hit = avail(c) >= u->dlen ? memmem(emu_rxbuf_data(&c->rx), avail(c), u->delim, u->dlen) : NULL;
   return u->hit || c->done || c->peer_closed;
 }
 
@@ -567,9 +555,9 @@ static int c_receive_until(lua_State *L) {
     lua_pushfstring(L, "a delimiter %s", quoted(L, delim, dlen));
     return closed_or_timeout(L, c, "receive_until", t, lua_tostring(L, -1));
   }
-  size_t n = (size_t)(u.hit - (c->rx + c->rxoff)) + dlen;
-  lua_pushlstring(L, c->rx + c->rxoff, n);
-  c->rxoff += n;
+  size_t n = (size_t)(u.hit - (emu_rxbuf_data(&c->rx))) + dlen;
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx), n);
+  c->rx.off += n;
   return 1;
 }
 
@@ -584,8 +572,8 @@ static int c_receive_some(lua_State *L) {
   uint64_t t = opt_timeout(L, 2);
   if (avail(c) == 0 && c->g) wait_for(L, c, t, cond_some, NULL);
   if (avail(c) == 0) return closed_or_timeout(L, c, "receive_some", t, "at least 1");
-  lua_pushlstring(L, c->rx + c->rxoff, avail(c));
-  c->rxoff = c->rxlen = 0;
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx), avail(c));
+  c->rx.off = c->rx.len = 0;
   return 1;
 }
 
@@ -597,7 +585,7 @@ typedef struct {
 
 static bool cond_msg(sclient *c, void *ud) {
   msg_ud *m = ud;
-  m->r = emu_framing_take(&c->fr, c->rx + c->rxoff, avail(c), &m->off, &m->len, &m->used,
+  m->r = emu_rxbuf_take(&c->fr, &c->rx, &m->off, &m->len, &m->used,
                           m->err, sizeof m->err);
   return m->r != 0 || c->done || c->peer_closed;
 }
@@ -609,15 +597,15 @@ static int c_read(lua_State *L) {
   msg_ud m;
   if (!cond_msg(c, &m) && c->g) wait_for(L, c, t, cond_msg, &m);
   if (m.r < 0) {
-    c->rxoff = c->rxlen = 0;
+    c->rx.off = c->rx.len = 0;
     return luaL_error(L, "c:read: %s", m.err);
   }
   if (m.r == 0) {
     lua_pushfstring(L, "a message in mode \"%s\"", emu_framing_name(&c->fr));
     return closed_or_timeout(L, c, "read", t, lua_tostring(L, -1));
   }
-  lua_pushlstring(L, c->rx + c->rxoff + m.off, m.len);
-  c->rxoff += m.used;
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx) + m.off, m.len);
+  c->rx.off += m.used;
   return 1;
 }
 
@@ -880,12 +868,15 @@ static int d_serve(lua_State *L) {
   lua_Number ms = luaL_checknumber(L, 2);
   luaL_argcheck(L, ms >= 0 && ms < 1e9, 2, "milliseconds must be >= 0");
   uint64_t t0 = uv_hrtime(), total = (uint64_t)ms;
+  emu_spec_step_begin(L, ctx); /* device notifiers and spawned coroutines run too */
   serve(ctx, 0);
   for (;;) {
+    ctx->host->spec_step(ctx, ctx->host->spec_step_ud);
     uint64_t el = (uv_hrtime() - t0) / 1000000u;
     if (el >= total) break;
     serve(ctx, total - el < 10 ? total - el : 10);
   }
+  emu_spec_step_end(L, ctx);
   return 0;
 }
 

@@ -348,3 +348,115 @@ describe("spec clients with transmission modes", function()
     d:destroy()
   end)
 end)
+
+describe("d:device over UDP and TLS", function()
+  it("UDP: socket_message gets a stand-in client with address, port and send()", function()
+    local d = T.driver()
+    local dev = d:device{ protocol = "udp" }
+    assert.equal("udp", dev.protocol)
+    local seen
+    dev:run{ socket_message = function(client, msg)
+      seen = { client.address, client.port, msg }
+      client:send("pong:" .. msg)
+      assert.truthy(select(2, pcall(function() return client.is_open end)):find("only address, port and send"))
+    end }
+    local u = d:udp()
+    u:sendto(dev.local_port, "ping")
+    local data, ip, port = u:receive(2000)
+    assert.equal("pong:ping", data)
+    assert.equal(dev.local_port, port)
+    assert.equal("127.0.0.1", seen[1])
+    assert.equal("ping", seen[3])
+    assert.truthy(err_of(dev.wait_for_connection, dev):find("a UDP device has no connections"))
+    u:close()
+    d:destroy()
+  end)
+
+  local TLS = require "tls_support"
+
+  it("TLS: the device speaks TLS; a client that checks it against the CA gets through", function()
+    local d = T.driver()
+    local dev = d:device{ mode = "end", tls = { cert = TLS.cert("server.pem"), key = TLS.cert("server.key") } }
+    local c = d:connect(dev.local_port, { mode = "end", tls = { ca = TLS.cert("ca.pem") } })
+    assert.is_true(dev:wait_for_connection(2000))
+    local ch = dev:accept()
+    c:write("secret")
+    assert.equal("secret", ch:read())
+    ch:write("answer")
+    assert.equal("answer", c:read())
+    assert.is_true(c:tls_info().verified)
+    c:close()
+    d:destroy()
+  end)
+
+  it("TLS with verify = true: a client without a certificate is refused (socket_error)", function()
+    local d = T.driver()
+    local dev = d:device{ tls = { cert = TLS.cert("server.pem"), key = TLS.cert("server.key"),
+                                  ca = TLS.cert("ca.pem"), verify = true } }
+    local errors = {}
+    dev:run{ socket_error = function(msg) errors[#errors + 1] = msg end,
+             socket_accepted = function() errors[#errors + 1] = "accepted" end }
+    local ok = pcall(d.connect, d, dev.local_port, { tls = { ca = TLS.cert("ca.pem"), max_version = "TLS1.2" } })
+    assert.is_false(ok)
+    d:settle()
+    assert.equal(1, #errors)
+    assert.truthy(errors[1]:find("TLS handshake with 127.0.0.1:%d+ failed"), errors[1])
+    local c = d:connect(dev.local_port, { tls = { ca = TLS.cert("ca.pem"), cert = TLS.cert("client.pem"),
+                                                 key = TLS.cert("client.key") } })
+    d:settle()
+    assert.equal("accepted", errors[2])
+    c:close()
+    d:destroy()
+  end)
+
+  it("TLS: bad options are clear errors", function()
+    local d = T.driver()
+    assert.truthy(err_of(d.device, d, { tls = {} }):find("d:device: opts.tls needs cert and key"))
+    assert.truthy(err_of(d.device, d, { tls = { cert = 1 } }):find("opts.tls.cert must be a string"))
+    assert.truthy(err_of(d.device, d, { tls = { cert = "/nonexistent.pem", key = "/nonexistent.key" } }):find("d:device: TLS: cert"))
+    assert.truthy(err_of(d.device, d, { protocol = "udp", tls = {} }):find("opts.tls is for TCP devices only"))
+    d:destroy()
+  end)
+end)
+
+describe("d:device, more", function()
+  it("dev:wait returns false after its timeout when nothing happens", function()
+    local d = T.driver()
+    local dev = d:device()
+    dev:run{}
+    assert.is_false(dev:wait(20))
+    d:destroy()
+  end)
+
+  it("ch:shutdown ends the driver's reading; ch:reset resets", function()
+    local d = T.driver()
+    local dev = d:device()
+    client_driver(d, dev.local_port)
+    assert.is_true(dev:wait_for_connection(2000))
+    local ch = dev:accept()
+    ch:write("bye")
+    ch:shutdown()
+    d:settle()
+    assert.equal("bye", d:eval("return IN"))
+    assert.equal("0 Success", d:eval("return DOWN"))
+    client_driver(d, dev.local_port)
+    assert.is_true(dev:wait_for_connection(2000))
+    dev:accept():reset()
+    d:settle()
+    assert.truthy(d:eval("return DOWN"):find("reset"), d:eval("return DOWN"))
+    d:destroy()
+  end)
+
+  it("notifiers run under real-clock advance too", function()
+    local d = c4emu.load(S.c4z("tcp_poll"), { clock = "real", properties = { PollMs = "20" } })
+    local dev = d:device{ mode = "end" }
+    local n = 0
+    dev:run{ socket_message = function(client, line) n = n + 1 client:send("OK\r\n") end }
+    d:set_property("Port", dev.local_port)
+    d:init()
+    d:run_until(function() return n >= 3 and d:eval("return Replies") >= 3 end, 5000)
+    d:advance(50)
+    assert.is_true(n >= 3)
+    d:destroy()
+  end)
+end)
