@@ -151,6 +151,8 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
 
   if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
+    free(h->own_path);
+    free(h->own_bind);
     free(h);
     free(ctx);
     return NULL;
