@@ -20,7 +20,12 @@ else
 Q := @
 endif
 
-FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c
+CMDS    := $(wildcard emulator/emu_cmd_*.c)
+FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c $(CMDS)
+# issue 9: the spec module's devices, channels and spawn
+MODULE_EXTRA := emulator/emu_device.c emulator/emu_devchan.c emulator/emu_channel.c \
+                emulator/emu_spawn.c
+FRONTS  += $(MODULE_EXTRA)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -29,7 +34,7 @@ DRIVERS := $(patsubst fixtures/drivers/%/,%,$(sort $(dir $(wildcard fixtures/dri
 C4ZS    := $(DRIVERS:%=$(BUILD)/fixtures/%.c4z)
 DEPS    := $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
 
-.PHONY: all deps run test asan unit spec bench clean fixtures certs
+.PHONY: all deps run test asan unit spec bench clean fixtures certs install uninstall
 all: $(BUILD)/c4emu $(BUILD)/c4emu.so $(BUILD)/pack-c4z fixtures certs
 
 deps:
@@ -55,11 +60,12 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o
+$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(CMDS:%.c=$(BUILD)/obj/%.o)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/c4emu.so: $(CORE_O) $(BUILD)/obj/emulator/emu_module.o $(BUILD)/obj/emulator/emu_specclient.o
+$(BUILD)/c4emu.so: $(CORE_O) $(BUILD)/obj/emulator/emu_module.o $(BUILD)/obj/emulator/emu_specclient.o \
+                   $(MODULE_EXTRA:%.c=$(BUILD)/obj/%.o)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -105,6 +111,32 @@ bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 
 bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)tools/bench.sh
+
+# Installs the command, the Lua module where Debian's lua5.1 and busted look
+# (PREFIX/lib/lua/5.1, PREFIX/share/lua/5.1: on their default paths for
+# /usr/local), the busted helper (require "c4emu.busted") and the man page.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALLED := bin/c4emu lib/lua/5.1/c4emu.so share/lua/5.1/c4emu/busted.lua share/man/man1/c4emu.1
+
+install: $(BUILD)/c4emu $(BUILD)/c4emu.so
+	@$(if $(Q),echo "  INSTALL $(DESTDIR)$(PREFIX)")
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.1 \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu $(DESTDIR)$(PREFIX)/share/man/man1
+	$(Q)install -m 755 $(BUILD)/c4emu $(DESTDIR)$(PREFIX)/bin/c4emu
+	$(Q)install -m 644 $(BUILD)/c4emu.so $(DESTDIR)$(PREFIX)/lib/lua/5.1/c4emu.so
+	$(Q)install -m 644 emulator/c4emu/busted.lua $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu/busted.lua
+	$(Q)install -m 644 emulator/c4emu.1 $(DESTDIR)$(PREFIX)/share/man/man1/c4emu.1
+
+uninstall:
+	@$(if $(Q),echo "  UNINSTALL $(DESTDIR)$(PREFIX)")
+	$(Q)rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu 2>/dev/null || true
+
+# The README's API coverage table is generated from the version table.
+.PHONY: readme-apis
+readme-apis: $(BUILD)/c4emu
+	$(Q)BUILD=$(BUILD) tools/update-readme-apis.sh
 
 clean:
 	rm -rf build build-asan

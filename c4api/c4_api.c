@@ -27,6 +27,11 @@ static const c4_family *const families[] = {
     &c4_family_crypto,
 };
 
+const c4_family *const *c4_families(size_t *n) {
+  *n = sizeof families / sizeof families[0];
+  return families;
+}
+
 int c4_check_port(lua_State *L, int i) {
   lua_Integer p = luaL_checkinteger(L, i);
   luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range (0-65535)");

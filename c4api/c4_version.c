@@ -35,12 +35,18 @@ static const struct {
     {C4F_FILESETDIR_CONFINED, V(3, 3, 0), "C4:FileSetDir limited to path aliases and allowed paths"},
 };
 
-/* Whole APIs.  Methods not listed here exist on every version. */
-static const struct {
-  const char *api;
-  c4_osver since;
-  const char *note;
-} api_rows[] = {
+/*
+ * Every C4 API, object method, callback and host global that
+ * shared/reference/driverworks.md names, with the OS version that added it
+ * (0: every version; the docs' "Available from 1.6.0" is a placeholder, §12,
+ * and counts as 0) and a note.  c4_open() leaves out C4 methods the chosen
+ * version lacks; `c4emu apis` lists every row and derives whether c4emu
+ * emulates it from the families (never from a flag here).
+ * Three arrays: C4 and object methods ("C4LuaTcpClient:Write"), callbacks,
+ * host globals.  One row per line; new rows go at the end of their array
+ * after an "issue N" comment.
+ */
+static const c4_api_row api_rows[] = {
     /* The CreateServer page says "Available from 2.10.0", yet describes the
      * pre-2.9.0 behaviour and the 2.9.0 change; its section header says
      * "delivered in 2.1.0".  2.1.0 makes every documented signature
@@ -48,13 +54,12 @@ static const struct {
      * take it.  The companions share the row. */
     {"CreateServer", V(2, 1, 0), "section header's 2.1.0; the page's 2.10.0 would hide pre-2.9.0"},
     {"DestroyServer", V(2, 1, 0), "shares CreateServer's row"},
-    {"ServerSend", V(2, 1, 0), "shares CreateServer's row"},
+    {"ServerSend", V(2, 1, 0), "shares CreateServer's row; UDP (port, data, address) form from 4.0.0"},
     {"ServerCloseClient", V(2, 1, 0), "shares CreateServer's row"},
-    {"CreateTLSServer", V(3, 3, 0), "seed: Available from 3.3.0"},
+    {"CreateTLSServer", V(3, 3, 0), "seed: Available from 3.3.0; identifier from 3.3.1"},
     {"PortInUse", V(3, 3, 1), "reference §2.1"},
-    {"GetTime", V(3, 2, 3), "reference §5.3"},
+    {"GetTime", V(3, 2, 3), "reference §5.3; units and fractional from 4.0.0"},
     {"GetTickCount", V(2, 4, 0), "reference §5.3"},
-    {"OnServerStatusChanged", V(2, 9, 0), "callback, see feature row"},
     {"GetSandboxDir", V(2, 9, 0), "reference §1"},
     {"GetC4zDir", V(2, 10, 0), "reference §1"},
     {"GetDriverFileName", V(3, 3, 0), "reference §1"},
@@ -62,34 +67,201 @@ static const struct {
     {"PersistSetValue", V(2, 10, 0), "reference §7.4"},
     {"PersistGetValue", V(2, 10, 0), "reference §7.4"},
     {"PersistDeleteValue", V(2, 10, 0), "reference §7.4"},
-    /* issue 14: the File pages; the other File* calls and the crypto helpers
-     * say "1.6.0", the placeholder (reference §12 #19): always there. */
-    {"FileCreateDir", V(3, 3, 0), "FileCreateDir page: introduced in 3.3.0"},
+    /* issue 9: every other API and callback the reference names */
+    {"CreateTCPServer", 0, "reference §3; the page's 1.6.0 is a placeholder"},
+    {"C4LuaTcpServer:OnResolve", 0, "reference §3"},
+    {"C4LuaTcpServer:OnListen", 0, "reference §3"},
+    {"C4LuaTcpServer:OnAccept", 0, "reference §3"},
+    {"C4LuaTcpServer:OnError", 0, "reference §3"},
+    {"C4LuaTcpServer:Option", 0, "reference §3: reuseaddr, linger"},
+    {"C4LuaTcpServer:Listen", 0, "reference §3"},
+    {"C4LuaTcpServer:GetLocalAddress", 0, "reference §3"},
+    {"C4LuaTcpServer:Close", 0, "reference §3"},
+    {"CreateTCPClient", 0, "reference §4"},
+    {"C4LuaTcpClient:Connect", 0, "reference §4"},
+    {"C4LuaTcpClient:OnResolve", 0, "reference §4"},
+    {"C4LuaTcpClient:OnConnect", 0, "reference §4"},
+    {"C4LuaTcpClient:Write", 0, "reference §4: no page of its own; examples chain it"},
+    {"C4LuaTcpClient:OnWrite", 0, "reference §4"},
+    {"C4LuaTcpClient:ReadUntil", 0, "reference §4: a delimiter or a matcher function"},
+    {"C4LuaTcpClient:ReadUntilOneOf", 0, "reference §4"},
+    {"C4LuaTcpClient:ReadUntilOneNotOf", 0, "reference §4"},
+    {"C4LuaTcpClient:ReadAtLeast", 0, "reference §4"},
+    {"C4LuaTcpClient:ReadUpTo", 0, "reference §4"},
+    {"C4LuaTcpClient:OnRead", 0, "reference §4"},
+    {"C4LuaTcpClient:OnDisconnect", 0, "reference §4"},
+    {"C4LuaTcpClient:OnError", 0, "reference §4"},
+    {"C4LuaTcpClient:Option", 0, "reference §4: keepalive, nodelay, linger"},
+    {"C4LuaTcpClient:GetRemoteAddress", 0, "reference §4"},
+    {"C4LuaTcpClient:GetLocalAddress", 0, "reference §4"},
+    {"C4LuaTcpClient:Close", 0, "reference §4"},
+    {"SetTimer", 0, "reference §5.1; the page's 1.6.0 is a placeholder"},
+    {"C4LuaTimer:Cancel", 0, "reference §5.1"},
+    {"AddTimer", 0, "reference §5.2: legacy, no current page"},
+    {"KillTimer", 0, "reference §5.2: legacy"},
+    {"RequestReflashLock", 0, "reference §7.2"},
+    {"KeepReflashLock", 0, "reference §7.2"},
+    {"ReleaseReflashLock", 0, "reference §7.2"},
+    {"UpdateProperty", 0, "does not fire OnPropertyChanged"},
+    {"UpdatePropertyList", V(2, 7, 0), "DYNAMIC_LIST properties; reshaped in OS 3"},
+    {"SetPropertyAttribs", 0, "reference §7.4"},
+    {"PersistDeleteAll", V(2, 10, 0), "reference §7.4"},
+    {"GetDeviceID", 0, "reference §7.4"},
+    {"GetProxyDevices", 0, "reference §7.4"},
+    {"GetProxyDevicesById", 0, "reference §7.4"},
+    {"ErrorLog", 0, "reference §7.4"},
+    {"DebugLog", 0, "reference §7.4"},
+    {"GetVersionInfo", 0, "reference §7.4"},
+    {"GetDriverConfigInfo", 0, "user-defined tags from 2.8.0"},
+    {"GetCapability", 0, "reference §7.4"},
+    {"AllowExecute", 0, "reference §7.4"},
+    {"ToStringLocaleC", 0, "reference §1"},
+    {"FileCreateDir", V(3, 3, 0), "FileCreateDir page: introduced in 3.3.0 (replaces io.popen uses)"},
+    {"UnZip", 0, "reference §1"},
+    {"GetHostname", 0, "reference §1"},
+    {"RegisterSystemEvent", 0, "reference §1 (with C4SystemEvents)"},
+    {"CreateNetworkConnection", 0, "reference §7.5"},
+    {"NetPortOptions", 0, "reference §7.5; SUPPRESS_CONNECTION_EVENTS from 2.8.0"},
+    {"NetConnect", 0, "reference §7.5"},
+    {"NetDisconnect", 0, "reference §7.5"},
+    {"SendToNetwork", 0, "reference §7.5"},
+    {"GetBindingAddress", 0, "reference §7.5"},
+    {"SetBindingAddress", V(2, 8, 0), "reference §7.5"},
+    {"GetControllerNetworkAddress", 0, "reference §7.5"},
+    {"GetMyNetworkAddress", 0, "reference §7.5"},
+    {"GetNetworkConnections", V(3, 0, 0), "reference §7.5"},
+    {"JsonEncode", 0, "reference §9"},
+    {"JsonDecode", 0, "reference §9; decodeNull from OS 3"},
+    {"Base64Encode", 0, "reference §9"},
+    {"Base64Decode", 0, "reference §9"},
+    {"Encode", 0, "reference §9: NONE, HEX, BASE64"},
+    {"Decode", 0, "reference §9"},
+    {"Hash", 0, "reference §9"},
+    {"Encrypt", 0, "reference §9; low-level ciphers dropped in 4.0.0"},
+    {"Decrypt", 0, "reference §9"},
+    {"HMAC", 0, "reference §9"},
+    {"PBKDF2", 0, "reference §9"},
+    {"GetSupportedCiphers", 0, "reference §9"},
+    {"GetSupportedDigests", 0, "reference §9"},
+    {"TEAEncrypt", 0, "reference §9: XXTEA"},
+    {"TEADecrypt", 0, "reference §9"},
+    {"urlGet", 0, "reference §9: legacy, returns a ticket"},
+    {"urlPost", 0, "reference §9"},
+    {"urlPut", 0, "reference §9"},
+    {"urlDelete", 0, "reference §9"},
+    {"urlCustom", 0, "reference §9"},
+    {"urlCancel", 0, "reference §9"},
+    {"urlCancelAll", 0, "reference §9"},
+    {"urlSetTimeout", 0, "reference §9"},
+    {"urlSetOption", 0, "reference §9"},
+    {"urlGetTickets", 0, "reference §9"},
+    {"urlGetCookies", 0, "reference §9"},
+    {"url", 0, "reference §9: C4:url() objects; 2.10.5 (not a version c4emu models)"},
+    {"C4LuaUrl:OnHeaders", 0, "reference §9 (the page names no type: C4LuaUrl assumed)"},
+    {"C4LuaUrl:OnBodyChunk", 0, "reference §9"},
+    {"C4LuaUrl:OnBody", 0, "reference §9: returning true aborts"},
+    {"C4LuaUrl:OnDone", 0, "reference §9"},
+    {"C4LuaUrl:SetOption", 0, "reference §9"},
+    {"C4LuaUrl:Get", 0, "reference §9"},
+    {"C4LuaUrl:Post", 0, "reference §9"},
+    {"C4LuaUrl:Put", 0, "reference §9"},
+    {"C4LuaUrl:Delete", 0, "reference §9"},
+    {"C4LuaUrl:Custom", 0, "reference §9"},
+    {"C4LuaUrl:Cancel", 0, "reference §9"},
+    {"C4LuaUrl:TicketId", 0, "reference §9"},
+    {"DownloadFile", 0, "reference §9"},
+    {"XmlEscapeString", 0, "escapes & < > only"},
+    {"FireEvent", V(2, 8, 0), "reference §9"},
+    {"FireEventByID", V(2, 8, 0), "reference §9"},
+    {"AddEvent", V(2, 8, 0), "reference §9"},
+    {"DeleteEvent", V(2, 8, 0), "reference §9"},
+    {"SendToProxy", 0, "reference §9"},
+    {"AddVariable", 0, "reference §9"},
+    {"SetVariable", 0, "reference §9"},
+    {"CallAsync", 0, "reference §9: runs after the calling code"},
+    {"GetUniqueMAC", 0, "reference §7.3"},
+    {"ParseXml", 0, "reference §7.3"},
+    /* issue 14: the File pages (their "1.6.0" is the placeholder, §12 #19) */
     {"FileMove", V(3, 3, 0), "FileMove page: introduced in 3.3.0"},
-    {"FileOpen", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileClose", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileRead", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileWrite", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileWriteString", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileSetPos", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileGetPos", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileGetSize", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileIsValid", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileGetName", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileGetOpenedHandles", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileExists", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileDelete", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileList", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileSetDir", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"FileGetDir", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"Encrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"Decrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"PBKDF2", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"GetSupportedCiphers", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"GetSupportedDigests", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"TEAEncrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
-    {"TEADecrypt", V(1, 6, 0), "page: 1.6.0 (placeholder)"},
+    {"FileOpen", 0, "File API page"},
+    {"FileClose", 0, "File API page"},
+    {"FileRead", 0, "File API page"},
+    {"FileWrite", 0, "File API page"},
+    {"FileWriteString", 0, "File API page"},
+    {"FileSetPos", 0, "File API page"},
+    {"FileGetPos", 0, "File API page"},
+    {"FileGetSize", 0, "File API page"},
+    {"FileIsValid", 0, "File API page"},
+    {"FileGetName", 0, "File API page"},
+    {"FileGetOpenedHandles", 0, "File API page"},
+    {"FileExists", 0, "File API page"},
+    {"FileDelete", 0, "File API page"},
+    {"FileList", 0, "File API page"},
+    {"FileSetDir", 0, "File API page"},
+    {"FileGetDir", 0, "File API page"},
 };
+
+/* The driver's global callbacks the reference names. */
+static const c4_api_row callback_rows[] = {
+    {"OnServerStatusChanged", V(2, 9, 0), "(port, status [, identifier 3.3.1])"},
+    {"OnServerConnectionStatusChanged", 0, "(handle, port, status [, ip 2.9.0] [, identifier 3.3.1])"},
+    {"OnServerDataIn", 0, "(handle, data [, ip, port 2.9.0] [, identifier 3.3.1])"},
+    {"OnTimerExpired", 0, "(id) for AddTimer timers"},
+    {"OnDriverInit", 0, "(dit); the DIT argument from 3.2.0; reference §7.1 says since 2.0.0"},
+    {"OnDriverLateInit", 0, "(dit); reference §7.1 says since 2.5.0"},
+    {"OnDriverDestroyed", 0, "(dit)"},
+    {"OnDriverRemovedFromProject", V(2, 1, 0), "reference §7.1"},
+    {"OnPropertyChanged", 0, "(name); not for UpdateProperty"},
+    {"ExecuteCommand", 0, "(command, params); actions arrive as LUA_ACTION"},
+    {"ReceivedFromProxy", 0, "(binding, command, params)"},
+    {"OnBindingChanged", 0, "one page says 2.9.0, another 1.6.0 (reference §12 #12)"},
+    {"OnConnectionStatusChanged", 0, "(binding, port, status): network bindings"},
+    {"ReceivedFromNetwork", 0, "(binding, port, data [, fromIP 4.0.0])"},
+    {"OnNetworkBindingChanged", 0, "(binding, isBound)"},
+    {"ReceivedFromSerial", 0, "(binding, data)"},
+    {"ReceivedAsync", 0, "(ticket, data, code, headers, error): legacy url* completions"},
+    {"OnVariableChanged", 0, "(name)"},
+    {"OnWatchedVariableChanged", 0, "(device, variable, value)"},
+    {"OnDeviceEvent", 0, "(firingDevice, event)"},
+    {"OnSystemEvent", 0, "(data)"},
+    {"GetPrivateKeyPassword", 0, "(binding, port)"},
+    {"UIRequest", 0, "(command, params)"},
+    {"TestCondition", 0, "(name, params)"},
+    {"OnPoll", 0, "MONITOR_CONNECTION network bindings"},
+    {"OnZigbee*", 0, "the reference names the family only"},
+    {"OnReflashLockGranted", 0, "reference §7.2"},
+    {"OnReflashLockRevoked", 0, "reference §7.2"},
+};
+
+/* The globals the host creates besides C4's methods. */
+static const c4_api_row global_rows[] = {
+    {"C4", 0, "the API object; methods are called with a colon"},
+    {"Properties", 0, "name → value, from driver.xml defaults"},
+    {"PersistData", 0, "saved with the project"},
+    {"Variables", 0, "this driver's variables"},
+    {"C4SystemEvents", 0, "event name → id"},
+    {"c4json", 0, "with c4json.null"},
+    {"print", 0, "into the log"},
+    {"hexdump", 0, "reference §1"},
+    {"tohex", 0, "reference §1"},
+    {"bit", 0, "LuaBitOp (OS 3 semantics)"},
+    {"string.pack", 0, "lpack style; 'l' is 4 bytes"},
+    {"string.unpack", 0, "lpack style: next position first"},
+    {"string.gfind", 0, "Lua 5.0 name, kept by Lua 5.1's compat"},
+};
+
+const c4_api_row *c4_api_rows(c4_row_kind kind, size_t *n) {
+  switch (kind) {
+  case C4_ROW_CALLBACK: *n = sizeof callback_rows / sizeof callback_rows[0]; return callback_rows;
+  case C4_ROW_GLOBAL: *n = sizeof global_rows / sizeof global_rows[0]; return global_rows;
+  default: *n = sizeof api_rows / sizeof api_rows[0]; return api_rows;
+  }
+}
+
+const char *c4_feature_what(c4_feature f, c4_osver *since) {
+  *since = feature_rows[f].since;
+  return feature_rows[f].what;
+}
 
 /* Versions a user may name; the last is the default. */
 static const c4_osver known[] = {

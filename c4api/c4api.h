@@ -26,6 +26,9 @@ typedef struct {
   const char *name;                          /* "timer", "server", ... */
   const c4_fn *fns;                          /* {NULL, NULL}-terminated, may be NULL */
   void (*open)(lua_State *L, emu_ctx *ctx);  /* optional: metatables, hooks */
+  /* issue 9: the driver's global callbacks this family calls (NULL-terminated,
+   * may be NULL); `c4emu apis` reports them as emulated. */
+  const char *const *callbacks;
 } c4_family;
 
 /* ---- for the host ------------------------------------------------------ */
@@ -59,6 +62,21 @@ typedef enum {
 } c4_feature;
 
 bool c4_has(emu_ctx *ctx, c4_feature f);
+
+/* issue 9: the rows of the table, for `c4emu apis`: C4 methods
+ * ("CreateServer") and object methods ("C4LuaTcpClient:Write"), the
+ * callbacks a driver defines, and the globals the host creates. */
+typedef enum { C4_ROW_METHOD, C4_ROW_CALLBACK, C4_ROW_GLOBAL } c4_row_kind;
+typedef struct {
+  const char *api;
+  c4_osver since; /* 0: every version */
+  const char *note;
+} c4_api_row;
+const c4_api_row *c4_api_rows(c4_row_kind kind, size_t *n);
+/* The behaviour rows (callback argument lists and the like). */
+const char *c4_feature_what(c4_feature f, c4_osver *since);
+/* The families, in the order c4_open() installs them. */
+const c4_family *const *c4_families(size_t *n);
 /* Whether C4:<api> exists on os; *since gets the version that added it (0 if always). */
 bool c4_api_on(c4_osver os, const char *api, c4_osver *since);
 

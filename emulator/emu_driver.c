@@ -15,6 +15,17 @@
 #include "emu_host.h"
 #include "c4api.h"
 
+/* The driver's globals the host itself calls (the spec module calls
+ * ExecuteCommand for d:command and d:action); `c4emu apis` lists them. */
+const char *const emu_host_callbacks[] = {
+    "OnDriverInit",
+    "OnDriverLateInit",
+    "OnDriverDestroyed",
+    "OnPropertyChanged",
+    "ExecuteCommand",
+    NULL,
+};
+
 static const char *phase_names[] = {"none", "load", "OnDriverInit", "OnDriverLateInit",
                                     "running", "OnDriverDestroyed", "dead"};
 
@@ -139,13 +150,21 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   }
   ctx->host = h;
   h->opt = *opt;
+  /* The caller's strings (Lua strings of c4emu.load, argv) need not outlive
+   * the call: the host keeps its own copies. */
+  h->own_path = strdup(opt->path ? opt->path : "");
+  h->own_bind = opt->bind_addr ? strdup(opt->bind_addr) : NULL;
+  h->opt.path = h->own_path;
+  h->opt.bind_addr = h->own_bind;
   ctx->os = opt->os ? opt->os : c4_osver_newest();
   ctx->init_rule = opt->init_rule;
   ctx->virtual_clock = opt->virtual_clock;
-  ctx->bind_addr = opt->bind_addr ? opt->bind_addr : "0.0.0.0";
+  ctx->bind_addr = h->own_bind ? h->own_bind : "0.0.0.0";
   ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
 
   if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
+    free(h->own_path);
+    free(h->own_bind);
     free(h);
     free(ctx);
     return NULL;
@@ -157,7 +176,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
 
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  h->epoch0_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  h->epoch0_ms = opt->has_epoch ? opt->epoch_ms : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
   uv_loop_init(&h->loop);
   ctx->loop = &h->loop;
   h->clock = emu_clock_new(ctx, opt->virtual_clock);
@@ -170,6 +189,8 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   }
   c4_open(L, ctx);
   fill_properties(ctx);
+  h->opt.props = NULL; /* the caller's; read once, just now */
+  h->opt.nprops = 0;
 
   size_t len;
   char *src = h->pkg.inline_script ? inline_source(&h->pkg.xml, &len) : NULL;
@@ -269,6 +290,8 @@ void emu_driver_free(emu_ctx *ctx) {
   }
   emu_package_free(&h->pkg);
   emu_log_free(ctx);
+  free(h->own_path);
+  free(h->own_bind);
   free(h->hooks);
   free(h->probes);
   free(h);

@@ -25,6 +25,9 @@ typedef struct {
   bool log_color;
   emu_level log_level;       /* what is printed (everything is captured) */
   int64_t device_id;         /* 0: pick one */
+  /* issue 9: the emulator's wall clock */
+  bool has_epoch;            /* epoch_ms given (--epoch, {epoch=}); else the real time at load */
+  int64_t epoch_ms;          /* wall time at load, ms since the Unix epoch */
 } emu_options;
 
 /* One captured log line. */
@@ -84,6 +87,13 @@ struct emu_host {
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */
   void (*log_sink)(emu_ctx *ctx, emu_level lvl, const char *line); /* optional extra sink */
+  char *own_path, *own_bind; /* issue 9: copies of opt.path and opt.bind_addr */
+  /* issue 9: settling */
+  bool (*spec_step)(emu_ctx *ctx, void *ud); /* set by the spec module while it waits:
+                                                 runs device notifiers and spawned
+                                                 coroutines; true if anything ran */
+  void *spec_step_ud;
+  int settling;             /* depth of emu_settle / advance / serve (nesting is refused) */
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -112,6 +122,8 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
 void emu_console_line(emu_ctx *ctx, const char *line);
 
 long emu_handles_open(emu_ctx *ctx); /* sum over kinds */
+/* issue 9: the driver callbacks the host itself calls (NULL-terminated). */
+extern const char *const emu_host_callbacks[];
 const char *emu_phase_name(emu_phase p);
 
 /* ---- the Lua world (emu_lua.c) ----------------------------------------- */
@@ -136,8 +148,9 @@ void emu_clock_free(emu_clock *c);
 /* Virtual: fires every entry due by now+ms, in order, serving ready I/O
  * between them; the clock ends at now+ms.  Real mode: runs the loop for ms. */
 void emu_clock_advance(emu_ctx *ctx, uint64_t ms);
-/* Fires the entries due now (real mode: also re-arms the libuv timer). */
-void emu_clock_fire_due(emu_ctx *ctx);
+/* Fires the entries due now (real mode: also re-arms the libuv timer);
+ * true if any fired. */
+bool emu_clock_fire_due(emu_ctx *ctx);
 /* Due time of the earliest entry; false if none. */
 bool emu_clock_next_due(emu_ctx *ctx, uint64_t *due);
 /* Visits every pending entry (for d:timers()). */
@@ -154,6 +167,30 @@ void emu_clock_stall(emu_ctx *ctx, uint64_t ms);
 bool emu_loop_could_bring_io(emu_ctx *ctx);
 /* Serves the loop once: waits at most wait_ms of real time for I/O. */
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);
+
+/* ---- the wall clock (emu_wallclock.c), issue 9 ------------------------ */
+/* Replaces os.time / os.date / os.clock in L with the emulator clock's. */
+void emu_wallclock_open(lua_State *L);
+/* "2026-01-01T00:00:00Z" (a zone, Z or ±HH:MM, is required with a time),
+ * "2026-01-01" (UTC midnight) or seconds since the Unix epoch → ms.
+ * Returns 0, or -1 if s is none of those. */
+int emu_epoch_parse(const char *s, int64_t *ms);
+
+/* ---- subcommands (emulator/emu_cmd_<name>.c) ---------------------------- */
+/* issue 9 */
+int emu_cmd_apis(int argc, char **argv);
+int emu_cmd_init(int argc, char **argv);
+
+/* ---- settling (emu_settle.c, issue 9) ------------------------------------ */
+/* Wall-clock bound of each settle inside virtual-time advance. */
+#define EMU_ADVANCE_SETTLE_MS 2000u
+/* Serves the loop (and the spec side) until everything in the process is
+ * quiet; 0, or -1 after timeout_ms of wall time with the reason in why. */
+int emu_settle(emu_ctx *ctx, uint64_t timeout_ms, char *why, size_t whysz);
+/* Whether anything is in flight now (one look, no serving). */
+bool emu_settle_busy(emu_ctx *ctx, char *why, size_t whysz);
+/* emu_settle for advance: logs once (per *warned) when it times out. */
+void emu_settle_for_advance(emu_ctx *ctx, bool *warned);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

@@ -3,6 +3,9 @@
  * (coloured on a terminal) and a capture of every line for specs, plus the
  * records `c4emu check` and specs read: uncaught driver errors and notes.
  *
+ * Stamps are the real time, or in virtual time (and whenever a start epoch
+ * was given) the emulator's wall time: the start epoch plus the clock.
+ *
  * The capture is bounded: past EMU_LOG_KEEP lines the oldest half is dropped,
  * so a chatty driver under a long virtual run cannot eat memory.
  */
@@ -38,18 +41,27 @@ static void print_line(emu_ctx *ctx, emu_level lvl, const char *text) {
   struct emu_host *h = ctx->host;
   if (h->log_sink) h->log_sink(ctx, lvl, text);
   if (!h->opt.log_stderr || lvl > h->opt.log_level) return;
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
+  /* In virtual time (or with a start epoch) the stamp is the emulator's wall
+   * time, so the log agrees with the driver's os.date(). */
+  int64_t ms;
+  if (ctx->virtual_clock || h->opt.has_epoch) {
+    ms = emu_epoch_ms(ctx);
+  } else {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  }
+  time_t secs = (time_t)(ms / 1000 - (ms % 1000 < 0));
+  long milli = (long)(ms - (int64_t)secs * 1000);
   struct tm tm;
-  localtime_r(&tv.tv_sec, &tm);
+  localtime_r(&secs, &tm);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
   if (h->opt.log_color)
-    fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s\033[0m\n", stamp,
-            (long)(tv.tv_usec / 1000), level_colors[lvl], level_names[lvl], text);
+    fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s\033[0m\n", stamp, milli,
+            level_colors[lvl], level_names[lvl], text);
   else
-    fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, (long)(tv.tv_usec / 1000),
-            level_names[lvl], text);
+    fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, milli, level_names[lvl], text);
 }
 
 static void store_line(emu_ctx *ctx, emu_level lvl, const char *text) {

@@ -182,6 +182,7 @@ lua_State *emu_lua_new(emu_ctx *ctx) {
   lua_pushcfunction(L, l_os_exit);
   lua_setfield(L, -2, "exit");
   lua_pop(L, 1);
+  emu_wallclock_open(L);
   if (c4_has(ctx, C4F_NO_IO_POPEN)) {
     lua_getglobal(L, "io");
     lua_pushnil(L);

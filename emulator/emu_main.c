@@ -4,6 +4,8 @@
  *   c4emu run PATH    load a driver, run its lifecycle, serve until SIGINT/SIGTERM
  *   c4emu check PATH  load → init → 60 virtual seconds → destroy, per OS version;
  *                     report errors, init-rule violations and missing APIs
+ *   c4emu apis        the API coverage table (emu_cmd_apis.c)
+ *   c4emu init DIR    a new driver project (emu_cmd_init.c)
  *
  * Exit codes: 0 clean, 1 findings (check), 2 the driver cannot run / bad usage.
  */
@@ -30,6 +32,7 @@
 enum { FOR_RUN = 1, FOR_CHECK = 2, FOR_BOTH = FOR_RUN | FOR_CHECK };
 enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
+  OPT_EPOCH, /* issue 9 */
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
 };
 typedef struct {
@@ -51,6 +54,8 @@ static const cli_opt opts[] = {
      "address servers listen on (run: all interfaces; check: 127.0.0.1)"},
     {"junit", required_argument, OPT_JUNIT, FOR_CHECK, "FILE", "also write a JUnit XML report"},
     {"once", no_argument, OPT_ONCE, FOR_RUN, NULL, "stop right after OnDriverLateInit"},
+    {"epoch", required_argument, OPT_EPOCH, FOR_BOTH, "TIME",
+     "wall time at load: 2026-01-01T00:00:00Z, a date, or seconds (default: now)"},
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
     {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
     {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
@@ -62,6 +67,8 @@ static void usage(FILE *f) {
           "usage: c4emu run PATH [options]      run a driver until Ctrl-C\n"
           "       c4emu check PATH [options]    check a driver on one or more OS versions\n"
           "       c4emu pack PROJECT.c4zproj    build a .c4z from a DriverPackager project (pack --help)\n"
+          "       c4emu apis [--os VERSION] [--markdown]   the API coverage table\n"
+          "       c4emu init DIR [--name NAME]  write a new driver project that passes its spec\n"
           "       c4emu --help | --version\n"
           "\n"
           "PATH is a .c4z file or an unpacked driver folder.\n"
@@ -138,6 +145,12 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
   }
   case OPT_JUNIT: a->junit = val; break;
   case OPT_ONCE: a->once = true; break;
+  case OPT_EPOCH:
+    if (emu_epoch_parse(val, &a->opt.epoch_ms) != 0)
+      return die_usage("--epoch wants 2026-01-01T00:00:00Z, 2026-01-01 or seconds since "
+                       "1970, not '%s'", val);
+    a->opt.has_epoch = true;
+    break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
   }
@@ -360,5 +373,8 @@ int main(int argc, char **argv) {
     return rc < 0 ? 0 : rc;
   }
   if (strcmp(argv[1], "pack") == 0) return emu_cmd_pack(argc - 1, argv + 1); /* issue 14 */
-  return die_usage("unknown command '%s': use run, check or pack", argv[1]);
+  /* issue 9 */
+  if (strcmp(argv[1], "apis") == 0) return emu_cmd_apis(argc - 1, argv + 1);
+  if (strcmp(argv[1], "init") == 0) return emu_cmd_init(argc - 1, argv + 1);
+  return die_usage("unknown command '%s': use run, check, pack, apis or init", argv[1]);
 }

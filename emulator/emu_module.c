@@ -2,7 +2,8 @@
  * emu_module.c — `require "c4emu"`: drive hosted drivers from busted specs.
  *
  *   local d = c4emu.load(path, {os=, clock="virtual"|"real", init_rule=,
- *                               properties={...}, bind=, log=false})
+ *                               properties={...}, bind=, log=false,
+ *                               epoch="2026-01-01T00:00:00Z"})
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
@@ -52,6 +53,65 @@ static void free_props(emu_kv *props, size_t n) {
   }
 }
 
+/*
+ * The options c4emu.load knows; any other key is refused, naming it and
+ * these.  One name per line: other issues append theirs at the end.
+ */
+static const char *const load_options[] = {
+    "os",
+    "clock",
+    "init_rule",
+    "properties",
+    "bind",
+    "log",
+    /* issue 9: the emulator's wall clock */
+    "epoch",
+    NULL,
+};
+
+/* Raises unless every key of the options table at t is a known option. */
+static void check_load_options(lua_State *L, int t) {
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    lua_pop(L, 1);
+    const char *key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    bool known = false;
+    for (size_t i = 0; key && load_options[i]; i++)
+      if (strcmp(key, load_options[i]) == 0) known = true;
+    if (known) continue;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; load_options[i]; i++) {
+      if (i) luaL_addstring(&b, ", ");
+      luaL_addstring(&b, load_options[i]);
+    }
+    luaL_pushresult(&b);
+    if (key)
+      luaL_error(L, "c4emu.load: unknown option '%s' (known: %s)", key, lua_tostring(L, -1));
+    else
+      luaL_error(L, "c4emu.load: option names must be strings, not a %s key (known: %s)",
+                 luaL_typename(L, -2), lua_tostring(L, -1));
+  }
+}
+
+/* opts.epoch: "2026-01-01T00:00:00Z", "2026-01-01", or seconds since 1970. */
+static void opt_epoch(lua_State *L, int t, emu_options *opt) {
+  lua_getfield(L, t, "epoch");
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    opt->epoch_ms = (int64_t)(lua_tonumber(L, -1) * 1000.0);
+    opt->has_epoch = true;
+  } else if (lua_type(L, -1) == LUA_TSTRING) {
+    if (emu_epoch_parse(lua_tostring(L, -1), &opt->epoch_ms) != 0)
+      luaL_error(L, "c4emu.load: epoch '%s' is not a time: use \"2026-01-01T00:00:00Z\", "
+                 "\"2026-01-01\" or seconds since 1970", lua_tostring(L, -1));
+    opt->has_epoch = true;
+  } else if (!lua_isnil(L, -1)) {
+    luaL_error(L, "c4emu.load: epoch must be a string or a number, not a %s",
+               luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+}
+
 /* c4emu.load(path [, opts]) → driver */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -60,6 +120,8 @@ static int l_load(lua_State *L) {
   emu_kv props[128];
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
+    check_load_options(L, 2);
+    opt_epoch(L, 2, &opt);
     const char *os = NULL, *clock = NULL, *rule = NULL;
     opt_string(L, 2, "os", &os);
     opt_string(L, 2, "clock", &clock);
@@ -424,16 +486,60 @@ static uint64_t check_ms(lua_State *L, int i) {
   return (uint64_t)ms;
 }
 
-/* d:advance(ms) — virtual: fire what is due by now+ms; real: serve ms of time */
+/* Refuses a wait that would nest inside settle/advance/serve: from a device
+ * notifier or a spawned coroutine that one of them is running. */
+void emu_module_check_not_nested(lua_State *L, emu_ctx *ctx, const char *what) {
+  if (ctx->host->settling)
+    luaL_error(L, "%s: called from inside a callback that d:settle, d:advance or a wait is "
+               "running (a device notifier or a spawned coroutine); call it from the spec's "
+               "own code", what);
+}
+
+/* d:advance(ms) — virtual: fire what is due by now+ms, settling around each
+ * firing; real: serve ms of time */
 static int d_advance(lua_State *L) {
   emu_ctx *ctx = live_ctx(L, 1);
-  emu_clock_advance(ctx, check_ms(L, 2));
+  uint64_t ms = check_ms(L, 2);
+  emu_module_check_not_nested(L, ctx, "d:advance");
+  emu_spec_step_begin(L, ctx);
+  ctx->host->settling++;
+  emu_clock_advance(ctx, ms);
+  ctx->host->settling--;
+  emu_spec_step_end(L, ctx);
   return 0;
 }
 
-static bool call_predicate(lua_State *L, int fn) {
+/* d:settle([timeout_ms]) — serves the loop until everything inside this
+ * process is quiet (see emu_settle.c); raises after timeout_ms (default
+ * 5000) of wall time, saying what was still busy */
+static int d_settle(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  uint64_t t = 5000;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TNUMBER)
+      return luaL_error(L, "d:settle: timeout_ms must be a number, not %s", luaL_typename(L, 2));
+    lua_Number n = lua_tonumber(L, 2);
+    if (!(n >= 0 && n < 9e15)) return luaL_error(L, "d:settle: timeout_ms must be >= 0");
+    t = (uint64_t)n;
+  }
+  emu_module_check_not_nested(L, ctx, "d:settle");
+  char why[160];
+  emu_spec_step_begin(L, ctx);
+  int r = emu_settle(ctx, t, why, sizeof why);
+  emu_spec_step_end(L, ctx);
+  if (r != 0) return luaL_error(L, "d:settle: still not quiet after %d ms: %s", (int)t, why);
+  return 0;
+}
+
+/* Calls the predicate protected (d:run_until must not leave between its
+ * spec-step begin and end): true with its value on the stack; false; or
+ * raises later through *failed with the message on the stack. */
+static bool call_predicate(lua_State *L, int fn, bool *failed) {
   lua_pushvalue(L, fn);
-  lua_call(L, 0, 1);
+  if (lua_pcall(L, 0, 1, 0) != 0) {
+    *failed = true;
+    return true; /* the message stays on the stack */
+  }
   bool ok = lua_toboolean(L, -1);
   if (!ok) lua_pop(L, 1);
   return ok; /* on success the value stays on the stack */
@@ -451,6 +557,9 @@ static int d_stall(lua_State *L) {
   return 0;
 }
 
+static int run_until_loop(lua_State *L, emu_ctx *ctx, uint64_t timeout, uint64_t t0,
+                          uint64_t v0, bool *failed);
+
 /*
  * d:run_until(fn, timeout_ms) → fn's first true value.  Serves real I/O; in
  * virtual mode, when nothing is ready (a short real wait if a socket could
@@ -463,11 +572,26 @@ static int d_run_until(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   uint64_t timeout = lua_isnoneornil(L, 3) ? 5000 : check_ms(L, 3);
   uint64_t t0 = uv_hrtime(), v0 = emu_now(ctx);
+  /* issue 9: device notifiers and spawned coroutines run while it waits */
+  bool failed = false;
+  emu_spec_step_begin(L, ctx);
+  int r = run_until_loop(L, ctx, timeout, t0, v0, &failed);
+  emu_spec_step_end(L, ctx);
+  if (failed) return lua_error(L);
+  if (r == 1) return 1;
+  if (r == 0) return luaL_error(L, "d:run_until: condition still false after %d ms", (int)timeout);
+  return luaL_error(L, "d:run_until: condition still false after %d ms (virtual time; "
+                    "no timer left to fire and no I/O pending)", (int)timeout);
+}
+
+/* 1: found (value on top); 0: timed out; 2: nothing left that could happen. */
+static int run_until_loop(lua_State *L, emu_ctx *ctx, uint64_t timeout, uint64_t t0,
+                          uint64_t v0, bool *failed) {
   for (;;) {
-    if (call_predicate(L, 2)) return 1;
+    if (ctx->host->spec_step) ctx->host->spec_step(ctx, ctx->host->spec_step_ud);
+    if (call_predicate(L, 2, failed)) return 1;
     uint64_t real_ms = (uv_hrtime() - t0) / 1000000u;
-    if (real_ms >= timeout || emu_now(ctx) - v0 > timeout)
-      return luaL_error(L, "d:run_until: condition still false after %d ms", (int)timeout);
+    if (real_ms >= timeout || emu_now(ctx) - v0 > timeout) return 0;
     if (!ctx->virtual_clock) {
       uint64_t left = timeout - real_ms;
       emu_loop_serve(ctx, left < 10 ? left : 10);
@@ -487,9 +611,8 @@ static int d_run_until(lua_State *L) {
       emu_clock_advance(ctx, due > emu_now(ctx) ? due - emu_now(ctx) : 0);
     } else if (!io_possible) { /* nothing can happen: let the time pass and fail */
       if (emu_now(ctx) < v0 + timeout) emu_clock_advance(ctx, v0 + timeout - emu_now(ctx));
-      if (call_predicate(L, 2)) return 1;
-      return luaL_error(L, "d:run_until: condition still false after %d ms (virtual time; "
-                        "no timer left to fire and no I/O pending)", (int)timeout);
+      if (call_predicate(L, 2, failed)) return 1;
+      return 2;
     }
   }
 }
@@ -558,6 +681,8 @@ static const luaL_Reg driver_methods[] = {
     {"notes", d_notes},       {"phase", d_phase},         {"handles", d_handles},
     {"memory", d_memory},     {"now", d_now},             {"advance", d_advance},
     {"run_until", d_run_until}, {"timers", d_timers},     {"stall", d_stall},
+    /* issue 9: settle */
+    {"settle", d_settle},
     {NULL, NULL},
 };
 
@@ -571,6 +696,8 @@ int luaopen_c4emu(lua_State *L) {
   emu_class_new(L, DRIVER_MT, driver_methods, d_gc, d_tostring);
   lua_getfield(L, -1, "__index");
   luaL_register(L, NULL, emu_specclient_methods);
+  /* issue 9: devices */
+  luaL_register(L, NULL, emu_device_methods);
   lua_pop(L, 2);
 
   lua_pushlightuserdata(L, (void *)&LIVE_KEY);
@@ -585,5 +712,8 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, module_fns);
   lua_pushstring(L, c4_osver_known());
   lua_setfield(L, -2, "os_versions");
+  /* issue 9: spawn, devices */
+  emu_spawn_open(L);
+  emu_device_open(L);
   return 1;
 }

@@ -4,7 +4,7 @@
 -- clear errors with exit 2.
 local c4emu = require "c4emu"
 local support = require "support"
-local scratch, read, write = support.scratch, support.read, support.write
+local scratch, read, write = support.scratch, support.read, support.write_file
 
 local PROJECT = "fixtures/projects/squished"
 

@@ -4,7 +4,7 @@
 -- refusal of precompiled Lua.
 local c4emu = require "c4emu"
 local support = require "support"
-local scratch, read, write = support.scratch, support.read, support.write
+local scratch, read, write = support.scratch, support.read, support.write_file
 
 local C4I = "fixtures/c4i/legacy_server.c4i"
 

@@ -10,13 +10,60 @@ function M.folder(name) return "fixtures/drivers/" .. name end
 -- Path of the .c4z the build packed from fixtures/drivers/<name>/.
 function M.c4z(name) return M.build .. "/fixtures/" .. name .. ".c4z" end
 
--- Runs the c4emu CLI; returns its combined output and exit code.
-function M.cli(args)
-  local p = io.popen(M.build .. "/c4emu " .. args .. " 2>&1; echo \"exit=$?\"")
+-- Runs a shell command; returns its combined output and exit code.
+function M.sh(cmd)
+  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit=$?\"")
   local out = p:read("*a")
   p:close()
   local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), code
+  return (out:gsub("exit=%d+%s*$", "")), code
+end
+
+-- Runs the c4emu CLI (env: "NAME=value ..." before it); returns its
+-- combined output and exit code.
+function M.cli(args, env)
+  return M.sh((env and env .. " " or "") .. M.build .. "/c4emu " .. args)
+end
+
+-- Runs the CLI, asserts it refused with exit code 2 and a message matching
+-- pattern; returns the output.
+function M.cli_refuses(args, pattern)
+  local out, code = M.cli(args)
+  assert.equal(2, code, out)
+  assert.matches(pattern, out)
+  return out
+end
+
+-- The whole of a file; nil if it cannot be opened.
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function M.write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- A loader for a spec file: open(name, opts) loads fixtures/drivers/<name>
+-- and the driver is destroyed after the test (pcall: a no-op once the test
+-- destroyed or freed it), so the helper can check its handles.
+function M.loader()
+  local c4emu = require "c4emu"
+  local opened = {}
+  require("busted").after_each(function()
+    for _, d in ipairs(opened) do pcall(d.destroy, d) end
+    opened = {}
+  end)
+  return function(name, opts)
+    local d = c4emu.load(M.folder(name), opts)
+    opened[#opened + 1] = d
+    return d
+  end
 end
 
 -- The names of the calls a lifecycle fixture recorded, in order.
@@ -53,18 +100,8 @@ function M.raised(f, ...)
 end
 
 -- Whole-file read and write (binary).
-function M.read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-function M.write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+-- The whole of a file; raises when it cannot be read.
+function M.read(path) return (assert(M.read_file(path), path .. ": cannot read")) end
 
 -- A fresh, empty folder under the build tree for files a test makes.
 function M.scratch(name)

@@ -9,18 +9,8 @@
 local c4emu = require "c4emu"
 local S = require "support"
 
--- Every driver a test loads is destroyed after it (pcall: a no-op once the
--- test destroyed or freed it), so the helper can check its handles.
-local opened = {}
-local function open(name, opts)
-  local d = c4emu.load(S.folder(name), opts)
-  opened[#opened + 1] = d
-  return d
-end
-after_each(function()
-  for _, d in ipairs(opened) do pcall(d.destroy, d) end
-  opened = {}
-end)
+-- Every driver a test loads is destroyed after it.
+local open = S.loader()
 
 -- The timer recorder fixture, initialised.  Callbacks made with Record(name)
 -- append {name=, at=, skips=} to FIRED; Names() lists the names in order.

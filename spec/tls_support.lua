@@ -24,7 +24,7 @@ local ALL_TLS = bit.bor(OP.WORKAROUNDS, OP.NO_SSLv2, OP.NO_SSLv3)
 ---------------------------------------------------------------------------
 -- files
 
-local read, write = S.read, S.write
+local read, write = S.read, S.write_file
 
 local function cert(name) return CERTS .. "/" .. name end
 

@@ -178,4 +178,4 @@ static const c4_fn core_fns[] = {
     {NULL, NULL},
 };
 
-const c4_family c4_family_core = {"core", core_fns, NULL};
+const c4_family c4_family_core = {"core", core_fns, NULL, NULL};

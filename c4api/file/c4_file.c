@@ -548,4 +548,4 @@ static const c4_fn file_fns[] = {
     {NULL, NULL},
 };
 
-const c4_family c4_family_file = {"file", file_fns, file_open};
+const c4_family c4_family_file = {"file", file_fns, file_open, NULL};

@@ -379,4 +379,4 @@ static const c4_fn crypto_fns[] = {
     {NULL, NULL},
 };
 
-const c4_family c4_family_crypto = {"crypto", crypto_fns, NULL};
+const c4_family c4_family_crypto = {"crypto", crypto_fns, NULL, NULL};

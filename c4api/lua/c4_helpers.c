@@ -407,4 +407,4 @@ static const c4_fn helpers_fns[] = {
   {NULL, NULL},
 };
 
-const c4_family c4_family_helpers = {"helpers", helpers_fns, helpers_open};
+const c4_family c4_family_helpers = {"helpers", helpers_fns, helpers_open, NULL};

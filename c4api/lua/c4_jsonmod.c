@@ -89,4 +89,4 @@ static void jsonmod_open(lua_State *L, emu_ctx *ctx) {
   lua_pop(L, 2);
 }
 
-const c4_family c4_family_jsonmod = {"jsonmod", NULL, jsonmod_open};
+const c4_family c4_family_jsonmod = {"jsonmod", NULL, jsonmod_open, NULL};

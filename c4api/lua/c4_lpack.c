@@ -257,4 +257,4 @@ static void lpack_open(lua_State *L, emu_ctx *ctx) {
   lua_pop(L, 1);
 }
 
-const c4_family c4_family_lpack = {"lpack", NULL, lpack_open};
+const c4_family c4_family_lpack = {"lpack", NULL, lpack_open, NULL};

@@ -845,7 +845,15 @@ static const c4_fn server_fns[] = {
     {NULL, NULL},
 };
 
-const c4_family c4_family_server = {"server", server_fns, NULL};
+/* The driver's globals this family calls (CreateTLSServer's servers too). */
+static const char *const server_callbacks[] = {
+    "OnServerStatusChanged",
+    "OnServerConnectionStatusChanged",
+    "OnServerDataIn",
+    NULL,
+};
+
+const c4_family c4_family_server = {"server", server_fns, NULL, server_callbacks};
 
 /* ---- for the spec module --------------------------------------------------------- */
 

@@ -164,4 +164,4 @@ static const c4_fn tls_fns[] = {
     {NULL, NULL},
 };
 
-const c4_family c4_family_tls = {"tls", tls_fns, NULL};
+const c4_family c4_family_tls = {"tls", tls_fns, NULL, NULL};

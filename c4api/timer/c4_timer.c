@@ -412,4 +412,7 @@ static const c4_fn timer_fns[] = {
     {NULL, NULL},
 };
 
-const c4_family c4_family_timer = {"timer", timer_fns, timer_open};
+/* The driver's globals this family calls. */
+static const char *const timer_callbacks[] = {"OnTimerExpired", NULL};
+
+const c4_family c4_family_timer = {"timer", timer_fns, timer_open, timer_callbacks};
