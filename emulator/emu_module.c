@@ -107,13 +107,28 @@ static int l_load(lua_State *L) {
   d->ctx = emu_driver_load(&opt, err, sizeof err);
   free_props(props, opt.nprops);
   if (!d->ctx) return luaL_error(L, "%s", err);
-  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
+  emu_weak_set_add(L, &LIVE_KEY, -1);
+  return 1;
+}
+
+void emu_weak_set_new(lua_State *L, const void *key) {
+  lua_pushlightuserdata(L, (void *)key);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+void emu_weak_set_add(lua_State *L, const void *key, int idx) {
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  lua_pushlightuserdata(L, (void *)key);
   lua_rawget(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, -2);
+  lua_pushvalue(L, idx);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
   lua_pop(L, 1);
-  return 1;
 }
 
 /* c4emu.drivers() → list of live drivers (for the spec helper) */
@@ -638,13 +653,7 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_device_methods);
   lua_pop(L, 2);
 
-  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
-  lua_newtable(L);
-  lua_newtable(L);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawset(L, LUA_REGISTRYINDEX);
+  emu_weak_set_new(L, &LIVE_KEY);
 
   lua_newtable(L);
   luaL_register(L, NULL, module_fns);
