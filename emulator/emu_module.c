@@ -6,6 +6,9 @@
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
+ *   (issue 9) d:settle([timeout_ms]) (emu_settle.c); d:device(opts) (emu_device.c);
+ *   c4emu.spawn(fn, ...), c4emu.pcall, c4emu.spawned/spawn_reset/spawn_errors
+ *   (emu_spawn.c).  See README-devices.md.
  *
  * Each driver has its own lua_State and libuv loop; values crossing between
  * the spec's state and the driver's are copied (emu_lua_copy).  A driver
