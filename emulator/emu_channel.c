@@ -113,6 +113,7 @@ void emu_framing_push(lua_State *L, const emu_framing *f, const char *msg, size_
 }
 
 bool emu_rxbuf_append(emu_rxbuf *b, const char *data, size_t n) {
+  if (n == 0) return true; /* memcpy/memmove on a buffer not yet allocated */
   if (b->off > 0 && (b->len + n > b->cap || b->off > b->len / 2)) {
     memmove(b->p, b->p + b->off, b->len - b->off);
     b->len -= b->off;

@@ -37,12 +37,6 @@
 
 static const char DEVICES_KEY = 'd'; /* registry: weak set of device userdatas */
 
-typedef struct dgroup {
-  emu_ctx *ctx;
-  device *list;
-  struct dgroup *next;
-} dgroup;
-static dgroup *groups;
 
 const char *emu_spec_loopback(emu_ctx *ctx) {
   const char *b = ctx->bind_addr ? ctx->bind_addr : "0.0.0.0";
@@ -110,47 +104,18 @@ void emu_dev_unref(device *d) {
   free(d);
 }
 
+/* The driver's reference: a shutdown hook per device.  A device collected
+ * earlier has closed its sockets already; its memory waits for this. */
 static void on_driver_shutdown(emu_ctx *ctx, void *data) {
   (void)ctx;
-  dgroup *g = data;
-  while (g->list) {
-    device *d = g->list;
-    g->list = d->gnext;
+  device *d = data;
+  if (d->ctx) {
     close_sockets(d);
     free_events(d);
     d->ctx = NULL;
     d->running = false;
-    emu_dev_unref(d);
   }
-  for (dgroup **p = &groups; *p; p = &(*p)->next)
-    if (*p == g) {
-      *p = g->next;
-      break;
-    }
-  free(g);
-}
-
-static dgroup *group_of(emu_ctx *ctx) {
-  for (dgroup *g = groups; g; g = g->next)
-    if (g->ctx == ctx) return g;
-  dgroup *g = calloc(1, sizeof *g);
-  if (!g) return NULL;
-  g->ctx = ctx;
-  g->next = groups;
-  groups = g;
-  emu_on_shutdown(ctx, on_driver_shutdown, g);
-  return g;
-}
-
-static void group_remove(device *d) {
-  for (dgroup *g = groups; g; g = g->next) {
-    if (g->ctx != d->ctx) continue;
-    for (device **p = &g->list; *p; p = &(*p)->gnext)
-      if (*p == d) {
-        *p = d->gnext;
-        return;
-      }
-  }
+  emu_dev_unref(d);
 }
 
 /* ---- TCP events -------------------------------------------------------------- */
@@ -427,8 +392,7 @@ static int d_device(lua_State *L) {
     }
     lua_pop(L, 1);
   }
-  dgroup *g = group_of(ctx);
-  device *d = g ? calloc(1, sizeof *d) : NULL;
+  device *d = calloc(1, sizeof *d);
   if (!d) {
     SSL_CTX_free(ssl);
     return luaL_error(L, "d:device: out of memory");
@@ -439,8 +403,7 @@ static int d_device(lua_State *L) {
   d->port = (int)port;
   d->fr = fr;
   d->ssl = ssl;
-  d->gnext = g->list;
-  g->list = d;
+  emu_on_shutdown(ctx, on_driver_shutdown, d);
   dev_box *b = lua_newuserdata(L, sizeof *b);
   b->d = d;
   luaL_getmetatable(L, DEVICE_MT);
@@ -453,12 +416,7 @@ static int d_device(lua_State *L) {
   lua_setfenv(L, -2);
   char err[256];
   if (start_listening(d, err, sizeof err) != 0) return luaL_error(L, "d:device: %s", err);
-  lua_pushlightuserdata(L, (void *)&DEVICES_KEY);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, -2);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  emu_weak_set_add(L, &DEVICES_KEY, -1);
   return 1;
 }
 
@@ -469,9 +427,8 @@ static int dev_gc(lua_State *L) {
   b->d = NULL;
   if (d->ctx) {
     close_sockets(d);
-    group_remove(d);
-    d->ctx = NULL;
-    emu_dev_unref(d); /* the driver's reference */
+    free_events(d);
+    d->ctx = NULL; /* the driver's reference goes at its shutdown */
   }
   emu_dev_unref(d);
   return 0;
@@ -659,13 +616,7 @@ void emu_device_open(lua_State *L) {
   emu_dev_class(L, DEVICE_MT, device_methods, device_blocking, dev_index, dev_newindex, dev_gc,
                 dev_tostring);
   emu_devchan_open(L);
-  lua_pushlightuserdata(L, (void *)&DEVICES_KEY);
-  lua_newtable(L);
-  lua_newtable(L);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawset(L, LUA_REGISTRYINDEX);
+  emu_weak_set_new(L, &DEVICES_KEY);
 }
 
 const luaL_Reg emu_device_methods[] = {

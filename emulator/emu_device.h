@@ -46,7 +46,6 @@ typedef struct dchan {
 
 struct device {
   emu_ctx *ctx;              /* NULL once the driver is gone */
-  device *gnext;             /* the driver's devices */
   int refs;
   bool udp, running, closed;
   c4_listener *lis;

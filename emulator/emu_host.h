@@ -184,6 +184,8 @@ int emu_cmd_init(int argc, char **argv);
 /* ---- settling (emu_settle.c, issue 9) ------------------------------------ */
 /* Wall-clock bound of each settle inside virtual-time advance. */
 #define EMU_ADVANCE_SETTLE_MS 2000u
+/* ... and of the later ones once an advance has timed out. */
+#define EMU_ADVANCE_SETTLE_AFTER_MS 20u
 /* Serves the loop (and the spec side) until everything in the process is
  * quiet; 0, or -1 after timeout_ms of wall time with the reason in why. */
 int emu_settle(emu_ctx *ctx, uint64_t timeout_ms, char *why, size_t whysz);

@@ -7,6 +7,9 @@
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
+ *   (issue 9) d:settle([timeout_ms]) (emu_settle.c); d:device(opts) (emu_device.c);
+ *   c4emu.spawn(fn, ...), c4emu.pcall, c4emu.spawned/spawn_reset/spawn_errors
+ *   (emu_spawn.c).  See README-devices.md.
  *
  * Each driver has its own lua_State and libuv loop; values crossing between
  * the spec's state and the driver's are copied (emu_lua_copy).  A driver
@@ -169,13 +172,28 @@ static int l_load(lua_State *L) {
   d->ctx = emu_driver_load(&opt, err, sizeof err);
   free_props(props, opt.nprops);
   if (!d->ctx) return luaL_error(L, "%s", err);
-  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
+  emu_weak_set_add(L, &LIVE_KEY, -1);
+  return 1;
+}
+
+void emu_weak_set_new(lua_State *L, const void *key) {
+  lua_pushlightuserdata(L, (void *)key);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+void emu_weak_set_add(lua_State *L, const void *key, int idx) {
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  lua_pushlightuserdata(L, (void *)key);
   lua_rawget(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, -2);
+  lua_pushvalue(L, idx);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
   lua_pop(L, 1);
-  return 1;
 }
 
 /* c4emu.drivers() → list of live drivers (for the spec helper) */
@@ -700,13 +718,7 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_device_methods);
   lua_pop(L, 2);
 
-  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
-  lua_newtable(L);
-  lua_newtable(L);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawset(L, LUA_REGISTRYINDEX);
+  emu_weak_set_new(L, &LIVE_KEY);
 
   lua_newtable(L);
   luaL_register(L, NULL, module_fns);

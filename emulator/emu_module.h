@@ -23,6 +23,10 @@ const char *emu_phase_name(emu_phase p);
 extern const luaL_Reg emu_specclient_methods[];
 
 /* issue 9 */
+/* A registry table at light-userdata key `key` whose keys are weak (a set of
+ * live objects), and adding the value at idx to it. */
+void emu_weak_set_new(lua_State *L, const void *key);
+void emu_weak_set_add(lua_State *L, const void *key, int idx);
 /* Raises when called inside a settle/advance/wait (nesting is refused). */
 void emu_module_check_not_nested(lua_State *L, emu_ctx *ctx, const char *what);
 /* While a spec call waits on ctx: lets settling run device notifiers and

@@ -207,10 +207,13 @@ int emu_settle(emu_ctx *ctx, uint64_t timeout_ms, char *why, size_t whysz) {
 }
 
 /* Settling inside virtual-time advance: never raises; a driver that keeps
- * the loop busy for ever is logged once per advance and time goes on. */
+ * the loop busy for ever is logged once per advance and time goes on (the
+ * later settles of that advance get a short bound, so a long advance does
+ * not cost 2 s per timer). */
 void emu_settle_for_advance(emu_ctx *ctx, bool *warned) {
   char why[160];
-  if (emu_settle(ctx, EMU_ADVANCE_SETTLE_MS, why, sizeof why) == 0 || *warned) return;
+  uint64_t bound = *warned ? EMU_ADVANCE_SETTLE_AFTER_MS : EMU_ADVANCE_SETTLE_MS;
+  if (emu_settle(ctx, bound, why, sizeof why) == 0 || *warned) return;
   *warned = true;
   emu_log(ctx, EMU_LOG_WARN, "[c4emu] advance: still not quiet after %u ms of wall time (%s); "
           "time goes on", (unsigned)EMU_ADVANCE_SETTLE_MS, why);

@@ -460,3 +460,24 @@ describe("d:device, more", function()
     d:destroy()
   end)
 end)
+
+describe("d:device, a driver sending garbage", function()
+  it("a malformed WINDEV prefix in notifier mode is a socket_error; the device goes on", function()
+    local d = T.driver()
+    local dev = d:device{ mode = "windev" }
+    local got, errors = {}, {}
+    dev:run{ socket_message = function(client, msg) got[#got + 1] = msg end,
+             socket_error = function(msg) errors[#errors + 1] = msg end }
+    client_driver(d, dev.local_port)
+    d:settle()
+    d:eval("C:Write('3\\r\\nabcZZ\\r\\nxyz')")
+    d:settle()
+    assert.same({ "abc" }, got)
+    assert.equal(1, #errors)
+    assert.truthy(errors[1]:find("127.0.0.1:%d+: malformed WINDEV length prefix"), errors[1])
+    d:eval("C:Write('2\\r\\nok')")
+    d:settle()
+    assert.same({ "abc", "ok" }, got)
+    d:destroy()
+  end)
+end)
