@@ -4,6 +4,8 @@
 
 BUILD   ?= build
 PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
+# issue 17: web console
+PKGS    += libwebsockets
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
@@ -47,6 +49,11 @@ asan: deps
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  all build-asan/unit
 	$(Q)BUILD=build-asan SANITIZE=1 tools/run-tests.sh
+
+# issue 17: where an installed c4emu finds the web console's page (the build
+# tree's emulator/web is found first; `make install` sets this to its prefix).
+EMU_WEB_DIR ?= /usr/local/share/c4emu/web
+$(BUILD)/obj/emulator/emu_web.o: CFLAGS += -DEMU_WEB_DIR='"$(EMU_WEB_DIR)"'
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -242,6 +242,7 @@ void emu_driver_free(emu_ctx *ctx) {
   }
   emu_package_free(&h->pkg);
   emu_log_free(ctx);
+  emu_state_free(ctx);
   free(h->hooks);
   free(h->probes);
   free(h);

@@ -84,6 +84,10 @@ struct emu_host {
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */
   void (*log_sink)(emu_ctx *ctx, emu_level lvl, const char *line); /* optional extra sink */
+  /* issue 17: state sections (emu_state.c) and the web console (emu_web.c) */
+  struct emu_state_section { char *name, *columns; emu_state_fn fn; void *data; } *sections;
+  size_t nsections, capsections;
+  struct emu_web *web;
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -147,6 +151,12 @@ void emu_clock_stall(emu_ctx *ctx, uint64_t ms);
 bool emu_loop_could_bring_io(emu_ctx *ctx);
 /* Serves the loop once: waits at most wait_ms of real time for I/O. */
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);
+
+/* ---- state sections (emu_state.c), issue 17 ---------------------------- */
+/* Pushes onto L an array of every section, built-in ones first (clock,
+ * timers, handles): {name=, columns={...}, rows={...}}. */
+void emu_state_push_sections(emu_ctx *ctx, lua_State *L);
+void emu_state_free(emu_ctx *ctx);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

@@ -1,0 +1,803 @@
+/*
+ * emu_web.c — the web console of `c4emu run --web [ADDR:]PORT`.
+ *
+ * One lws context on the driver's own libuv loop (emu_lws.c) serves three
+ * files (emulator/web/: index.html, app.js, app.css) and one WebSocket
+ * (/ws).  Nothing here blocks: requests and messages are handled in lws
+ * callbacks, and the driver is called the way Composer calls it
+ * (emu_set_property, ExecuteCommand, Lua in the driver's state).
+ *
+ * Safety:
+ *   - every request and the WebSocket upgrade must carry the token printed in
+ *     the URL (?token=..., or the cookie set when the page loads): 403 without;
+ *   - an upgrade must come from the page itself: its Origin must be
+ *     http://<Host>, else 403 (no other site can drive the console);
+ *   - each client has a bounded send queue (EMU_WEB_QUEUE_MAX): a client that
+ *     falls that far behind is dropped, so a slow or stuck browser never
+ *     holds the driver or grows memory without bound.
+ *
+ * Messages are JSON, encoded and decoded with lua-cjson in the console's own
+ * lua_State (J), never the driver's; the protocol is in README-web.md.  They
+ * go out as binary frames: the page decodes them with TextDecoder, which
+ * turns a driver's non-UTF-8 bytes into U+FFFD instead of failing the socket.
+ *
+ * Lifetime: emu_web_start sets the host's log sink; emu_web_stop clears it,
+ * closes the timers and destroys the lws context before the driver is
+ * destroyed, so no console handle is left in the loop.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emu_lws.h"
+#include "emu_web.h"
+#include "c4api.h"
+#include <lua-cjson.h> /* after lua.h, which it needs */
+
+/* Where the page's files are when neither the environment (C4EMU_WEB_DIR)
+ * nor the build tree has them: `make install` sets this to its prefix. */
+#ifndef EMU_WEB_DIR
+#define EMU_WEB_DIR "/usr/local/share/c4emu/web"
+#endif
+
+#define WEB_RX_MAX     (1u << 20)  /* one incoming message */
+#define WEB_LOG_BATCH  256         /* log lines per message */
+#define WEB_LOG_HELLO  2000        /* recent lines a new page gets */
+#define WEB_CAPTURE_MAX (256u << 10)
+#define WEB_TICK_MS    500         /* properties and State refresh */
+#define WEB_XML_MAX    (8u << 20)
+
+typedef struct web_msg {
+  struct web_msg *next;
+  size_t len;
+  unsigned char buf[]; /* LWS_PRE bytes of headroom, then the message */
+} web_msg;
+
+/* One WebSocket client: lws's per-session data. */
+typedef struct web_client {
+  struct web_client *next;
+  struct lws *wsi;
+  web_msg *head, *tail;
+  size_t queued;
+  bool dropped, linked;
+  char *rx;
+  size_t nrx;
+} web_client;
+
+typedef struct {
+  emu_level lvl;
+  uint64_t clock;
+  char *text;
+} web_line;
+
+struct emu_web {
+  emu_ctx *ctx;
+  emu_lws *lws;
+  lua_State *J;          /* the console's own state: cjson and messages */
+  int cjson_ref, props_ref;
+  web_client *clients;
+  uv_timer_t tick, flush;
+  bool timers_open;
+  char token[33];
+  char cookie[40];       /* c4emu_token_<port> */
+  char assets[PATH_MAX];
+  char *xml;             /* driver.xml, for the page to read its own way */
+  web_line *batch;
+  size_t nbatch, capbatch;
+  bool sending;          /* inside a send to the clients: no nested flush */
+  char *capture;         /* log lines during a console call */
+  size_t ncapture;
+  bool capturing;
+  uint64_t advance_ms;
+};
+
+/* ---- JSON and sending --------------------------------------------------- */
+
+static void free_queue(web_client *c) {
+  while (c->head) {
+    web_msg *m = c->head;
+    c->head = m->next;
+    free(m);
+  }
+  c->tail = NULL;
+  c->queued = 0;
+}
+
+static void drop_client(emu_web *w, web_client *c, const char *why) {
+  if (c->dropped) return;
+  c->dropped = true;
+  free_queue(c);
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  emu_log(w->ctx, EMU_LOG_WARN, "[c4emu] web console: client dropped: %s", why);
+}
+
+/* Queues a copy of s for c; a client with more than EMU_WEB_QUEUE_MAX waiting
+ * is dropped (one message is always accepted into an empty queue, so a large
+ * first page still gets through). */
+static void enqueue(emu_web *w, web_client *c, const char *s, size_t n) {
+  if (c->dropped) return;
+  if (c->head && c->queued + n > EMU_WEB_QUEUE_MAX) {
+    drop_client(w, c, "send queue full (the page is not reading)");
+    return;
+  }
+  web_msg *m = malloc(sizeof *m + LWS_PRE + n);
+  if (!m) {
+    drop_client(w, c, "out of memory");
+    return;
+  }
+  m->next = NULL;
+  m->len = n;
+  memcpy(m->buf + LWS_PRE, s, n);
+  if (c->tail) c->tail->next = m;
+  else c->head = m;
+  c->tail = m;
+  c->queued += n;
+  lws_callback_on_writable(c->wsi);
+}
+
+/* Encodes the table on top of J and sends it to one client (or all when c is
+ * NULL); pops the table. */
+static void send_top(emu_web *w, web_client *c) {
+  lua_State *J = w->J;
+  lua_rawgeti(J, LUA_REGISTRYINDEX, w->cjson_ref);
+  lua_getfield(J, -1, "encode");
+  lua_remove(J, -2);
+  lua_insert(J, -2);
+  if (lua_pcall(J, 1, 1, 0) != 0) {
+    fprintf(stderr, "[c4emu] web console: cannot encode a message: %s\n", lua_tostring(J, -1));
+    lua_pop(J, 1);
+    return;
+  }
+  size_t n;
+  const char *s = lua_tolstring(J, -1, &n);
+  bool was = w->sending;
+  w->sending = true;
+  if (c) {
+    enqueue(w, c, s, n);
+  } else {
+    for (web_client *k = w->clients; k; k = k->next) enqueue(w, k, s, n);
+  }
+  w->sending = was;
+  lua_pop(J, 1);
+}
+
+static void set_str(lua_State *J, const char *k, const char *v) {
+  lua_pushstring(J, v ? v : "");
+  lua_setfield(J, -2, k);
+}
+
+static void set_num(lua_State *J, const char *k, double v) {
+  lua_pushnumber(J, v);
+  lua_setfield(J, -2, k);
+}
+
+/* ---- the log ------------------------------------------------------------ */
+
+static void push_line(lua_State *J, emu_level lvl, uint64_t clock, const char *text, int i) {
+  lua_createtable(J, 3, 0);
+  lua_pushstring(J, emu_level_name(lvl));
+  lua_rawseti(J, -2, 1);
+  lua_pushnumber(J, (double)clock);
+  lua_rawseti(J, -2, 2);
+  lua_pushstring(J, text);
+  lua_rawseti(J, -2, 3);
+  lua_rawseti(J, -2, i);
+}
+
+static void flush_log(emu_web *w) {
+  if (w->nbatch == 0) return;
+  web_line *lines = w->batch;
+  size_t n = w->nbatch;
+  w->batch = NULL; /* lines logged while sending start a new batch */
+  w->nbatch = w->capbatch = 0;
+  if (w->clients) {
+    lua_createtable(w->J, 0, 2);
+    set_str(w->J, "t", "log");
+    lua_createtable(w->J, (int)n, 0);
+    for (size_t i = 0; i < n; i++) push_line(w->J, lines[i].lvl, lines[i].clock, lines[i].text, (int)i + 1);
+    lua_setfield(w->J, -2, "lines");
+    send_top(w, NULL);
+  }
+  for (size_t i = 0; i < n; i++) free(lines[i].text);
+  free(lines);
+}
+
+static void on_flush(uv_timer_t *t) { flush_log(t->data); }
+
+static void capture_add(emu_web *w, const char *line) {
+  size_t n = strlen(line);
+  if (w->ncapture + n + 2 > WEB_CAPTURE_MAX) return;
+  char *p = realloc(w->capture, w->ncapture + n + 2);
+  if (!p) return;
+  w->capture = p;
+  memcpy(p + w->ncapture, line, n);
+  w->ncapture += n;
+  p[w->ncapture++] = '\n';
+  p[w->ncapture] = '\0';
+}
+
+/* The host's log sink: every line also goes to the pages, in batches. */
+static void log_sink(emu_ctx *ctx, emu_level lvl, const char *line) {
+  emu_web *w = ctx->host->web;
+  if (!w) return;
+  if (w->capturing) capture_add(w, line);
+  if (!w->clients) return;
+  if (w->nbatch == w->capbatch) {
+    size_t ncap = w->capbatch ? w->capbatch * 2 : 64;
+    web_line *p = realloc(w->batch, ncap * sizeof *p);
+    if (!p) return;
+    w->batch = p;
+    w->capbatch = ncap;
+  }
+  char *copy = strdup(line);
+  if (!copy) return;
+  w->batch[w->nbatch++] = (web_line){lvl, emu_now(ctx), copy};
+  if (w->nbatch >= WEB_LOG_BATCH && !w->sending) flush_log(w);
+  else if (!uv_is_active((uv_handle_t *)&w->flush)) uv_timer_start(&w->flush, on_flush, 0, 0);
+}
+
+/* ---- properties and state ----------------------------------------------- */
+
+/* Pushes onto J a table of the driver's properties that differ from what the
+ * pages were last sent (all of them when `all`), and remembers them. */
+static int push_props(emu_web *w, bool all) {
+  lua_State *L = w->ctx->L, *J = w->J;
+  lua_newtable(J);
+  int changed = 0;
+  if (!L || w->ctx->phase == EMU_PHASE_DEAD) return 0;
+  lua_rawgeti(J, LUA_REGISTRYINDEX, w->props_ref);
+  lua_getglobal(L, "Properties");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+        size_t kn, vn;
+        const char *k = lua_tolstring(L, -2, &kn);
+        lua_pushvalue(L, -1); /* tolstring on a copy: a number value stays a number */
+        const char *v = lua_tolstring(L, -1, &vn);
+        lua_pushlstring(J, k, kn);
+        lua_rawget(J, -2);
+        size_t on;
+        const char *old = lua_tolstring(J, -1, &on);
+        bool same = old && on == vn && memcmp(old, v, vn) == 0;
+        lua_pop(J, 1);
+        if (all || !same) {
+          lua_pushlstring(J, k, kn);
+          lua_pushlstring(J, v, vn);
+          lua_rawset(J, -3);            /* remembered */
+          lua_pushlstring(J, k, kn);
+          lua_pushlstring(J, v, vn);
+          lua_rawset(J, -4);            /* sent */
+          changed++;
+        }
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_pop(J, 1);
+  return changed;
+}
+
+static void push_state(emu_web *w) {
+  emu_ctx *ctx = w->ctx;
+  lua_State *J = w->J;
+  lua_createtable(J, 0, 8);
+  set_str(J, "t", "state");
+  set_num(J, "now", (double)emu_now(ctx));
+  set_num(J, "epoch", (double)emu_epoch_ms(ctx));
+  lua_pushboolean(J, ctx->virtual_clock);
+  lua_setfield(J, -2, "virtual");
+  set_str(J, "phase", emu_phase_name(ctx->phase));
+  set_num(J, "errors", (double)ctx->host->nerrors);
+  if (ctx->phase != EMU_PHASE_DEAD) {
+    emu_state_push_sections(ctx, J);
+    lua_setfield(J, -2, "sections");
+  }
+}
+
+/* Sends changed properties and the State view to every page. */
+static void refresh(emu_web *w) {
+  if (!w->clients) return;
+  flush_log(w);
+  if (push_props(w, false) > 0) {
+    lua_createtable(w->J, 0, 2);
+    set_str(w->J, "t", "props");
+    lua_insert(w->J, -2);
+    lua_setfield(w->J, -2, "props");
+    send_top(w, NULL);
+  } else {
+    lua_pop(w->J, 1);
+  }
+  push_state(w);
+  send_top(w, NULL);
+}
+
+static void on_tick(uv_timer_t *t) { refresh(t->data); }
+
+static void send_hello(emu_web *w, web_client *c) {
+  emu_ctx *ctx = w->ctx;
+  struct emu_host *h = ctx->host;
+  lua_State *J = w->J;
+  flush_log(w); /* lines before this page are in its snapshot below */
+  lua_createtable(J, 0, 8);
+  set_str(J, "t", "hello");
+  set_str(J, "path", h->opt.path);
+  set_str(J, "name", emu_config_info(ctx, "name"));
+  char os[16];
+  set_str(J, "os", c4_osver_format(ctx->os, os, sizeof os));
+  set_num(J, "device_id", (double)ctx->device_id);
+  lua_pushboolean(J, ctx->virtual_clock);
+  lua_setfield(J, -2, "virtual");
+  set_str(J, "xml", w->xml);
+  push_props(w, true);
+  lua_setfield(J, -2, "props");
+  size_t from = h->nlog > WEB_LOG_HELLO ? h->nlog - WEB_LOG_HELLO : 0;
+  lua_createtable(J, (int)(h->nlog - from), 0);
+  for (size_t i = from; i < h->nlog; i++)
+    push_line(J, h->log[i].level, h->log[i].clock_ms, h->log[i].text, (int)(i - from + 1));
+  lua_setfield(J, -2, "log");
+  send_top(w, c);
+  push_state(w);
+  send_top(w, c);
+}
+
+/* ---- requests from a page ----------------------------------------------- */
+
+static const char *field_str(lua_State *J, int t, const char *k) {
+  lua_getfield(J, t, k);
+  const char *s = lua_type(J, -1) == LUA_TSTRING ? lua_tostring(J, -1) : NULL;
+  lua_pop(J, 1); /* the string stays alive: the table holds it */
+  return s;
+}
+
+/* Starts a result table for request t: {t="result", id=, of=}. */
+static void begin_result(emu_web *w, int t, const char *of) {
+  lua_State *J = w->J;
+  lua_createtable(J, 0, 6);
+  set_str(J, "t", "result");
+  set_str(J, "of", of);
+  lua_getfield(J, t, "id");
+  lua_setfield(J, -2, "id");
+}
+
+static void begin_capture(emu_web *w) {
+  w->capturing = true;
+  w->ncapture = 0;
+}
+
+static void end_capture(emu_web *w) {
+  w->capturing = false;
+  lua_pushlstring(w->J, w->capture ? w->capture : "", w->ncapture);
+  lua_setfield(w->J, -2, "output");
+}
+
+static void fail_result(emu_web *w, web_client *c, int t, const char *of, const char *why) {
+  begin_result(w, t, of);
+  lua_pushboolean(w->J, 0);
+  lua_setfield(w->J, -2, "ok");
+  set_str(w->J, "error", why);
+  send_top(w, c);
+}
+
+/* ExecuteCommand(command, params) as Composer calls it; params are strings. */
+static void do_command(emu_web *w, web_client *c, int t) {
+  emu_ctx *ctx = w->ctx;
+  lua_State *L = ctx->L, *J = w->J;
+  const char *cmd = field_str(J, t, "command");
+  if (!cmd) return fail_result(w, c, t, "command", "no command given");
+  if (!emu_push_global_fn(ctx, "ExecuteCommand"))
+    return fail_result(w, c, t, "command", "the driver has no ExecuteCommand function");
+  lua_pushstring(L, cmd);
+  lua_newtable(L);
+  lua_getfield(J, t, "params");
+  if (lua_istable(J, -1)) {
+    lua_pushnil(J);
+    while (lua_next(J, -2) != 0) {
+      if (lua_type(J, -2) == LUA_TSTRING && (lua_isstring(J, -1) || lua_isboolean(J, -1))) {
+        lua_pushstring(L, lua_tostring(J, -2));
+        if (lua_isboolean(J, -1)) lua_pushstring(L, lua_toboolean(J, -1) ? "true" : "false");
+        else lua_pushstring(L, lua_tostring(J, -1));
+        lua_rawset(L, -3);
+      }
+      lua_pop(J, 1);
+    }
+  }
+  lua_pop(J, 1);
+  emu_log(ctx, EMU_LOG_INFO, "[c4emu] web console: ExecuteCommand(\"%s\")", cmd);
+  begin_capture(w);
+  size_t before = ctx->host->nerrors;
+  int rc = emu_pcall(ctx, 2, 0, "ExecuteCommand");
+  begin_result(w, t, "command");
+  end_capture(w);
+  lua_pushboolean(J, rc == 0);
+  lua_setfield(J, -2, "ok");
+  if (rc != 0 && ctx->host->nerrors > before)
+    set_str(J, "error", ctx->host->errors[ctx->host->nerrors - 1].message);
+  send_top(w, c);
+}
+
+static void do_lua(emu_web *w, web_client *c, int t) {
+  lua_State *J = w->J;
+  lua_getfield(J, t, "code");
+  if (lua_type(J, -1) != LUA_TSTRING) {
+    lua_pop(J, 1);
+    return fail_result(w, c, t, "lua", "no code given");
+  }
+  size_t n;
+  const char *code = lua_tolstring(J, -1, &n);
+  begin_capture(w);
+  emu_web_run_lua(w->ctx, code, n, J); /* pushes {ok, values | error} */
+  lua_remove(J, -2);
+  begin_result(w, t, "lua");
+  end_capture(w);
+  lua_pushnil(J);
+  while (lua_next(J, -3) != 0) { /* copy ok/values/error/count into the result */
+    lua_pushvalue(J, -2);
+    lua_insert(J, -2);
+    lua_rawset(J, -4);
+  }
+  lua_remove(J, -2);
+  send_top(w, c);
+}
+
+static void handle_message(emu_web *w, web_client *c, const char *s, size_t n) {
+  emu_ctx *ctx = w->ctx;
+  lua_State *J = w->J;
+  int top = lua_gettop(J);
+  lua_rawgeti(J, LUA_REGISTRYINDEX, w->cjson_ref);
+  lua_getfield(J, -1, "decode");
+  lua_remove(J, -2);
+  lua_pushlstring(J, s, n);
+  if (lua_pcall(J, 1, 1, 0) != 0 || !lua_istable(J, -1)) {
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] web console: a message that is not a JSON object ignored");
+    lua_settop(J, top);
+    return;
+  }
+  int t = lua_gettop(J);
+  const char *type = field_str(J, t, "t");
+  if (ctx->phase == EMU_PHASE_DEAD || !ctx->L) {
+    fail_result(w, c, t, type ? type : "?", "the driver is not running");
+  } else if (type && strcmp(type, "set_property") == 0) {
+    const char *name = field_str(J, t, "name");
+    lua_getfield(J, t, "value");
+    const char *value = lua_isstring(J, -1) ? lua_tostring(J, -1) : NULL;
+    if (!name || !value) {
+      fail_result(w, c, t, type, "set_property needs a name and a value");
+    } else {
+      begin_capture(w);
+      emu_set_property(ctx, name, value);
+      begin_result(w, t, type);
+      end_capture(w);
+      lua_pushboolean(J, 1);
+      lua_setfield(J, -2, "ok");
+      send_top(w, c);
+    }
+  } else if (type && strcmp(type, "command") == 0) {
+    do_command(w, c, t);
+  } else if (type && strcmp(type, "lua") == 0) {
+    do_lua(w, c, t);
+  } else if (type && strcmp(type, "advance") == 0) {
+    lua_getfield(J, t, "ms");
+    double ms = lua_tonumber(J, -1);
+    if (!ctx->virtual_clock) {
+      fail_result(w, c, t, type, "the clock is real time; start c4emu run with --virtual");
+    } else if (!(ms >= 1 && ms <= 7 * 86400e3)) {
+      fail_result(w, c, t, type, "advance wants 1 ms to 7 days");
+    } else {
+      /* The CLI's loop advances once this callback has returned. */
+      w->advance_ms += (uint64_t)ms;
+      uv_stop(ctx->loop);
+      begin_result(w, t, type);
+      lua_pushboolean(J, 1);
+      lua_setfield(J, -2, "ok");
+      send_top(w, c);
+    }
+  } else if (type && strcmp(type, "state") == 0) {
+    /* nothing more: the refresh below answers */
+  } else {
+    fail_result(w, c, t, type ? type : "?", "unknown request");
+  }
+  lua_settop(J, top);
+  refresh(w);
+}
+
+/* ---- HTTP and the WebSocket --------------------------------------------- */
+
+static bool token_equal(const emu_web *w, const char *s, size_t n) {
+  if (n != strlen(w->token)) return false;
+  unsigned diff = 0; /* the same time whatever the first wrong byte */
+  for (size_t i = 0; i < n; i++) diff |= (unsigned char)(s[i] ^ w->token[i]);
+  return diff == 0;
+}
+
+static bool has_token(emu_web *w, struct lws *wsi) {
+  char buf[256];
+  const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof buf);
+  if (v && token_equal(w, v, strlen(v))) return true;
+  char cookie[2048];
+  if (lws_hdr_copy(wsi, cookie, sizeof cookie, WSI_TOKEN_HTTP_COOKIE) <= 0) return false;
+  size_t cn = strlen(w->cookie);
+  for (char *p = cookie; (p = strstr(p, w->cookie)) != NULL; p += cn) {
+    if ((p != cookie && p[-1] != ' ' && p[-1] != ';') || p[cn] != '=') continue;
+    const char *val = p + cn + 1;
+    size_t vn = strcspn(val, ";");
+    if (token_equal(w, val, vn)) return true;
+  }
+  return false;
+}
+
+static int refuse(struct lws *wsi, unsigned code) {
+  if (lws_return_http_status(wsi, code, NULL)) return -1;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int serve_http(emu_web *w, struct lws *wsi, const char *path) {
+  if (!has_token(w, wsi)) return refuse(wsi, HTTP_STATUS_FORBIDDEN);
+  static const struct { const char *path, *file, *mime; } files[] = {
+      {"/", "index.html", "text/html; charset=utf-8"},
+      {"/index.html", "index.html", "text/html; charset=utf-8"},
+      {"/app.js", "app.js", "text/javascript; charset=utf-8"},
+      {"/app.css", "app.css", "text/css; charset=utf-8"},
+  };
+  const char *file = NULL, *mime = NULL;
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+    if (strcmp(path, files[i].path) == 0) file = files[i].file, mime = files[i].mime;
+  if (!file) return refuse(wsi, HTTP_STATUS_NOT_FOUND);
+  char full[PATH_MAX + 32], cookie[128];
+  snprintf(full, sizeof full, "%s/%s", w->assets, file);
+  /* The page's own requests (script, style, WebSocket) carry the cookie. */
+  int cn = snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict", w->cookie,
+                    w->token);
+  unsigned char hdr[512], *p = hdr, *end = hdr + sizeof hdr;
+  if (lws_add_http_header_by_name(wsi, (const unsigned char *)"set-cookie:",
+                                  (const unsigned char *)cookie, cn, &p, end) ||
+      lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                  (const unsigned char *)"no-store", 8, &p, end))
+    return -1;
+  int n = lws_serve_http_file(wsi, full, mime, (const char *)hdr, (int)(p - hdr));
+  if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi))) return -1;
+  return 0;
+}
+
+/* A WebSocket upgrade: the token, the path, and an Origin that is the page's. */
+static int confirm_upgrade(emu_web *w, struct lws *wsi) {
+  char uri[256], origin[512], host[256], want[300];
+  if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
+    return refuse(wsi, HTTP_STATUS_NOT_FOUND) ? -1 : 1;
+  if (!has_token(w, wsi)) return refuse(wsi, HTTP_STATUS_FORBIDDEN) ? -1 : 1;
+  if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0 ||
+      lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0) {
+    emu_log(w->ctx, EMU_LOG_WARN, "[c4emu] web console: WebSocket without Origin refused");
+    return refuse(wsi, HTTP_STATUS_FORBIDDEN) ? -1 : 1;
+  }
+  snprintf(want, sizeof want, "http://%s", host);
+  if (strcmp(origin, want) != 0) {
+    emu_log(w->ctx, EMU_LOG_WARN, "[c4emu] web console: WebSocket from origin %s refused", origin);
+    return refuse(wsi, HTTP_STATUS_FORBIDDEN) ? -1 : 1;
+  }
+  return 0;
+}
+
+static void unlink_client(emu_web *w, web_client *c) {
+  for (web_client **pp = &w->clients; *pp; pp = &(*pp)->next) {
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  }
+  c->linked = false;
+  free_queue(c);
+  free(c->rx);
+  c->rx = NULL;
+}
+
+static int write_next(web_client *c) {
+  if (c->dropped) return -1;
+  web_msg *m = c->head;
+  if (!m) return 0;
+  c->head = m->next;
+  if (!c->head) c->tail = NULL;
+  c->queued -= m->len;
+  int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_BINARY);
+  bool ok = n >= 0 && (size_t)n >= m->len;
+  free(m);
+  if (!ok) return -1;
+  if (c->head) lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+static int receive(emu_web *w, web_client *c, struct lws *wsi, const void *in, size_t len) {
+  if (c->dropped) return -1;
+  if (c->nrx + len > WEB_RX_MAX) {
+    drop_client(w, c, "a message over 1 MiB");
+    return -1;
+  }
+  char *p = realloc(c->rx, c->nrx + len + 1);
+  if (!p) return -1;
+  c->rx = p;
+  memcpy(p + c->nrx, in, len);
+  c->nrx += len;
+  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return 0;
+  size_t n = c->nrx;
+  c->nrx = 0;
+  handle_message(w, c, c->rx, n);
+  return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len) {
+  emu_web *w = lws_context_user(lws_get_context(wsi));
+  web_client *c = user;
+  switch (reason) {
+  case LWS_CALLBACK_HTTP:
+    return serve_http(w, wsi, in ? (const char *)in : "/");
+  case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    return confirm_upgrade(w, wsi);
+  case LWS_CALLBACK_ESTABLISHED:
+    memset(c, 0, sizeof *c);
+    c->wsi = wsi;
+    c->next = w->clients;
+    c->linked = true;
+    w->clients = c;
+    send_hello(w, c);
+    return 0;
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    return write_next(c);
+  case LWS_CALLBACK_RECEIVE:
+    return receive(w, c, wsi, in, len);
+  case LWS_CALLBACK_CLOSED:
+    if (c->linked) unlink_client(w, c);
+    return 0;
+  default:
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+  }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"c4emu-console", callback, sizeof(web_client), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- start and stop ------------------------------------------------------ */
+
+static bool is_file(const char *dir, const char *name) {
+  char p[PATH_MAX + 32];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The page's folder: $C4EMU_WEB_DIR, the source tree beside the binary
+ * (build/c4emu -> emulator/web), then the install prefix (EMU_WEB_DIR). */
+static int find_assets(char *out, size_t outsz) {
+  const char *env = getenv("C4EMU_WEB_DIR");
+  if (env && *env) {
+    snprintf(out, outsz, "%s", env);
+    return is_file(out, "index.html") ? 0 : -1;
+  }
+  char exe[PATH_MAX - 64];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = '\0';
+      snprintf(out, outsz, "%s/../emulator/web", exe);
+      char real[PATH_MAX];
+      if (is_file(out, "index.html") && realpath(out, real)) {
+        snprintf(out, outsz, "%s", real);
+        return 0;
+      }
+    }
+  }
+  snprintf(out, outsz, "%s", EMU_WEB_DIR);
+  return is_file(out, "index.html") ? 0 : -1;
+}
+
+static char *read_xml(emu_ctx *ctx) {
+  char path[PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/driver.xml", ctx->pkg_dir);
+  FILE *f = fopen(path, "rb");
+  if (!f) return strdup("");
+  char *buf = malloc(WEB_XML_MAX + 1);
+  size_t n = buf ? fread(buf, 1, WEB_XML_MAX, f) : 0;
+  fclose(f);
+  if (!buf) return strdup("");
+  buf[n] = '\0';
+  return buf;
+}
+
+emu_web *emu_web_start(emu_ctx *ctx, const char *addr, int port, char *url, size_t urlsz,
+                       char *err, size_t errsz) {
+  emu_web *w = calloc(1, sizeof *w);
+  if (!w) {
+    snprintf(err, errsz, "out of memory");
+    return NULL;
+  }
+  w->ctx = ctx;
+  if (find_assets(w->assets, sizeof w->assets) != 0) {
+    snprintf(err, errsz, "web console: no index.html in %s (set C4EMU_WEB_DIR)", w->assets);
+    free(w);
+    return NULL;
+  }
+  unsigned char rnd[16];
+  if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0) {
+    snprintf(err, errsz, "web console: no random bytes for the token");
+    free(w);
+    return NULL;
+  }
+  for (size_t i = 0; i < sizeof rnd; i++) snprintf(w->token + 2 * i, 3, "%02x", rnd[i]);
+  w->J = luaL_newstate();
+  if (!w->J) {
+    snprintf(err, errsz, "out of memory");
+    free(w);
+    return NULL;
+  }
+  lua_pushcfunction(w->J, luaopen_cjson);
+  lua_call(w->J, 0, 1);
+  w->cjson_ref = luaL_ref(w->J, LUA_REGISTRYINDEX);
+  lua_newtable(w->J);
+  w->props_ref = luaL_ref(w->J, LUA_REGISTRYINDEX);
+  w->xml = read_xml(ctx);
+  w->lws = emu_lws_new(ctx->loop, addr, port, protocols, w, err, errsz);
+  if (!w->lws) {
+    lua_close(w->J);
+    free(w->xml);
+    free(w);
+    return NULL;
+  }
+  int bound = emu_lws_port(w->lws);
+  snprintf(w->cookie, sizeof w->cookie, "c4emu_token_%d", bound);
+  uv_timer_init(ctx->loop, &w->tick);
+  uv_timer_init(ctx->loop, &w->flush);
+  w->tick.data = w->flush.data = w;
+  uv_unref((uv_handle_t *)&w->tick);
+  uv_unref((uv_handle_t *)&w->flush);
+  uv_timer_start(&w->tick, on_tick, WEB_TICK_MS, WEB_TICK_MS);
+  w->timers_open = true;
+  ctx->host->web = w;
+  ctx->host->log_sink = log_sink;
+  const char *shown = addr && strcmp(addr, "0.0.0.0") != 0 ? addr : "127.0.0.1";
+  bool v6 = strchr(shown, ':') != NULL;
+  snprintf(url, urlsz, "http://%s%s%s:%d/?token=%s", v6 ? "[" : "", shown, v6 ? "]" : "", bound,
+           w->token);
+  return w;
+}
+
+uint64_t emu_web_take_advance(emu_web *w) {
+  if (!w) return 0;
+  uint64_t ms = w->advance_ms;
+  w->advance_ms = 0;
+  return ms;
+}
+
+void emu_web_refresh(emu_web *w) {
+  if (w) refresh(w);
+}
+
+void emu_web_stop(emu_web *w) {
+  if (!w) return;
+  emu_ctx *ctx = w->ctx;
+  ctx->host->log_sink = NULL;
+  ctx->host->web = NULL;
+  w->clients = NULL; /* lws frees the sessions; their queues go below via CLOSED */
+  if (w->timers_open) {
+    uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->flush, NULL);
+  }
+  emu_lws_free(w->lws); /* also runs the timers' close callbacks */
+  uv_run(ctx->loop, UV_RUN_NOWAIT);
+  for (size_t i = 0; i < w->nbatch; i++) free(w->batch[i].text);
+  free(w->batch);
+  free(w->capture);
+  free(w->xml);
+  lua_close(w->J);
+  free(w);
+}
