@@ -3,9 +3,11 @@
  *
  * lws joins a loop it does not own through info.foreign_loops: it adds its
  * own uv handles (listen socket, connections, its timer) and, on
- * lws_context_destroy(), closes them asynchronously; the context is gone once
- * lws writes NULL through info.pcontext.  emu_lws_free serves the loop with
- * UV_RUN_NOWAIT until then, so the driver's shutdown finds no lws handle.
+ * lws_context_destroy(), closes them asynchronously.  With lws 4.1 on a
+ * foreign loop the context is freed only by a further lws_context_destroy()
+ * once those handles have closed; lws writes NULL through info.pcontext when
+ * it has.  emu_lws_free serves the loop with UV_RUN_NOWAIT between the calls
+ * until then, so the driver's shutdown finds no lws handle and nothing leaks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +51,7 @@ emu_lws *emu_lws_new(uv_loop_t *loop, const char *addr, int port,
    * (no inline script, nothing fetched from elsewhere), nosniff, no framing. */
   info.options = LWS_SERVER_OPTION_LIBUV |
                  LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
-                 LWS_SERVER_OPTION_DISABLE_IPV6 * (addr && !strchr(addr, ':'));
+                 (addr && !strchr(addr, ':') ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
   w->loop = loop;
   w->context = lws_create_context(&info);
   if (!w->context) {
@@ -70,8 +72,12 @@ int emu_lws_port(emu_lws *w) { return w->port; }
 void emu_lws_free(emu_lws *w) {
   if (!w) return;
   if (w->context) lws_context_destroy(w->context);
-  /* Each pass runs the close callbacks queued by the last; a few suffice. */
-  for (int i = 0; w->context && i < 1000; i++) uv_run(w->loop, UV_RUN_NOWAIT);
+  /* The first passes run the close callbacks of lws's handles; then each
+   * further destroy call moves lws's takedown on until the context is freed. */
+  for (int i = 0; w->context && i < 1000; i++) {
+    uv_run(w->loop, UV_RUN_NOWAIT);
+    if (w->context && i >= 4) lws_context_destroy(w->context);
+  }
   if (w->context) fprintf(stderr, "[lws] context still closing at free\n");
   free(w);
 }

@@ -64,11 +64,11 @@ static void timer_row(emu_sched *s, void *ud) {
   lua_pushstring(w->L, kind);
   lua_setfield(w->L, -2, "kind");
   lua_pushnumber(w->L, (lua_Number)due);
-  lua_setfield(w->L, -2, "due");
+  lua_setfield(w->L, -2, "due_ms");
   lua_pushnumber(w->L, due > now ? (lua_Number)(due - now) : 0);
-  lua_setfield(w->L, -2, "in");
+  lua_setfield(w->L, -2, "in_ms");
   lua_pushnumber(w->L, (lua_Number)emu_sched_period(s));
-  lua_setfield(w->L, -2, "period");
+  lua_setfield(w->L, -2, "period_ms");
   lua_rawseti(w->L, -2, ++w->n);
 }
 
@@ -119,7 +119,7 @@ void emu_state_push_sections(emu_ctx *ctx, lua_State *L) {
   struct emu_host *h = ctx->host;
   lua_newtable(L);
   int n = 0;
-  push_section(ctx, L, "timers", "kind,in,due,period", timers_rows, NULL, ++n);
+  push_section(ctx, L, "timers", "kind,in_ms,due_ms,period_ms", timers_rows, NULL, ++n);
   push_section(ctx, L, "handles", "kind,open", handles_rows, NULL, ++n);
   for (size_t i = 0; i < h->nsections; i++)
     push_section(ctx, L, h->sections[i].name, h->sections[i].columns, h->sections[i].fn,
