@@ -536,6 +536,11 @@ static int refuse(struct lws *wsi, unsigned code) {
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* An upgrade refused with a status: >0 tells lws the answer is written. */
+static int refuse_upgrade(struct lws *wsi, unsigned code) {
+  return lws_return_http_status(wsi, code, NULL) ? -1 : 1;
+}
+
 static int serve_http(emu_web *w, struct lws *wsi, const char *path) {
   if (!has_token(w, wsi)) return refuse(wsi, HTTP_STATUS_FORBIDDEN);
   static const struct { const char *path, *file, *mime; } files[] = {
@@ -568,17 +573,17 @@ static int serve_http(emu_web *w, struct lws *wsi, const char *path) {
 static int confirm_upgrade(emu_web *w, struct lws *wsi) {
   char uri[256], origin[512], host[256], want[300];
   if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
-    return refuse(wsi, HTTP_STATUS_NOT_FOUND) ? -1 : 1;
-  if (!has_token(w, wsi)) return refuse(wsi, HTTP_STATUS_FORBIDDEN) ? -1 : 1;
+    return refuse_upgrade(wsi, HTTP_STATUS_NOT_FOUND);
+  if (!has_token(w, wsi)) return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
   if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0 ||
       lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0) {
     emu_log(w->ctx, EMU_LOG_WARN, "[c4emu] web console: WebSocket without Origin refused");
-    return refuse(wsi, HTTP_STATUS_FORBIDDEN) ? -1 : 1;
+    return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
   }
   snprintf(want, sizeof want, "http://%s", host);
   if (strcmp(origin, want) != 0) {
     emu_log(w->ctx, EMU_LOG_WARN, "[c4emu] web console: WebSocket from origin %s refused", origin);
-    return refuse(wsi, HTTP_STATUS_FORBIDDEN) ? -1 : 1;
+    return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
   }
   return 0;
 }

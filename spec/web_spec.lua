@@ -1,0 +1,124 @@
+-- spec/web_spec.lua — the web console's safety: the token on every request and
+-- on the WebSocket, the Origin check of upgrades, and the bound on what a slow
+-- client may have queued.  Raw HTTP over luv TCP against `c4emu run --web`.
+local W = require "web_support"
+
+local DRIVER = "fixtures/drivers/web_console"
+
+describe("web console access", function()
+  local c
+  lazy_setup(function() c = W.start(DRIVER) end)
+  lazy_teardown(function()
+    local code = c.stop()
+    assert.equal(0, code)
+  end)
+
+  it("prints a URL on 127.0.0.1 with a 32-hex-digit token", function()
+    assert.truthy(c.url:match("^http://127%.0%.0%.1:%d+/%?token=%x+$"))
+    assert.equal(32, #c.token)
+  end)
+
+  it("serves the page, its script and its style with the token", function()
+    for _, path in ipairs({ "/", "/app.js", "/app.css" }) do
+      local status, head = W.get(c.port, path .. "?token=" .. c.token)
+      assert.equal(200, status, path)
+      assert.truthy(head:lower():find("content%-security%-policy: default%-src 'none'"))
+    end
+  end)
+
+  it("refuses every request without the token, or with a wrong one: 403", function()
+    for _, path in ipairs({ "/", "/app.js", "/app.css", "/nothing", "/ws" }) do
+      assert.equal(403, (W.get(c.port, path)), path)
+      assert.equal(403, (W.get(c.port, path .. "?token=" .. ("0"):rep(32))), path)
+      assert.equal(403, (W.get(c.port, path .. "?token=" .. c.token:sub(1, 31))), path)
+    end
+  end)
+
+  it("sets a cookie that stands for the token (the page's own requests)", function()
+    local _, head = W.get(c.port, "/?token=" .. c.token)
+    local cookie = head:match("[Ss]et%-[Cc]ookie: ([^;\r\n]+)")
+    assert.equal("c4emu_token_" .. c.port .. "=" .. c.token, cookie)
+    assert.truthy(head:find("HttpOnly") and head:find("SameSite=Strict"))
+    assert.equal(200, (W.get(c.port, "/app.js", { "Cookie: other=1; " .. cookie })))
+    assert.equal(403, (W.get(c.port, "/app.js", { "Cookie: c4emu_token_" .. c.port .. "=bad" })))
+  end)
+
+  it("answers 404 for other paths, with the token", function()
+    assert.equal(404, (W.get(c.port, "/../driver.lua?token=" .. c.token)))
+    assert.equal(404, (W.get(c.port, "/driver.xml?token=" .. c.token)))
+  end)
+
+  it("upgrades to a WebSocket only with the token and the page's own Origin", function()
+    local own = "http://127.0.0.1:" .. c.port
+    local function upgrade(path, origin)
+      return (W.request(c.port, W.upgrade_lines(c.port, path, origin)))
+    end
+    assert.equal(403, upgrade("/ws", own))
+    assert.equal(403, upgrade("/ws?token=" .. ("f"):rep(32), own))
+    assert.equal(403, upgrade("/ws?token=" .. c.token, nil))
+    assert.equal(403, upgrade("/ws?token=" .. c.token, "http://evil.example"))
+    assert.equal(403, upgrade("/ws?token=" .. c.token, "http://127.0.0.1:" .. (c.port + 1)))
+    assert.equal(101, upgrade("/ws?token=" .. c.token, own))
+    c.wait_err("WebSocket from origin http://evil%.example refused")
+  end)
+
+  it("sends a new client the driver's properties and recent log (hello)", function()
+    local s = W.websocket(c.port, c.token)
+    W.run_until(function() return s.data:find('"t":"hello"', 1, true) ~= nil end, 10000, "hello")
+    assert.truthy(s.data:find('"Volume":"40"', 1, true))
+    assert.truthy(s.data:find("OnDriverLateInit", 1, true))
+    s.close()
+  end)
+end)
+
+describe("web console send queue", function()
+  it("drops a client that stops reading, while a reading one keeps up and the driver runs on",
+     function()
+    local c = W.start(DRIVER, { "--quiet" })
+    local reader, stuck
+    finally(function()
+      -- Open luv handles at exit would crash the Lua state's teardown.
+      if reader then reader.close() end
+      if stuck then stuck.close() end
+      if not c.exit then c.stop() end
+    end)
+    -- The reader notes the markers it gets (also across read boundaries),
+    -- keeping nothing else.
+    local tail, got, marks = "", 0, {}
+    reader = W.websocket(c.port, c.token)
+    reader.on_data = function(d)
+      got = got + #d
+      tail = tail:sub(-64) .. d
+      for m in tail:gmatch("<chunk %d+>") do marks[m] = true end
+    end
+    local function seen(marker) return marks[marker] end
+    -- The stuck client reads nothing after its 101.  (Its receive buffer
+    -- stays the default: one smaller than a loopback segment would make the
+    -- kernel trickle the bytes it holds once the client reads again.)
+    stuck = W.websocket(c.port, c.token)
+    stuck.stop()
+    -- 60 requests of 2000 log lines of 200 bytes (about 0.5 MB to each
+    -- client per request, 27 MB in all: more than the queue bound plus what
+    -- the kernel buffers).  The reader sends the next once it has the answer
+    -- to the last, so it never falls behind; the stuck client does.
+    for k = 1, 60 do
+      local code = ('for i = 1, 2000 do print(("x"):rep(200)) end return "<chunk %d>"'):format(k)
+      reader.write(W.frame('{"t":"lua","id":' .. k .. ',"code":' .. ("%q"):format(code) .. '}'))
+      W.run_until(function() return seen("<chunk " .. k .. ">") end, 60000, "chunk " .. k)
+    end
+    assert.is_true(got > 20e6)
+    c.wait_err("client dropped: send queue full", 60000)
+    -- The stuck client's connection was closed by the server: once it reads,
+    -- it reaches the end.
+    stuck.on_data = function() end
+    stuck.start()
+    W.run_until(function() return stuck.closed end, 60000, "the stuck client to be closed")
+    -- Exactly one client was dropped, and the console still serves.
+    local _, drops = c.err():gsub("client dropped", "")
+    assert.equal(1, drops)
+    assert.equal(200, (W.get(c.port, "/app.css?token=" .. c.token)))
+    reader.close()
+    stuck.close()
+    assert.equal(0, (c.stop()))
+  end)
+end)
