@@ -108,9 +108,10 @@ static void table(pretty_ctx *p, int t, int level) {
   for (int k = 1; k <= nkeys; k++) {
     int key = base + k;
     indent(p, level + 1);
-    size_t n;
-    if (lua_type(L, key) == LUA_TSTRING && is_identifier(lua_tolstring(L, key, &n), n)) {
-      put(p, lua_tostring(L, key), n);
+    size_t n = 0;
+    const char *ks = lua_type(L, key) == LUA_TSTRING ? lua_tolstring(L, key, &n) : NULL;
+    if (ks && is_identifier(ks, n)) {
+      put(p, ks, n);
     } else {
       put(p, "[", 1);
       value(p, key, level + 1);
