@@ -60,8 +60,18 @@ emu_lws *emu_lws_new(uv_loop_t *loop, const char *addr, int port,
     free(w);
     return NULL;
   }
+  /* lws 4.1 returns a context even when its listening vhost failed. */
   struct lws_vhost *vh = lws_get_vhost_by_name(w->context, "default");
-  w->port = vh ? lws_get_vhost_listen_port(vh) : port;
+  w->port = vh ? lws_get_vhost_listen_port(vh) : -1;
+  if (w->port <= 0) {
+    snprintf(err, errsz, "cannot listen on %s:%d (address in use, or no such address)",
+             addr ? addr : "*", port);
+    /* The failed listener's socket closes through the loop: let that finish
+     * while the context still exists, then take the context down. */
+    for (int i = 0; i < 8; i++) uv_run(loop, UV_RUN_NOWAIT);
+    emu_lws_free(w);
+    return NULL;
+  }
   return w;
 }
 

@@ -122,3 +122,38 @@ describe("web console send queue", function()
     assert.equal(0, (c.stop()))
   end)
 end)
+
+describe("c4emu run --web options", function()
+  local S = require "support"
+
+  it("prints the console URL for the sample driver and stops cleanly with --once", function()
+    local out, code = S.cli("run fixtures/drivers/sample --web 0 --once")
+    assert.equal(0, code)
+    assert.truthy(out:match("c4emu: web console at http://127%.0%.0%.1:%d+/%?token=%x+"))
+  end)
+
+  it("refuses a value that is not [ADDR:]PORT, and the option on check", function()
+    for _, v in ipairs({ "nope", "70000", "-1", "1.2.3:80", "localhost:80", ":80", "127.0.0.1:" }) do
+      local out, code = S.cli("run fixtures/drivers/sample --web '" .. v .. "'")
+      assert.equal(2, code, v)
+      assert.truthy(out:find("--web wants [ADDR:]PORT", 1, true), v)
+    end
+    local out, code = S.cli("check fixtures/drivers/sample --web 0")
+    assert.equal(2, code)
+    assert.truthy(out:find("--web is an option of c4emu run only", 1, true))
+  end)
+
+  it("says so and exits 2 when the port is taken", function()
+    local c = W.start(DRIVER)
+    finally(function() c.stop() end)
+    local out, code = S.cli("run fixtures/drivers/sample --once --web " .. c.port)
+    assert.equal(2, code)
+    assert.truthy(out:find("cannot listen on 127.0.0.1:" .. c.port, 1, true))
+  end)
+
+  it("takes an IPv6 address in brackets", function()
+    local out, code = S.cli("run fixtures/drivers/sample --web '[::1]:0' --once")
+    assert.equal(0, code)
+    assert.truthy(out:match("web console at http://%[::1%]:%d+/%?token="))
+  end)
+end)
