@@ -144,6 +144,25 @@ describe("web console in Chromium", function()
   end)
 end)
 
+describe("web console in Chromium, the sample driver", function()
+  it("shows its properties and presses its action", function()
+    local c = W.start("fixtures/drivers/sample")
+    local b
+    finally(function()
+      if b then b:close() end
+      if not c.exit then c.stop() end
+    end)
+    b = cdp.launch()
+    b:navigate(c.url)
+    b:wait_for("document.querySelectorAll('[data-prop]').length === 2", 20000, "two properties")
+    assert.equal("Hello from c4emu", b:eval("document.querySelector('[data-prop=Greeting]').value"))
+    b:eval("document.querySelector('[data-action=Announce]').click()")
+    b:wait_for("document.querySelector('#action-result').textContent.includes('announced the greeting to 0 clients')",
+               20000, "the action's output")
+    assert.equal(0, (c.stop()))
+  end)
+end)
+
 describe("web console in Chromium, virtual clock", function()
   it("advances the clock from the State view and fires the driver's timer", function()
     local c = W.start("fixtures/drivers/web_console", { "--virtual" })
