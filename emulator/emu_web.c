@@ -17,9 +17,10 @@
  *     holds the driver or grows memory without bound.
  *
  * Messages are JSON, encoded and decoded with lua-cjson in the console's own
- * lua_State (J), never the driver's; the protocol is in README-web.md.  They
- * go out as binary frames: the page decodes them with TextDecoder, which
- * turns a driver's non-UTF-8 bytes into U+FFFD instead of failing the socket.
+ * lua_State (J), never the driver's (emu_web_msg.c makes and reads them; the
+ * protocol is in README-web.md).  They go out as binary frames: the page
+ * decodes them with TextDecoder, which turns a driver's non-UTF-8 bytes into
+ * U+FFFD instead of failing the socket.
  *
  * Lifetime: emu_web_start sets the host's log sink; emu_web_stop clears it,
  * closes the timers and destroys the lws context before the driver is
@@ -32,9 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "emu_lws.h"
-#include "emu_web.h"
-#include "c4api.h"
+#include "emu_web_int.h"
 #include <lua-cjson.h> /* after lua.h, which it needs */
 
 /* Where the page's files are when neither the environment (C4EMU_WEB_DIR)
@@ -42,57 +41,6 @@
 #ifndef EMU_WEB_DIR
 #define EMU_WEB_DIR "/usr/local/share/c4emu/web"
 #endif
-
-#define WEB_RX_MAX     (1u << 20)  /* one incoming message */
-#define WEB_LOG_BATCH  256         /* log lines per message */
-#define WEB_LOG_HELLO  2000        /* recent lines a new page gets */
-#define WEB_CAPTURE_MAX (256u << 10)
-#define WEB_TICK_MS    500         /* properties and State refresh */
-#define WEB_XML_MAX    (8u << 20)
-
-typedef struct web_msg {
-  struct web_msg *next;
-  size_t len;
-  unsigned char buf[]; /* LWS_PRE bytes of headroom, then the message */
-} web_msg;
-
-/* One WebSocket client: lws's per-session data. */
-typedef struct web_client {
-  struct web_client *next;
-  struct lws *wsi;
-  web_msg *head, *tail;
-  size_t queued;
-  bool dropped, linked;
-  char *rx;
-  size_t nrx;
-} web_client;
-
-typedef struct {
-  emu_level lvl;
-  uint64_t clock;
-  char *text;
-} web_line;
-
-struct emu_web {
-  emu_ctx *ctx;
-  emu_lws *lws;
-  lua_State *J;          /* the console's own state: cjson and messages */
-  int cjson_ref, props_ref;
-  web_client *clients;
-  uv_timer_t tick, flush;
-  bool timers_open;
-  char token[33];
-  char cookie[40];       /* c4emu_token_<port> */
-  char assets[PATH_MAX];
-  char *xml;             /* driver.xml, for the page to read its own way */
-  web_line *batch;
-  size_t nbatch, capbatch;
-  bool sending;          /* inside a send to the clients: no nested flush */
-  char *capture;         /* log lines during a console call */
-  size_t ncapture;
-  bool capturing;
-  uint64_t advance_ms;
-};
 
 /* ---- JSON and sending --------------------------------------------------- */
 
@@ -140,7 +88,7 @@ static void enqueue(emu_web *w, web_client *c, const char *s, size_t n) {
 
 /* Encodes the table on top of J and sends it to one client (or all when c is
  * NULL); pops the table. */
-static void send_top(emu_web *w, web_client *c) {
+void emu_web_send_top(emu_web *w, web_client *c) {
   lua_State *J = w->J;
   lua_rawgeti(J, LUA_REGISTRYINDEX, w->cjson_ref);
   lua_getfield(J, -1, "encode");
@@ -162,348 +110,6 @@ static void send_top(emu_web *w, web_client *c) {
   }
   w->sending = was;
   lua_pop(J, 1);
-}
-
-static void set_str(lua_State *J, const char *k, const char *v) {
-  lua_pushstring(J, v ? v : "");
-  lua_setfield(J, -2, k);
-}
-
-static void set_num(lua_State *J, const char *k, double v) {
-  lua_pushnumber(J, v);
-  lua_setfield(J, -2, k);
-}
-
-/* ---- the log ------------------------------------------------------------ */
-
-static void push_line(lua_State *J, emu_level lvl, uint64_t clock, const char *text, int i) {
-  lua_createtable(J, 3, 0);
-  lua_pushstring(J, emu_level_name(lvl));
-  lua_rawseti(J, -2, 1);
-  lua_pushnumber(J, (double)clock);
-  lua_rawseti(J, -2, 2);
-  lua_pushstring(J, text);
-  lua_rawseti(J, -2, 3);
-  lua_rawseti(J, -2, i);
-}
-
-static void flush_log(emu_web *w) {
-  if (w->nbatch == 0) return;
-  web_line *lines = w->batch;
-  size_t n = w->nbatch;
-  w->batch = NULL; /* lines logged while sending start a new batch */
-  w->nbatch = w->capbatch = 0;
-  if (w->clients) {
-    lua_createtable(w->J, 0, 2);
-    set_str(w->J, "t", "log");
-    lua_createtable(w->J, (int)n, 0);
-    for (size_t i = 0; i < n; i++) push_line(w->J, lines[i].lvl, lines[i].clock, lines[i].text, (int)i + 1);
-    lua_setfield(w->J, -2, "lines");
-    send_top(w, NULL);
-  }
-  for (size_t i = 0; i < n; i++) free(lines[i].text);
-  free(lines);
-}
-
-static void on_flush(uv_timer_t *t) { flush_log(t->data); }
-
-static void capture_add(emu_web *w, const char *line) {
-  size_t n = strlen(line);
-  if (w->ncapture + n + 2 > WEB_CAPTURE_MAX) return;
-  char *p = realloc(w->capture, w->ncapture + n + 2);
-  if (!p) return;
-  w->capture = p;
-  memcpy(p + w->ncapture, line, n);
-  w->ncapture += n;
-  p[w->ncapture++] = '\n';
-  p[w->ncapture] = '\0';
-}
-
-/* The host's log sink: every line also goes to the pages, in batches. */
-static void log_sink(emu_ctx *ctx, emu_level lvl, const char *line) {
-  emu_web *w = ctx->host->web;
-  if (!w) return;
-  if (w->capturing) capture_add(w, line);
-  if (!w->clients) return;
-  if (w->nbatch == w->capbatch) {
-    size_t ncap = w->capbatch ? w->capbatch * 2 : 64;
-    web_line *p = realloc(w->batch, ncap * sizeof *p);
-    if (!p) return;
-    w->batch = p;
-    w->capbatch = ncap;
-  }
-  char *copy = strdup(line);
-  if (!copy) return;
-  w->batch[w->nbatch++] = (web_line){lvl, emu_now(ctx), copy};
-  if (w->nbatch >= WEB_LOG_BATCH && !w->sending) flush_log(w);
-  else if (!uv_is_active((uv_handle_t *)&w->flush)) uv_timer_start(&w->flush, on_flush, 0, 0);
-}
-
-/* ---- properties and state ----------------------------------------------- */
-
-/* Pushes onto J a table of the driver's properties that differ from what the
- * pages were last sent (all of them when `all`), and remembers them. */
-static int push_props(emu_web *w, bool all) {
-  lua_State *L = w->ctx->L, *J = w->J;
-  lua_newtable(J);
-  int changed = 0;
-  if (!L || w->ctx->phase == EMU_PHASE_DEAD) return 0;
-  lua_rawgeti(J, LUA_REGISTRYINDEX, w->props_ref);
-  lua_getglobal(L, "Properties");
-  if (lua_istable(L, -1)) {
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-      if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
-        size_t kn, vn;
-        const char *k = lua_tolstring(L, -2, &kn);
-        lua_pushvalue(L, -1); /* tolstring on a copy: a number value stays a number */
-        const char *v = lua_tolstring(L, -1, &vn);
-        lua_pushlstring(J, k, kn);
-        lua_rawget(J, -2);
-        size_t on;
-        const char *old = lua_tolstring(J, -1, &on);
-        bool same = old && on == vn && memcmp(old, v, vn) == 0;
-        lua_pop(J, 1);
-        if (all || !same) {
-          lua_pushlstring(J, k, kn);
-          lua_pushlstring(J, v, vn);
-          lua_rawset(J, -3);            /* remembered */
-          lua_pushlstring(J, k, kn);
-          lua_pushlstring(J, v, vn);
-          lua_rawset(J, -4);            /* sent */
-          changed++;
-        }
-        lua_pop(L, 1);
-      }
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
-  lua_pop(J, 1);
-  return changed;
-}
-
-static void push_state(emu_web *w) {
-  emu_ctx *ctx = w->ctx;
-  lua_State *J = w->J;
-  lua_createtable(J, 0, 8);
-  set_str(J, "t", "state");
-  set_num(J, "now", (double)emu_now(ctx));
-  set_num(J, "epoch", (double)emu_epoch_ms(ctx));
-  lua_pushboolean(J, ctx->virtual_clock);
-  lua_setfield(J, -2, "virtual");
-  set_str(J, "phase", emu_phase_name(ctx->phase));
-  set_num(J, "errors", (double)ctx->host->nerrors);
-  if (ctx->phase != EMU_PHASE_DEAD) {
-    emu_state_push_sections(ctx, J);
-    lua_setfield(J, -2, "sections");
-  }
-}
-
-/* Sends changed properties and the State view to every page. */
-static void refresh(emu_web *w) {
-  if (!w->clients) return;
-  flush_log(w);
-  if (push_props(w, false) > 0) {
-    lua_createtable(w->J, 0, 2);
-    set_str(w->J, "t", "props");
-    lua_insert(w->J, -2);
-    lua_setfield(w->J, -2, "props");
-    send_top(w, NULL);
-  } else {
-    lua_pop(w->J, 1);
-  }
-  push_state(w);
-  send_top(w, NULL);
-}
-
-static void on_tick(uv_timer_t *t) { refresh(t->data); }
-
-static void send_hello(emu_web *w, web_client *c) {
-  emu_ctx *ctx = w->ctx;
-  struct emu_host *h = ctx->host;
-  lua_State *J = w->J;
-  flush_log(w); /* lines before this page are in its snapshot below */
-  lua_createtable(J, 0, 8);
-  set_str(J, "t", "hello");
-  set_str(J, "path", h->opt.path);
-  set_str(J, "name", emu_config_info(ctx, "name"));
-  char os[16];
-  set_str(J, "os", c4_osver_format(ctx->os, os, sizeof os));
-  set_num(J, "device_id", (double)ctx->device_id);
-  lua_pushboolean(J, ctx->virtual_clock);
-  lua_setfield(J, -2, "virtual");
-  set_str(J, "xml", w->xml);
-  push_props(w, true);
-  lua_setfield(J, -2, "props");
-  size_t from = h->nlog > WEB_LOG_HELLO ? h->nlog - WEB_LOG_HELLO : 0;
-  lua_createtable(J, (int)(h->nlog - from), 0);
-  for (size_t i = from; i < h->nlog; i++)
-    push_line(J, h->log[i].level, h->log[i].clock_ms, h->log[i].text, (int)(i - from + 1));
-  lua_setfield(J, -2, "log");
-  send_top(w, c);
-  push_state(w);
-  send_top(w, c);
-}
-
-/* ---- requests from a page ----------------------------------------------- */
-
-static const char *field_str(lua_State *J, int t, const char *k) {
-  lua_getfield(J, t, k);
-  const char *s = lua_type(J, -1) == LUA_TSTRING ? lua_tostring(J, -1) : NULL;
-  lua_pop(J, 1); /* the string stays alive: the table holds it */
-  return s;
-}
-
-/* Starts a result table for request t: {t="result", id=, of=}. */
-static void begin_result(emu_web *w, int t, const char *of) {
-  lua_State *J = w->J;
-  lua_createtable(J, 0, 6);
-  set_str(J, "t", "result");
-  set_str(J, "of", of);
-  lua_getfield(J, t, "id");
-  lua_setfield(J, -2, "id");
-}
-
-static void begin_capture(emu_web *w) {
-  w->capturing = true;
-  w->ncapture = 0;
-}
-
-static void end_capture(emu_web *w) {
-  w->capturing = false;
-  lua_pushlstring(w->J, w->capture ? w->capture : "", w->ncapture);
-  lua_setfield(w->J, -2, "output");
-}
-
-static void fail_result(emu_web *w, web_client *c, int t, const char *of, const char *why) {
-  begin_result(w, t, of);
-  lua_pushboolean(w->J, 0);
-  lua_setfield(w->J, -2, "ok");
-  set_str(w->J, "error", why);
-  send_top(w, c);
-}
-
-/* ExecuteCommand(command, params) as Composer calls it; params are strings. */
-static void do_command(emu_web *w, web_client *c, int t) {
-  emu_ctx *ctx = w->ctx;
-  lua_State *L = ctx->L, *J = w->J;
-  const char *cmd = field_str(J, t, "command");
-  if (!cmd) return fail_result(w, c, t, "command", "no command given");
-  if (!emu_push_global_fn(ctx, "ExecuteCommand"))
-    return fail_result(w, c, t, "command", "the driver has no ExecuteCommand function");
-  lua_pushstring(L, cmd);
-  lua_newtable(L);
-  lua_getfield(J, t, "params");
-  if (lua_istable(J, -1)) {
-    lua_pushnil(J);
-    while (lua_next(J, -2) != 0) {
-      if (lua_type(J, -2) == LUA_TSTRING && (lua_isstring(J, -1) || lua_isboolean(J, -1))) {
-        lua_pushstring(L, lua_tostring(J, -2));
-        if (lua_isboolean(J, -1)) lua_pushstring(L, lua_toboolean(J, -1) ? "true" : "false");
-        else lua_pushstring(L, lua_tostring(J, -1));
-        lua_rawset(L, -3);
-      }
-      lua_pop(J, 1);
-    }
-  }
-  lua_pop(J, 1);
-  emu_log(ctx, EMU_LOG_INFO, "[c4emu] web console: ExecuteCommand(\"%s\")", cmd);
-  begin_capture(w);
-  size_t before = ctx->host->nerrors;
-  int rc = emu_pcall(ctx, 2, 0, "ExecuteCommand");
-  begin_result(w, t, "command");
-  end_capture(w);
-  lua_pushboolean(J, rc == 0);
-  lua_setfield(J, -2, "ok");
-  if (rc != 0 && ctx->host->nerrors > before)
-    set_str(J, "error", ctx->host->errors[ctx->host->nerrors - 1].message);
-  send_top(w, c);
-}
-
-static void do_lua(emu_web *w, web_client *c, int t) {
-  lua_State *J = w->J;
-  lua_getfield(J, t, "code");
-  if (lua_type(J, -1) != LUA_TSTRING) {
-    lua_pop(J, 1);
-    return fail_result(w, c, t, "lua", "no code given");
-  }
-  size_t n;
-  const char *code = lua_tolstring(J, -1, &n);
-  begin_capture(w);
-  emu_web_run_lua(w->ctx, code, n, J); /* pushes {ok, values | error} */
-  lua_remove(J, -2);
-  begin_result(w, t, "lua");
-  end_capture(w);
-  lua_pushnil(J);
-  while (lua_next(J, -3) != 0) { /* copy ok/values/error/count into the result */
-    lua_pushvalue(J, -2);
-    lua_insert(J, -2);
-    lua_rawset(J, -4);
-  }
-  lua_remove(J, -2);
-  send_top(w, c);
-}
-
-static void handle_message(emu_web *w, web_client *c, const char *s, size_t n) {
-  emu_ctx *ctx = w->ctx;
-  lua_State *J = w->J;
-  int top = lua_gettop(J);
-  lua_rawgeti(J, LUA_REGISTRYINDEX, w->cjson_ref);
-  lua_getfield(J, -1, "decode");
-  lua_remove(J, -2);
-  lua_pushlstring(J, s, n);
-  if (lua_pcall(J, 1, 1, 0) != 0 || !lua_istable(J, -1)) {
-    emu_log(ctx, EMU_LOG_WARN, "[c4emu] web console: a message that is not a JSON object ignored");
-    lua_settop(J, top);
-    return;
-  }
-  int t = lua_gettop(J);
-  const char *type = field_str(J, t, "t");
-  if (ctx->phase == EMU_PHASE_DEAD || !ctx->L) {
-    fail_result(w, c, t, type ? type : "?", "the driver is not running");
-  } else if (type && strcmp(type, "set_property") == 0) {
-    const char *name = field_str(J, t, "name");
-    lua_getfield(J, t, "value");
-    const char *value = lua_isstring(J, -1) ? lua_tostring(J, -1) : NULL;
-    if (!name || !value) {
-      fail_result(w, c, t, type, "set_property needs a name and a value");
-    } else {
-      begin_capture(w);
-      emu_set_property(ctx, name, value);
-      begin_result(w, t, type);
-      end_capture(w);
-      lua_pushboolean(J, 1);
-      lua_setfield(J, -2, "ok");
-      send_top(w, c);
-    }
-  } else if (type && strcmp(type, "command") == 0) {
-    do_command(w, c, t);
-  } else if (type && strcmp(type, "lua") == 0) {
-    do_lua(w, c, t);
-  } else if (type && strcmp(type, "advance") == 0) {
-    lua_getfield(J, t, "ms");
-    double ms = lua_tonumber(J, -1);
-    if (!ctx->virtual_clock) {
-      fail_result(w, c, t, type, "the clock is real time; start c4emu run with --virtual");
-    } else if (!(ms >= 1 && ms <= 7 * 86400e3)) {
-      fail_result(w, c, t, type, "advance wants 1 ms to 7 days");
-    } else {
-      /* The CLI's loop advances once this callback has returned. */
-      w->advance_ms += (uint64_t)ms;
-      uv_stop(ctx->loop);
-      begin_result(w, t, type);
-      lua_pushboolean(J, 1);
-      lua_setfield(J, -2, "ok");
-      send_top(w, c);
-    }
-  } else if (type && strcmp(type, "state") == 0) {
-    /* nothing more: the refresh below answers */
-  } else {
-    fail_result(w, c, t, type ? type : "?", "unknown request");
-  }
-  lua_settop(J, top);
-  refresh(w);
 }
 
 /* ---- HTTP and the WebSocket --------------------------------------------- */
@@ -630,7 +236,7 @@ static int receive(emu_web *w, web_client *c, struct lws *wsi, const void *in, s
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return 0;
   size_t n = c->nrx;
   c->nrx = 0;
-  handle_message(w, c, c->rx, n);
+  emu_web_handle_message(w, c, c->rx, n);
   return 0;
 }
 
@@ -651,7 +257,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     c->next = w->clients;
     c->linked = true;
     w->clients = c;
-    send_hello(w, c);
+    emu_web_send_hello(w, c);
     return 0;
   case LWS_CALLBACK_SERVER_WRITEABLE:
     return write_next(c);
@@ -765,10 +371,10 @@ emu_web *emu_web_start(emu_ctx *ctx, const char *addr, int port, char *url, size
   w->tick.data = w->flush.data = w;
   uv_unref((uv_handle_t *)&w->tick);
   uv_unref((uv_handle_t *)&w->flush);
-  uv_timer_start(&w->tick, on_tick, WEB_TICK_MS, WEB_TICK_MS);
+  uv_timer_start(&w->tick, emu_web_on_tick, WEB_TICK_MS, WEB_TICK_MS);
   w->timers_open = true;
   ctx->host->web = w;
-  ctx->host->log_sink = log_sink;
+  ctx->host->log_sink = emu_web_log_sink;
   const char *shown = addr && strcmp(addr, "0.0.0.0") != 0 ? addr : "127.0.0.1";
   bool v6 = strchr(shown, ':') != NULL;
   snprintf(url, urlsz, "http://%s%s%s:%d/?token=%s", v6 ? "[" : "", shown, v6 ? "]" : "", bound,
@@ -781,10 +387,6 @@ uint64_t emu_web_take_advance(emu_web *w) {
   uint64_t ms = w->advance_ms;
   w->advance_ms = 0;
   return ms;
-}
-
-void emu_web_refresh(emu_web *w) {
-  if (w) refresh(w);
 }
 
 void emu_web_stop(emu_web *w) {
