@@ -245,6 +245,7 @@ typedef struct {
   uv_signal_t sigint, sigterm, sighup;
   uv_tty_t tty;
   bool console;
+  bool stopping; /* a signal came: leave the run loop */
   char line[4096];
   size_t nline;
 } run_state;
@@ -252,6 +253,7 @@ typedef struct {
 static void on_signal(uv_signal_t *s, int signum) {
   run_state *rs = s->data;
   emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(signum));
+  rs->stopping = true;
   uv_stop(rs->ctx->loop);
 }
 
@@ -335,12 +337,17 @@ static int cmd_run(cli_args *a) {
   }
   /* Virtual clock: the console's advance stops the loop; the clock moves
    * here, outside any libuv callback, then the loop serves again. */
-  for (;;) {
+  while (!rs.stopping) {
     uv_run(ctx->loop, UV_RUN_DEFAULT);
     uint64_t ms = emu_web_take_advance(web);
-    if (ms == 0) break;
-    emu_clock_advance(ctx, ms);
-    emu_web_refresh(web);
+    if (ms == 0) break; /* a signal, or --once */
+    /* Advancing serves the loop too: a signal or another advance asked for
+     * meanwhile is seen here (its uv_stop was spent on an inner run). */
+    while (ms != 0 && !rs.stopping) {
+      emu_clock_advance(ctx, ms);
+      emu_web_refresh(web);
+      ms = emu_web_take_advance(web);
+    }
   }
   emu_web_stop(web);
   uv_close((uv_handle_t *)&rs.sigint, NULL);

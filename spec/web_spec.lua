@@ -157,3 +157,37 @@ describe("c4emu run --web options", function()
     assert.truthy(out:match("web console at http://%[::1%]:%d+/%?token="))
   end)
 end)
+
+describe("web console requests", function()
+  local function request(s, json, marker)
+    s.data = ""
+    s.write(W.frame(json))
+    W.run_until(function() return s.data:find(marker, 1, true) ~= nil end, 20000, marker)
+    return s.data
+  end
+
+  it("advances only a virtual clock, by 1 ms to 7 days, and answers bad requests", function()
+    local real = W.start(DRIVER)
+    local virt = W.start(DRIVER, { "--virtual" })
+    local s1, s2
+    finally(function()
+      if s1 then s1.close() end
+      if s2 then s2.close() end
+      real.stop()
+      virt.stop()
+    end)
+    s1 = W.websocket(real.port, real.token)
+    assert.truthy(request(s1, '{"t":"advance","id":1,"ms":1000}', '"of":"advance"')
+                  :find("the clock is real time", 1, true))
+    assert.truthy(request(s1, '{"t":"frobnicate","id":2}', '"of":"frobnicate"'):find("unknown request", 1, true))
+    assert.truthy(request(s1, '{"t":"set_property","id":3,"name":"Volume"}', '"of":"set_property"')
+                  :find("needs a name and a value", 1, true))
+    assert.truthy(request(s1, '{"t":"command","id":4}', '"of":"command"'):find("no command given", 1, true))
+    s1.write(W.frame("not json"))
+    real.wait_err("a message that is not a JSON object ignored")
+    s2 = W.websocket(virt.port, virt.token)
+    assert.truthy(request(s2, '{"t":"advance","id":1,"ms":0}', '"of":"advance"'):find("1 ms to 7 days", 1, true))
+    request(s2, '{"t":"advance","id":2,"ms":60000}', '"now":60000')
+    request(s2, '{"t":"advance","id":3,"ms":500}', '"now":60500')
+  end)
+end)
