@@ -252,6 +252,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
     return confirm_upgrade(w, wsi);
   case LWS_CALLBACK_ESTABLISHED:
+    /* The pages already open get what changed first: the new page's snapshot
+     * becomes what every page was last sent. */
+    emu_web_refresh(w);
     memset(c, 0, sizeof *c);
     c->wsi = wsi;
     c->next = w->clients;
