@@ -9,6 +9,20 @@ local cjson = require "cjson"
 
 local function js(s) return cjson.encode(s) end -- a JavaScript string literal
 
+-- Inside a test: a console for driver and a browser on its page, both closed
+-- when the test ends.
+local function open_page(driver, extra)
+  local c = W.start(driver, extra)
+  local b
+  finally(function()
+    if b then b:close() end
+    if not c.exit then c.stop() end
+  end)
+  b = cdp.launch()
+  b:navigate(c.url)
+  return c, b
+end
+
 describe("web console in Chromium", function()
   local c, b
   lazy_setup(function()
@@ -146,14 +160,7 @@ end)
 
 describe("web console in Chromium, the sample driver", function()
   it("shows its properties and presses its action", function()
-    local c = W.start("fixtures/drivers/sample")
-    local b
-    finally(function()
-      if b then b:close() end
-      if not c.exit then c.stop() end
-    end)
-    b = cdp.launch()
-    b:navigate(c.url)
+    local c, b = open_page("fixtures/drivers/sample")
     b:wait_for("document.querySelectorAll('[data-prop]').length === 2", 20000, "two properties")
     assert.equal("Hello from c4emu", b:eval("document.querySelector('[data-prop=Greeting]').value"))
     b:eval("document.querySelector('[data-action=Announce]').click()")
@@ -165,14 +172,7 @@ end)
 
 describe("web console in Chromium, virtual clock", function()
   it("advances the clock from the State view and fires the driver's timer", function()
-    local c = W.start("fixtures/drivers/web_console", { "--virtual" })
-    local b
-    finally(function()
-      if b then b:close() end
-      if not c.exit then c.stop() end
-    end)
-    b = cdp.launch()
-    b:navigate(c.url)
+    local c, b = open_page("fixtures/drivers/web_console", { "--virtual" })
     b:eval("document.querySelector('#tabs button[data-view=state]').click()")
     b:wait_for("!document.querySelector('#advance').classList.contains('hidden')", 20000, "advance buttons")
     assert.truthy(b:eval("document.querySelector('#clock').textContent"):find("clock: 0.000 s (virtual clock)", 1, true))
