@@ -132,6 +132,11 @@ describe("web console in Chromium", function()
     s.write("ping from outside\n")
     log_has("received: ping from outside")
     assert.is_true(b:eval("[...document.querySelectorAll('#log .line.ERROR')].some(l => l.textContent.includes('deliberate failure'))"))
+    -- The connection is listed in the State view meanwhile.
+    local sel = "document.querySelector('[data-section=\"server connections\"] tbody td:nth-child(3)')"
+    local peer = b:wait_for("(() => { const t = " .. sel .. "; return t && t.textContent })()", 20000,
+                            "the connection in the State view")
+    assert.truthy(peer:match("^127%.0%.0%.1:%d+$"), peer)
     s.close()
     b:eval("document.querySelector('#log-filter').value = 'ping'; document.querySelector('#log-filter').dispatchEvent(new Event('input'))")
     assert.equal(1, b:eval("document.querySelectorAll('#log .line').length"))
