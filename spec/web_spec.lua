@@ -191,3 +191,92 @@ describe("web console requests", function()
     request(s2, '{"t":"advance","id":3,"ms":500}', '"now":60500')
   end)
 end)
+
+describe("web console Lua tab", function()
+  local c, s
+  lazy_setup(function()
+    c = W.start(DRIVER)
+    s = W.websocket(c.port, c.token)
+  end)
+  lazy_teardown(function()
+    s.close()
+    assert.equal(0, (c.stop()))
+  end)
+
+  -- Runs code; returns the decoded result message (and the State after it).
+  local cjson = require "cjson"
+  local id = 0
+  local function run(code)
+    id = id + 1
+    s.write(W.frame(cjson.encode({ t = "lua", id = id, code = code })))
+    local found, state
+    W.run_until(function()
+      for _, text in ipairs(W.take_messages(s)) do
+        local m = cjson.decode(text)
+        if m.t == "result" and m.id == id then found = m end
+        if m.t == "state" and found then state = m end
+      end
+      return state ~= nil
+    end, 20000, "result " .. id)
+    return found, state
+  end
+
+  it("pretty-prints tables with sorted keys, cycles, odd keys and non-data values", function()
+    local r = run('local t = { b = 1, a = { 1, "two" } } t.self = t t["a key"] = true return t, nil, "x\\ny"')
+    assert.is_true(r.ok)
+    assert.equal(3, r.count)
+    assert.equal('{\n  a = {\n    [1] = 1,\n    [2] = "two"\n  },\n  ["a key"] = true,\n' ..
+                 '  b = 1,\n  self = <cycle>\n}\nnil\n"x\\ny"', r.values)
+    local f = run("return print, {}")
+    assert.truthy(f.values:match("^function: 0x%x+\n{}$"), f.values)
+  end)
+
+  it("never calls the driver's metamethods while printing", function()
+    local r = run('return setmetatable({ x = 1 }, { __index = function() error("no") end,' ..
+                  ' __tostring = function() error("no") end, __pairs = error })')
+    assert.is_true(r.ok)
+    assert.equal("{\n  x = 1\n}", r.values)
+  end)
+
+  it("shows a statement's print output and a mistake's error, not counted as the driver's", function()
+    local r = run('for i = 1, 3 do print("line " .. i) end')
+    assert.is_true(r.ok)
+    assert.equal(0, r.count)
+    assert.equal("line 1\nline 2\nline 3\n", r.output)
+    local e = run("this is not lua")
+    assert.is_false(e.ok)
+    assert.truthy(e.error:find("console:1:", 1, true))
+    local e2, state = run("error('mine')")
+    assert.truthy(e2.error:find("mine", 1, true))
+    assert.equal(0, state.errors)
+  end)
+
+  it("cuts a deep table at depth 6", function()
+    local r = run("local t = {} local c = t for i = 1, 10 do c.n = {} c = c.n end return t")
+    assert.truthy(r.values:find("n = {...}", 1, true))
+  end)
+end)
+
+describe("web console against hostile clients", function()
+  it("drops a client whose message is over 1 MiB, or who sends garbage, and serves on", function()
+    local c = W.start(DRIVER)
+    local big, junk
+    finally(function()
+      if big then big.close() end
+      if junk then junk.close() end
+      if not c.exit then c.stop() end
+    end)
+    big = W.websocket(c.port, c.token)
+    big.write(W.frame(('{"t":"lua","code":"' .. (" "):rep(1100000) .. '"}')))
+    c.wait_err("client dropped: a message over 1 MiB")
+    W.run_until(function() return big.closed end, 20000, "the big client to be closed")
+    junk = W.websocket(c.port, c.token)
+    junk.write(("\255\0garbage"):rep(1000))
+    W.run_until(function() return junk.closed end, 20000, "the garbage client to be closed")
+    assert.equal(200, (W.get(c.port, "/?token=" .. c.token)))
+    local ok = W.websocket(c.port, c.token)
+    W.run_until(function() return ok.data:find('"t":"hello"', 1, true) ~= nil end, 10000, "hello")
+    ok.close()
+    assert.equal(0, (c.stop()))
+  end)
+end)

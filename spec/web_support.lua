@@ -123,8 +123,39 @@ function M.frame(payload)
   local len
   if n < 126 then len = string.char(0x80 + n)
   elseif n < 65536 then len = string.char(0x80 + 126, math.floor(n / 256), n % 256)
-  else error("frame too long for this helper") end
+  else
+    len = string.char(0x80 + 127, 0, 0, 0, 0)
+    for shift = 3, 0, -1 do len = len .. string.char(math.floor(n / 256 ^ shift) % 256) end
+  end
   return string.char(0x81) .. len .. "\0\0\0\0" .. payload
+end
+
+-- The complete server messages in s.data (the 101 head is skipped once),
+-- each a payload string; the rest stays in s.data.  Server frames are not
+-- masked; the console sends each message as one frame.
+function M.take_messages(s)
+  local out = {}
+  if not s.upgraded then
+    local e = s.data:find("\r\n\r\n", 1, true)
+    if not e then return out end
+    s.data = s.data:sub(e + 4)
+    s.upgraded = true
+  end
+  while #s.data >= 2 do
+    local n, head = s.data:byte(2) % 128, 2
+    if n == 126 then
+      if #s.data < 4 then break end
+      n, head = s.data:byte(3) * 256 + s.data:byte(4), 4
+    elseif n == 127 then
+      if #s.data < 10 then break end
+      n, head = 0, 10
+      for i = 3, 10 do n = n * 256 + s.data:byte(i) end
+    end
+    if #s.data < head + n then break end
+    out[#out + 1] = s.data:sub(head + 1, head + n)
+    s.data = s.data:sub(head + n + 1)
+  end
+  return out
 end
 
 -- An open WebSocket: upgrades on s and waits for 101; returns s.
