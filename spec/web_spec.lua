@@ -251,6 +251,24 @@ describe("web console Lua tab", function()
     assert.equal(0, state.errors)
   end)
 
+  it("lists the driver's TCP objects in the State view", function()
+    run('TS = C4:CreateTCPServer() TS:Listen("127.0.0.1", 0)')
+    local cjson = require "cjson"
+    local row
+    W.run_until(function()
+      for _, text in ipairs(W.take_messages(s)) do
+        local m = cjson.decode(text)
+        for _, sec in ipairs(m.t == "state" and m.sections or {}) do
+          if sec.name == "tcp objects" and type(sec.rows[1]) == "table" then row = sec.rows[1] end
+        end
+      end
+      return row and row.state == "listening"
+    end, 20000, "the listening TCP server")
+    assert.equal("C4LuaTcpServer", row.type)
+    assert.truthy(row.address:match("^127%.0%.0%.1:%d+$"), row.address)
+    run("TS:Close()")
+  end)
+
   it("cuts a deep table at depth 6", function()
     local r = run("local t = {} local c = t for i = 1, 10 do c.n = {} c = c.n end return t")
     assert.truthy(r.values:find("n = {...}", 1, true))
