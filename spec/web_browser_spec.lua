@@ -42,15 +42,15 @@ describe("web console in Chromium", function()
   local function shot(view) b:screenshot(W.build .. "/web-" .. view .. ".png") end
   local function log_has(text)
     return b:wait_for(("[...document.querySelectorAll('#log .line')].some(l => l.textContent.includes(%s))")
-                      :format(js(text)), 20000, "log line '" .. text .. "'")
+                      :format(js(text)), nil, "log line '" .. text .. "'")
   end
   local function prop_value(name)
     return b:eval(("document.querySelector('[data-prop=%s]').value"):format(js(name)))
   end
 
   it("loads, connects, and lists every property of driver.xml with its type", function()
-    b:wait_for("document.querySelector('#conn').textContent === 'connected'", 20000, "connected")
-    b:wait_for("document.querySelectorAll('[data-prop]').length === 6", 20000, "six properties")
+    b:wait_for("document.querySelector('#conn').textContent === 'connected'", nil, "connected")
+    b:wait_for("document.querySelectorAll('[data-prop]').length === 6", nil, "six properties")
     assert.equal("Web Console Fixture", b:eval("document.querySelector('#driver-name').textContent"))
     -- LIST as a select of its items, ranged numbers with bounds, a masked
     -- password, a read-only field.
@@ -69,7 +69,7 @@ describe("web console in Chromium", function()
   it("edits a property as Composer does: OnPropertyChanged in the log, UpdateProperty live", function()
     b:eval([[(() => { const i = document.querySelector('[data-prop=Volume]');
       i.value = '77'; i.dispatchEvent(new Event('change')); })()]])
-    b:wait_for("document.querySelector('[data-prop=Status]').value === 'changed Volume'", 20000,
+    b:wait_for("document.querySelector('[data-prop=Status]').value === 'changed Volume'", nil,
                "Status updated by UpdateProperty")
     tab("log")
     log_has("OnPropertyChanged Volume = 77")
@@ -90,19 +90,19 @@ describe("web console in Chromium", function()
     b:wait_for("document.querySelector('[data-action=SayHello]')")
     b:eval("document.querySelector('[data-action=SayHello]').click()")
     b:wait_for("document.querySelector('#action-result').textContent.includes('Hello from the action, #1')",
-               20000, "the action's output")
-    b:wait_for("document.querySelector('[data-prop=Status]').value === 'hello #1'", 20000,
+               nil, "the action's output")
+    b:wait_for("document.querySelector('[data-prop=Status]').value === 'hello #1'", nil,
                "Status after the action")
     b:eval([[(() => { const card = document.querySelector('[data-command=SET_LEVEL]').parentNode;
       card.querySelector('[data-param=Level]').value = '7';
       card.querySelector('[data-param=Zone]').value = 'Den';
       document.querySelector('[data-command=SET_LEVEL]').click(); })()]])
     b:wait_for("document.querySelector('#action-result').textContent.includes('SET_LEVEL Den = 7')",
-               20000, "the command's output")
+               nil, "the command's output")
     -- A driver error in ExecuteCommand shows in the result and the log.
     b:eval("document.querySelector('[data-action=Fail]').click()")
     b:wait_for("document.querySelector('#action-result').textContent.includes('deliberate failure')",
-               20000, "the action's error")
+               nil, "the action's error")
     shot("actions")
   end)
 
@@ -112,13 +112,13 @@ describe("web console in Chromium", function()
     b:eval(("document.querySelector('#lua-code').value = %s; document.querySelector('#lua-run').click()")
            :format(js(code)))
     local out = b:wait_for("(() => { const v = document.querySelector('#lua-out .values'); return v && v.textContent })()",
-                           20000, "the Lua result")
+                           nil, "the Lua result")
     assert.equal('{\n  hellos = 1,\n  level = 7,\n  list = {\n    [1] = 1,\n    [2] = 2\n  }\n}', out)
     assert.truthy(b:eval("document.querySelector('#lua-out .output').textContent"):find("from the Lua tab", 1, true))
     -- A mistake shows as an error beside its code.
     b:eval("document.querySelector('#lua-code').value = 'return nosuch.field'; document.querySelector('#lua-run').click()")
     local err = b:wait_for("(() => { const e = document.querySelector('#lua-out .error'); return e && e.textContent })()",
-                           20000, "the Lua error")
+                           nil, "the Lua error")
     assert.truthy(err:find("nosuch", 1, true))
     shot("lua")
   end)
@@ -127,14 +127,14 @@ describe("web console in Chromium", function()
     tab("log")
     -- A line the page did not cause: a TCP client of the driver's server.
     local port = b:wait_for("(() => { const t = document.querySelector('[data-section=servers] tbody td'); return t && t.textContent })()",
-                            20000, "the server's port in the State view")
+                            nil, "the server's port in the State view")
     local s = W.connect(tonumber(port))
     s.write("ping from outside\n")
     log_has("received: ping from outside")
     assert.is_true(b:eval("[...document.querySelectorAll('#log .line.ERROR')].some(l => l.textContent.includes('deliberate failure'))"))
     -- The connection is listed in the State view meanwhile.
     local sel = "document.querySelector('[data-section=\"server connections\"] tbody td:nth-child(3)')"
-    local peer = b:wait_for("(() => { const t = " .. sel .. "; return t && t.textContent })()", 20000,
+    local peer = b:wait_for("(() => { const t = " .. sel .. "; return t && t.textContent })()", nil,
                             "the connection in the State view")
     assert.truthy(peer:match("^127%.0%.0%.1:%d+$"), peer)
     s.close()
@@ -149,7 +149,7 @@ describe("web console in Chromium", function()
 
   it("shows timers, handles, servers and the clock in the State view", function()
     tab("state")
-    b:wait_for("document.querySelector('[data-section=timers] tbody td')", 20000, "the timer row")
+    b:wait_for("document.querySelector('[data-section=timers] tbody td')", nil, "the timer row")
     assert.equal("SetTimer", b:eval("document.querySelector('[data-section=timers] tbody td').textContent"))
     assert.truthy(b:eval("document.querySelector('#clock').textContent"):find("real time", 1, true))
     assert.is_true(b:eval("document.querySelector('#advance').classList.contains('hidden')"))
@@ -166,11 +166,11 @@ end)
 describe("web console in Chromium, the sample driver", function()
   it("shows its properties and presses its action", function()
     local c, b = open_page("fixtures/drivers/sample")
-    b:wait_for("document.querySelectorAll('[data-prop]').length === 2", 20000, "two properties")
+    b:wait_for("document.querySelectorAll('[data-prop]').length === 2", nil, "two properties")
     assert.equal("Hello from c4emu", b:eval("document.querySelector('[data-prop=Greeting]').value"))
     b:eval("document.querySelector('[data-action=Announce]').click()")
     b:wait_for("document.querySelector('#action-result').textContent.includes('announced the greeting to 0 clients')",
-               20000, "the action's output")
+               nil, "the action's output")
     assert.equal(0, (c.stop()))
   end)
 end)
@@ -179,16 +179,16 @@ describe("web console in Chromium, virtual clock", function()
   it("advances the clock from the State view and fires the driver's timer", function()
     local c, b = open_page("fixtures/drivers/web_console", { "--virtual" })
     b:eval("document.querySelector('#tabs button[data-view=state]').click()")
-    b:wait_for("!document.querySelector('#advance').classList.contains('hidden')", 20000, "advance buttons")
+    b:wait_for("!document.querySelector('#advance').classList.contains('hidden')", nil, "advance buttons")
     assert.truthy(b:eval("document.querySelector('#clock').textContent"):find("clock: 0.000 s (virtual clock)", 1, true))
     b:eval("document.querySelector('#advance button[data-ms=\"60000\"]').click()")
-    b:wait_for("document.querySelector('#clock').textContent.includes('clock: 60.000 s')", 20000, "the clock at 60 s")
+    b:wait_for("document.querySelector('#clock').textContent.includes('clock: 60.000 s')", nil, "the clock at 60 s")
     -- The repeating timer fired once at 60 s and is due again at 120 s.
     b:wait_for("document.querySelector('[data-section=timers] tbody td:nth-child(3)').textContent === '120000'",
-               20000, "the timer re-armed")
+               nil, "the timer re-armed")
     b:screenshot(W.build .. "/web-state-virtual.png")
     b:eval("document.querySelector('#tabs button[data-view=log]').click()")
-    b:wait_for("[...document.querySelectorAll('#log .line')].some(l => l.textContent.endsWith('tick'))", 20000,
+    b:wait_for("[...document.querySelectorAll('#log .line')].some(l => l.textContent.endsWith('tick'))", nil,
                "the timer's line")
     assert.equal(0, (c.stop()))
   end)

@@ -20,6 +20,10 @@ local cjson = require "cjson"
 
 local M = {}
 local Browser = {}
+
+-- Deadline of every wait.  Generous: on a loaded 2-core machine Chromium can
+-- take long to start; a wait ends as soon as its condition holds.
+M.TIMEOUT_MS = tonumber(os.getenv("C4EMU_BROWSER_TIMEOUT_MS")) or 120000
 Browser.__index = Browser
 
 M.FLAGS = {
@@ -89,13 +93,21 @@ function M.launch(opts)
     end
   end)
   -- One page, attached in flat mode: its commands carry our session id.
-  local target = self:send("Target.createTarget", { url = "about:blank" }, true)
-  local attached = self:send("Target.attachToTarget", { targetId = target.targetId, flatten = true }, true)
-  self.session = attached.sessionId
-  self:send("Page.enable")
-  self:send("Runtime.enable")
-  self:send("Emulation.setDeviceMetricsOverride",
-            { width = 1280, height = 900, deviceScaleFactor = 1, mobile = false })
+  local ok, err = pcall(function()
+    local target = self:send("Target.createTarget", { url = "about:blank" }, true)
+    local attached = self:send("Target.attachToTarget", { targetId = target.targetId, flatten = true },
+                               true)
+    self.session = attached.sessionId
+    self:send("Page.enable")
+    self:send("Runtime.enable")
+    self:send("Emulation.setDeviceMetricsOverride",
+              { width = 1280, height = 900, deviceScaleFactor = 1, mobile = false })
+  end)
+  if not ok then -- no browser left behind
+    if not self.exited then self.proc:kill("sigkill") end
+    self:close()
+    error(err, 2)
+  end
   return self
 end
 
@@ -107,7 +119,9 @@ function Browser:send(method, params, browser)
   local msg = { id = id, method = method, params = params or {} } -- {} encodes as an object
   if not browser then msg.sessionId = self.session end
   self.to_browser:write(cjson.encode(msg) .. "\0")
-  M.run_until(function() return self.replies[id] ~= nil or self.exited ~= nil end, 30000, method)
+  local ok, err = pcall(M.run_until, function() return self.replies[id] ~= nil or self.exited ~= nil end,
+                        M.TIMEOUT_MS, method)
+  if not ok then error(err .. "; chromium said: " .. table.concat(self.log):sub(-2000), 2) end
   local r = self.replies[id]
   if not r then error("chromium exited during " .. method .. ": " .. table.concat(self.log)) end
   self.replies[id] = nil
@@ -125,7 +139,7 @@ end
 function Browser:navigate(url)
   local mark = #self.events
   self:send("Page.navigate", { url = url })
-  M.run_until(function() return self:event("Page.loadEventFired", mark) ~= nil end, 30000,
+  M.run_until(function() return self:event("Page.loadEventFired", mark) ~= nil end, M.TIMEOUT_MS,
               "the page to load")
 end
 
@@ -142,7 +156,8 @@ end
 -- Polls expr every 50 ms until it is truthy; returns its value.
 function Browser:wait_for(expr, timeout_ms, what)
   local value
-  local deadline = uv.now() + (timeout_ms or 20000)
+  uv.update_time()
+  local deadline = uv.now() + math.max(timeout_ms or 0, M.TIMEOUT_MS)
   while true do
     value = self:eval(expr)
     if value and value ~= cjson.null then return value end
