@@ -259,7 +259,7 @@ describe("web console Lua tab", function()
       for _, text in ipairs(W.take_messages(s)) do
         local m = cjson.decode(text)
         for _, sec in ipairs(m.t == "state" and m.sections or {}) do
-          if sec.name == "tcp objects" and type(sec.rows[1]) == "table" then row = sec.rows[1] end
+          if sec.name == "TCP objects" and type(sec.rows[1]) == "table" then row = sec.rows[1] end
         end
       end
       return row and row.state == "listening"

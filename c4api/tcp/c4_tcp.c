@@ -720,7 +720,7 @@ static void tcp_open(lua_State *L, emu_ctx *ctx) {
   lua_pushlightuserdata(L, st);
   lua_rawset(L, LUA_REGISTRYINDEX);
   emu_on_shutdown(ctx, tcp_shutdown, st);
-  emu_state_section_add(ctx, "tcp objects", "type,state,address", tcp_rows, st);
+  emu_state_section_add(ctx, "TCP objects", "type,state,address", tcp_rows, st);
 }
 
 /* issue 17: the web console's State view lists the driver's TCP objects. */
