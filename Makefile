@@ -6,6 +6,8 @@ BUILD   ?= build
 PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
 # issue 14: lua-dkjson (the driver's `require "json"`, read at run time) and unzip have
 # no pkg-config file: they are in tools/install-deps.sh only.
+# issue 17: web console
+PKGS    += libwebsockets
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
@@ -54,6 +56,11 @@ asan: deps
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  all build-asan/unit
 	$(Q)BUILD=build-asan SANITIZE=1 tools/run-tests.sh
+
+# issue 17: where an installed c4emu finds the web console's page (the build
+# tree's emulator/web is found first; `make install` sets this to its prefix).
+EMU_WEB_DIR ?= /usr/local/share/c4emu/web
+$(BUILD)/obj/emulator/emu_web.o: CFLAGS += -DEMU_WEB_DIR='"$(EMU_WEB_DIR)"'
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -117,21 +124,26 @@ bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 # /usr/local), the busted helper (require "c4emu.busted") and the man page.
 PREFIX  ?= /usr/local
 DESTDIR ?=
-INSTALLED := bin/c4emu lib/lua/5.1/c4emu.so share/lua/5.1/c4emu/busted.lua share/man/man1/c4emu.1
+WEBFILES  := $(notdir $(wildcard emulator/web/*))
+INSTALLED := bin/c4emu lib/lua/5.1/c4emu.so share/lua/5.1/c4emu/busted.lua share/man/man1/c4emu.1 \
+             $(WEBFILES:%=share/c4emu/web/%)
 
 install: $(BUILD)/c4emu $(BUILD)/c4emu.so
 	@$(if $(Q),echo "  INSTALL $(DESTDIR)$(PREFIX)")
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.1 \
-	  $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu $(DESTDIR)$(PREFIX)/share/man/man1
+	  $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/c4emu/web
 	$(Q)install -m 755 $(BUILD)/c4emu $(DESTDIR)$(PREFIX)/bin/c4emu
 	$(Q)install -m 644 $(BUILD)/c4emu.so $(DESTDIR)$(PREFIX)/lib/lua/5.1/c4emu.so
 	$(Q)install -m 644 emulator/c4emu/busted.lua $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu/busted.lua
 	$(Q)install -m 644 emulator/c4emu.1 $(DESTDIR)$(PREFIX)/share/man/man1/c4emu.1
+	$(Q)install -m 644 $(wildcard emulator/web/*) $(DESTDIR)$(PREFIX)/share/c4emu/web/
 
 uninstall:
 	@$(if $(Q),echo "  UNINSTALL $(DESTDIR)$(PREFIX)")
 	$(Q)rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
-	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu 2>/dev/null || true
+	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu $(DESTDIR)$(PREFIX)/share/c4emu/web \
+	  $(DESTDIR)$(PREFIX)/share/c4emu 2>/dev/null || true
 
 # The README's API coverage table is generated from the version table.
 .PHONY: readme-apis

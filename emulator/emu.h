@@ -183,4 +183,18 @@ int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t out
 int emu_path_resolve(const char *pkg_dir, const char *sandbox_dir, const char *rel,
                      char *out, size_t outsz, char *err, size_t errsz);
 
+/* ---- issue 17: state sections for the consoles -------------------------- */
+/*
+ * A family shows what it holds (servers, variables, bindings, ...) in the web
+ * console's State view by registering a section: a name, its columns (comma
+ * separated, in display order) and a function that pushes onto L one array of
+ * rows, each a table keyed by column name (strings, numbers, booleans).  L is
+ * the console's own state, never the driver's.  Remove the section (same fn
+ * and data) before the data it reads is freed; a shutdown hook is the place.
+ */
+typedef void (*emu_state_fn)(emu_ctx *ctx, void *data, lua_State *L);
+void emu_state_section_add(emu_ctx *ctx, const char *name, const char *columns,
+                           emu_state_fn fn, void *data);
+void emu_state_section_remove(emu_ctx *ctx, emu_state_fn fn, void *data);
+
 #endif

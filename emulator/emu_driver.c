@@ -292,6 +292,7 @@ void emu_driver_free(emu_ctx *ctx) {
   emu_log_free(ctx);
   free(h->own_path);
   free(h->own_bind);
+  emu_state_free(ctx);
   free(h->hooks);
   free(h->probes);
   free(h);

@@ -94,6 +94,10 @@ struct emu_host {
                                                  coroutines; true if anything ran */
   void *spec_step_ud;
   int settling;             /* depth of emu_settle / advance / serve (nesting is refused) */
+  /* issue 17: state sections (emu_state.c) and the web console (emu_web.c) */
+  struct emu_state_section { char *name, *columns; emu_state_fn fn; void *data; } *sections;
+  size_t nsections, capsections;
+  struct emu_web *web;
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -193,6 +197,11 @@ int emu_settle(emu_ctx *ctx, uint64_t timeout_ms, char *why, size_t whysz);
 bool emu_settle_busy(emu_ctx *ctx, char *why, size_t whysz);
 /* emu_settle for advance: logs once (per *warned) when it times out. */
 void emu_settle_for_advance(emu_ctx *ctx, bool *warned);
+/* ---- state sections (emu_state.c), issue 17 ---------------------------- */
+/* Pushes onto L an array of every section, built-in ones first (clock,
+ * timers, handles): {name=, columns={...}, rows={...}}. */
+void emu_state_push_sections(emu_ctx *ctx, lua_State *L);
+void emu_state_free(emu_ctx *ctx);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

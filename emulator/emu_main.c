@@ -20,6 +20,7 @@
 
 #include "emu_host.h"
 #include "emu_report.h"
+#include "emu_web.h"
 #include "c4api.h"
 
 #define C4EMU_VERSION "0.1.0"
@@ -34,6 +35,8 @@ enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
   OPT_EPOCH, /* issue 9 */
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
+  /* issue 17: web console */
+  OPT_WEB = 300, OPT_VIRTUAL,
 };
 typedef struct {
   const char *name;
@@ -59,6 +62,11 @@ static const cli_opt opts[] = {
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
     {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
     {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
+    /* issue 17: web console */
+    {"web", required_argument, OPT_WEB, FOR_RUN, "[ADDR:]PORT",
+     "serve the web console (default address 127.0.0.1; port 0: any)"},
+    {"virtual", no_argument, OPT_VIRTUAL, FOR_RUN, NULL,
+     "virtual clock: time moves only when the web console advances it"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -96,7 +104,32 @@ typedef struct {
   const char *junit;
   bool once;
   emu_kv props[64];
+  char web_addr[64];   /* issue 17: --web */
+  int web_port;        /* -1: no web console */
 } cli_args;
+
+/* --web [ADDR:]PORT: a numeric address (IPv6 in brackets) and a port. */
+static int parse_web(const char *val, cli_args *a) {
+  const char *colon = strrchr(val, ':'), *port = val;
+  snprintf(a->web_addr, sizeof a->web_addr, "127.0.0.1");
+  if (colon) {
+    const char *h = val;
+    size_t hn = (size_t)(colon - val);
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') h++, hn -= 2;
+    if (hn == 0 || hn >= sizeof a->web_addr) return -1;
+    memcpy(a->web_addr, h, hn);
+    a->web_addr[hn] = '\0';
+    struct in6_addr buf;
+    if (inet_pton(AF_INET, a->web_addr, &buf) != 1 && inet_pton(AF_INET6, a->web_addr, &buf) != 1)
+      return -1;
+    port = colon + 1;
+  }
+  char *end;
+  long p = strtol(port, &end, 10);
+  if (*port == '\0' || *end != '\0' || p < 0 || p > 65535) return -1;
+  a->web_port = (int)p;
+  return 0;
+}
 
 static int parse_rule(const char *s, emu_rule_mode *out) {
   if (strcmp(s, "strict") == 0) *out = EMU_RULE_STRICT;
@@ -151,6 +184,11 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
                        "1970, not '%s'", val);
     a->opt.has_epoch = true;
     break;
+  case OPT_WEB:
+    if (parse_web(val, a) != 0)
+      return die_usage("--web wants [ADDR:]PORT (numeric address, port 0-65535), not '%s'", val);
+    break;
+  case OPT_VIRTUAL: a->opt.virtual_clock = true; break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
   }
@@ -166,6 +204,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
   a->opt.log_color = isatty(2);
   a->opt.log_level = EMU_LOG_INFO;
   a->opt.init_rule = EMU_RULE_STRICT;
+  a->web_port = -1;
   int mine = strcmp(a->cmd, "run") == 0 ? FOR_RUN : FOR_CHECK;
   struct option lo[NOPTS + 1];
   for (size_t i = 0; i < NOPTS; i++) lo[i] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].code};
@@ -220,6 +259,7 @@ typedef struct {
   uv_signal_t sigint, sigterm, sighup;
   uv_tty_t tty;
   bool console;
+  bool stopping; /* a signal came: leave the run loop */
   char line[4096];
   size_t nline;
 } run_state;
@@ -227,6 +267,7 @@ typedef struct {
 static void on_signal(uv_signal_t *s, int signum) {
   run_state *rs = s->data;
   emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(signum));
+  rs->stopping = true;
   uv_stop(rs->ctx->loop);
 }
 
@@ -276,6 +317,18 @@ static int cmd_run(cli_args *a) {
     fprintf(stderr, "c4emu: %s\n", err);
     return 2;
   }
+  emu_web *web = NULL;
+  if (a->web_port >= 0) {
+    char url[256];
+    web = emu_web_start(ctx, a->web_addr, a->web_port, url, sizeof url, err, sizeof err);
+    if (!web) {
+      fprintf(stderr, "c4emu: %s\n", err);
+      emu_driver_free(ctx);
+      return 2;
+    }
+    printf("c4emu: web console at %s\n", url);
+    fflush(stdout);
+  }
   run_state rs = {.ctx = ctx};
   uv_signal_init(ctx->loop, &rs.sigint);
   uv_signal_init(ctx->loop, &rs.sigterm);
@@ -296,7 +349,21 @@ static int cmd_run(cli_args *a) {
   } else {
     emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Ctrl-C or SIGTERM to stop");
   }
-  uv_run(ctx->loop, UV_RUN_DEFAULT);
+  /* Virtual clock: the console's advance stops the loop; the clock moves
+   * here, outside any libuv callback, then the loop serves again. */
+  while (!rs.stopping) {
+    uv_run(ctx->loop, UV_RUN_DEFAULT);
+    uint64_t ms = emu_web_take_advance(web);
+    if (ms == 0) break; /* a signal, or --once */
+    /* Advancing serves the loop too: a signal or another advance asked for
+     * meanwhile is seen here (its uv_stop was spent on an inner run). */
+    while (ms != 0 && !rs.stopping) {
+      emu_clock_advance(ctx, ms);
+      emu_web_refresh(web);
+      ms = emu_web_take_advance(web);
+    }
+  }
+  emu_web_stop(web);
   uv_close((uv_handle_t *)&rs.sigint, NULL);
   uv_close((uv_handle_t *)&rs.sigterm, NULL);
   uv_close((uv_handle_t *)&rs.sighup, NULL);

@@ -7,6 +7,8 @@ lua-bitop-dev lua-bitop lua-busted libzip-dev libexpat1-dev lua-cjson-dev lua-cj
 libcmocka-dev lua-luv netcat-openbsd zip
 lua-dkjson unzip"
 # issue 14: lua-dkjson is the driver's `require "json"`; unzip lists .c4z entries in specs
+# issue 17: web console (lws on libuv) and its browser test
+PKGS="$PKGS libwebsockets-dev libwebsockets-evlib-uv chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -201,9 +201,14 @@ static void srv_unref(server *s);
 
 /* Shutdown hook: after OnDriverDestroyed.  Closes every socket without a
  * word to Lua; the state goes with the last close callback. */
+static void servers_rows(emu_ctx *ctx, void *data, lua_State *L);
+static void connections_rows(emu_ctx *ctx, void *data, lua_State *L);
+
 static void on_shutdown(emu_ctx *ctx, void *data) {
   srv_state *st = data;
   st->shut = true;
+  emu_state_section_remove(ctx, servers_rows, st);
+  emu_state_section_remove(ctx, connections_rows, st);
   lua_pushlightuserdata(ctx->L, (void *)&STATE_KEY);
   lua_pushnil(ctx->L);
   lua_rawset(ctx->L, LUA_REGISTRYINDEX);
@@ -243,7 +248,53 @@ static srv_state *state_of(emu_ctx *ctx, bool create) {
   lua_pushlightuserdata(L, st);
   lua_rawset(L, LUA_REGISTRYINDEX);
   emu_on_shutdown(ctx, on_shutdown, st);
+  emu_state_section_add(ctx, "servers", "port,protocol,identifier,clients", servers_rows, st);
+  emu_state_section_add(ctx, "server connections", "handle,port,peer,queued_bytes",
+                        connections_rows, st);
   return st;
+}
+
+/* issue 17: the web console's State view lists the live servers. */
+static void servers_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  srv_state *st = data;
+  (void)ctx;
+  lua_newtable(L);
+  int n = 0;
+  for (server *s = st->first; s; s = s->next) {
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, s->port);
+    lua_setfield(L, -2, "port");
+    lua_pushstring(L, proto_names[s->proto]);
+    lua_setfield(L, -2, "protocol");
+    lua_pushstring(L, s->identifier ? s->identifier : "");
+    lua_setfield(L, -2, "identifier");
+    lua_pushinteger(L, s->nclients);
+    lua_setfield(L, -2, "clients");
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+/* issue 17: and their open connections (queued: bytes not yet sent). */
+static void connections_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  srv_state *st = data;
+  (void)ctx;
+  lua_newtable(L);
+  int n = 0;
+  for (server *s = st->first; s; s = s->next) {
+    for (client *c = s->clients; c; c = c->next) {
+      if (!c->conn) continue;
+      lua_createtable(L, 0, 4);
+      lua_pushnumber(L, (lua_Number)c->handle); /* as the driver sees it */
+      lua_setfield(L, -2, "handle");
+      lua_pushinteger(L, s->port);
+      lua_setfield(L, -2, "port");
+      lua_pushfstring(L, "%s:%d", c4_conn_peer_ip(c->conn), c4_conn_peer_port(c->conn));
+      lua_setfield(L, -2, "peer");
+      lua_pushnumber(L, (lua_Number)c4_conn_queued(c->conn));
+      lua_setfield(L, -2, "queued_bytes");
+      lua_rawseti(L, -2, ++n);
+    }
+  }
 }
 
 /* ---- calling the driver ------------------------------------------------------ */

@@ -656,11 +656,13 @@ static void free_state(uv_handle_t *h) { free(h->data); }
 /* After OnDriverDestroyed: every socket and resolver closed without events,
  * every reference dropped; what Lua still holds is dead. */
 static bool tcp_busy(emu_ctx *ctx, void *data);
+static void tcp_rows(emu_ctx *ctx, void *data, lua_State *L);
 
 static void tcp_shutdown(emu_ctx *ctx, void *data) {
   tcp_state *st = data;
   emu_busy_probe_remove(ctx, tcp_busy, st);
   lua_State *L = ctx->L;
+  emu_state_section_remove(ctx, tcp_rows, st);
   for (tcp_obj *o = st->kick_head; o; o = o->kick_next) o->kicks = 0;
   st->kick_head = st->kick_tail = NULL;
   while (st->objs) {
@@ -732,6 +734,24 @@ static void tcp_open(lua_State *L, emu_ctx *ctx) {
   lua_rawset(L, LUA_REGISTRYINDEX);
   emu_on_shutdown(ctx, tcp_shutdown, st);
   emu_busy_probe_add(ctx, tcp_busy, st);
+  emu_state_section_add(ctx, "TCP objects", "type,state,address", tcp_rows, st);
+}
+
+/* issue 17: the web console's State view lists the driver's TCP objects. */
+static void tcp_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  tcp_state *st = data;
+  (void)ctx;
+  lua_newtable(L);
+  int n = 0;
+  for (tcp_obj *o = st->objs; o; o = o->next) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, o->ops->mt);
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, o->closed ? "closed" : o->pending ? "resolving" : "");
+    lua_setfield(L, -2, "state");
+    if (o->ops->describe && !o->closed) o->ops->describe(o, L);
+    lua_rawseti(L, -2, ++n);
+  }
 }
 
 static const c4_fn tcp_fns[] = {

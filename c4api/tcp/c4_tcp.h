@@ -67,6 +67,9 @@ typedef struct {
   void (*kicked)(tcp_obj *o, unsigned flags);    /* deferred work, from the loop */
   void (*shutdown)(tcp_obj *o);                  /* driver teardown: close, no events */
   void (*release)(tcp_obj *o);                   /* free kind-specific memory */
+  /* issue 17: the web console's State row: sets "state" and "address" in the
+   * table on top of L (the console's own state) */
+  void (*describe)(tcp_obj *o, lua_State *L);
 } tcp_ops;
 
 struct tcp_obj {

@@ -343,6 +343,20 @@ static void cl_release(tcp_obj *o) {
   free(c);
 }
 
+/* issue 17: "connected to PEER from LOCAL" and the state for the web console. */
+static void cl_describe(tcp_obj *o, lua_State *L) {
+  tcp_client *c = (tcp_client *)o;
+  static const char *const names[] = {"idle", "connecting", "open", "closing", "ended"};
+  if (!o->pending) {
+    lua_pushstring(L, names[c->state]);
+    lua_setfield(L, -2, "state");
+  }
+  if (c->peer_ip[0]) {
+    lua_pushfstring(L, "%s:%d (local %s:%d)", c->peer_ip, c->peer_port, c->local_ip, c->local_port);
+    lua_setfield(L, -2, "address");
+  }
+}
+
 static const tcp_ops client_ops = {
     .mt = TCP_CLIENT_MT,
     .want_alive = cl_want_alive,
@@ -351,6 +365,7 @@ static const tcp_ops client_ops = {
     .kicked = cl_kicked,
     .shutdown = cl_shutdown,
     .release = cl_release,
+    .describe = cl_describe,
 };
 
 static tcp_client *client_new(void) {

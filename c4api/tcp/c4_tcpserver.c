@@ -94,6 +94,16 @@ static void srv_shutdown(tcp_obj *o) {
 
 static void srv_release(tcp_obj *o) { free(o); }
 
+/* issue 17: the address listened on, for the web console. */
+static void srv_describe(tcp_obj *o, lua_State *L) {
+  tcp_server *s = (tcp_server *)o;
+  if (!s->lis) return;
+  lua_pushliteral(L, "listening");
+  lua_setfield(L, -2, "state");
+  lua_pushfstring(L, "%s:%d", s->ip, c4_listener_port(s->lis));
+  lua_setfield(L, -2, "address");
+}
+
 static const tcp_ops server_ops = {
     .mt = TCP_SERVER_MT,
     .want_alive = srv_want_alive,
@@ -102,6 +112,7 @@ static const tcp_ops server_ops = {
     .kicked = srv_kicked,
     .shutdown = srv_shutdown,
     .release = srv_release,
+    .describe = srv_describe,
 };
 
 void tcp_server_accept_opts(tcp_obj *o, bool *linger_on, int *linger_secs) {
