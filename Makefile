@@ -4,6 +4,8 @@
 
 BUILD   ?= build
 PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
+# issue 13: HTTP
+PKGS    += libcurl libwebsockets
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=

@@ -20,6 +20,8 @@ static const c4_family *const families[] = {
     &c4_family_server,
     &c4_family_tcp,
     &c4_family_tls,
+    /* issue 13: HTTP */
+    &c4_family_url,
 };
 
 int c4_check_port(lua_State *L, int i) {

@@ -58,6 +58,17 @@ static const struct {
     {"PersistSetValue", V(2, 10, 0), "reference §7.4"},
     {"PersistGetValue", V(2, 10, 0), "reference §7.4"},
     {"PersistDeleteValue", V(2, 10, 0), "reference §7.4"},
+    /* issue 13: HTTP (DriverWorks pages 35_url and 37_web_service) */
+    {"url", V(2, 10, 5), "35_url: Available from 2.10.5 (OnHeaders: 3.0.0)"},
+    {"urlGet", V(1, 6, 0), "37_web_service: ReceivedAsync from 1.6.0"},
+    {"urlPost", V(1, 6, 0), "37_web_service: ReceivedAsync from 1.6.0"},
+    {"urlSetTimeout", V(1, 6, 0), "37_web_service/_13"},
+    {"urlCancel", V(2, 7, 0), "37_web_service/_3"},
+    {"urlCancelAll", V(2, 8, 1), "37_web_service/_4"},
+    {"urlGetTickets", V(2, 8, 1), "37_web_service/_10"},
+    {"urlSetOption", V(2, 8, 1), "37_web_service/_11"},
+    {"urlGetCookies", V(2, 9, 0), "37_web_service/_7"},
+    /* urlPut, urlDelete, urlCustom: no page gives a version (every version). */
 };
 
 /* Versions a user may name; the last is the default. */

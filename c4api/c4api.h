@@ -88,5 +88,7 @@ extern const c4_family c4_family_timer;    /* timer/c4_timer.c */
 extern const c4_family c4_family_server;   /* server/c4_server.c: CreateServer & co */
 extern const c4_family c4_family_tcp;      /* tcp/c4_tcp.c: CreateTCPServer/Client */
 extern const c4_family c4_family_tls;      /* server/c4_tls.c: CreateTLSServer */
+/* issue 13: HTTP */
+extern const c4_family c4_family_url;      /* url/c4_url_engine.c: C4:url, urlGet & co */
 
 #endif

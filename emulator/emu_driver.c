@@ -130,6 +130,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   ctx->os = opt->os ? opt->os : c4_osver_newest();
   ctx->init_rule = opt->init_rule;
   ctx->virtual_clock = opt->virtual_clock;
+  ctx->deny_net = opt->deny_net;
   ctx->bind_addr = opt->bind_addr ? opt->bind_addr : "0.0.0.0";
   ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
 
@@ -244,6 +245,7 @@ void emu_driver_free(emu_ctx *ctx) {
   emu_log_free(ctx);
   free(h->hooks);
   free(h->probes);
+  free(h->parked);
   free(h);
   free(ctx);
 }

@@ -25,6 +25,8 @@ typedef struct {
   bool log_color;
   emu_level log_level;       /* what is printed (everything is captured) */
   int64_t device_id;         /* 0: pick one */
+  /* issue 13 */
+  bool deny_net;             /* --deny-net: outgoing HTTP to loopback only */
 } emu_options;
 
 /* One captured log line. */
@@ -80,6 +82,8 @@ struct emu_host {
   uint64_t io_events;       /* bumped by emu_io_activity() */
   struct emu_probe { emu_busy_fn fn; void *data; } *probes; /* emu_quiet.c */
   size_t nprobes, capprobes;
+  struct emu_parked { emu_parked_fn fn; void *data; } *parked; /* issue 13 */
+  size_t nparked, capparked;
   size_t mem_now, mem_peak; /* bytes held by the driver's lua_State */
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */

@@ -5,6 +5,8 @@ set -e
 PKGS="build-essential pkg-config liblua5.1-0-dev lua5.1 libuv1-dev libssl-dev openssl
 lua-bitop-dev lua-bitop lua-busted libzip-dev libexpat1-dev lua-cjson-dev lua-cjson
 libcmocka-dev lua-luv netcat-openbsd zip"
+# issue 13: HTTP (C4:url on libcurl, d:http_device on libwebsockets + its libuv plugin)
+PKGS="$PKGS libcurl4-openssl-dev libwebsockets-dev libwebsockets-evlib-uv curl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
