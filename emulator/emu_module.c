@@ -571,7 +571,10 @@ int luaopen_c4emu(lua_State *L) {
   emu_class_new(L, DRIVER_MT, driver_methods, d_gc, d_tostring);
   lua_getfield(L, -1, "__index");
   luaL_register(L, NULL, emu_specclient_methods);
+  /* issue 13: HTTP fake devices */
+  luaL_register(L, NULL, emu_httpdev_methods);
   lua_pop(L, 2);
+  emu_httpdev_open(L);
 
   lua_pushlightuserdata(L, (void *)&LIVE_KEY);
   lua_newtable(L);

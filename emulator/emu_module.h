@@ -21,5 +21,8 @@ const char *emu_phase_name(emu_phase p);
  * d:servers ... in emu_specclient.c).  Each is {NULL, NULL}-terminated.
  */
 extern const luaL_Reg emu_specclient_methods[];
+/* issue 13: d:http_device (emu_httpdev.c) */
+extern const luaL_Reg emu_httpdev_methods[];
+void emu_httpdev_open(lua_State *L);
 
 #endif

@@ -1,0 +1,33 @@
+/*
+ * emu_lws.c — the one place that knows how libwebsockets shares a libuv
+ * loop (see emu_lws.h).  lws logs only errors, on stderr.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "emu_lws.h"
+
+struct lws_context *emu_lws_create(uv_loop_t *loop, struct lws_context_creation_info *info,
+                                   struct lws_context **pcontext) {
+  static bool log_set;
+  if (!log_set) {
+    lws_set_log_level(LLL_ERR, NULL);
+    log_set = true;
+  }
+  static void *loops[1];
+  loops[0] = loop; /* lws reads the array during create only */
+  info->options |= LWS_SERVER_OPTION_LIBUV;
+  if (info->ssl_cert_filepath || info->server_ssl_cert_mem)
+    info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  info->foreign_loops = loops;
+  info->pcontext = pcontext;
+  *pcontext = lws_create_context(info);
+  return *pcontext;
+}
+
+void emu_lws_destroy(uv_loop_t *loop, struct lws_context **pcontext) {
+  if (!*pcontext) return;
+  lws_context_destroy(*pcontext);
+  /* On a foreign loop the destruction completes in close callbacks. */
+  for (int i = 0; *pcontext && i < 1000; i++) uv_run(loop, UV_RUN_NOWAIT);
+}
