@@ -197,6 +197,10 @@ static void read_request(hconn *c, const char *in) {
     char name[256];
     snprintf(name, sizeof name, "%s:", c->dev->capture[i]);
     int len = lws_hdr_custom_length(wsi, name, (int)strlen(name));
+    if (len < 0) { /* lws may keep the name lower-cased */
+      for (char *q = name; *q; q++) *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+      len = lws_hdr_custom_length(wsi, name, (int)strlen(name));
+    }
     if (len < 0) continue;
     char *v = malloc((size_t)len + 1);
     if (!v) continue;

@@ -76,6 +76,10 @@ static int l_load(lua_State *L) {
       else if (strcmp(rule, "strict") != 0)
         return luaL_error(L, "init_rule must be strict, warn or off, not '%s'", rule);
     }
+    /* issue 13: deny_net = true refuses outgoing HTTP except to loopback */
+    lua_getfield(L, 2, "deny_net");
+    opt.deny_net = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 2, "log");
     opt.log_stderr = lua_toboolean(L, -1);
     lua_pop(L, 1);

@@ -71,6 +71,7 @@ static int legacy_start(lua_State *L, const char *api, const char *method, int b
   size_t blen = 0;
   const char *body = body_i ? c4_opt_string(L, body_i, &blen) : NULL;
   int redir_i = hdr_i + 1, cb_i = hdr_i + 2, flags_i = hdr_i + 3;
+  lua_settop(L, flags_i); /* fixed places: what we push below goes above */
   if (!lua_isnoneornil(L, cb_i)) luaL_checktype(L, cb_i, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, flags_i) && !lua_istable(L, flags_i))
     luaL_argerror(L, flags_i, "table of options or nil expected");

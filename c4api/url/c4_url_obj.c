@@ -230,6 +230,7 @@ static int l_Url_SetOptions(lua_State *L) {
 /* Starts the transfer: (url, method, body or NULL, headers at index hi). */
 static int start(lua_State *L, const char *api, const char *method, int body_i, int hdr_i) {
   url_obj *o = check_new(L, api);
+  lua_settop(L, hdr_i);
   const char *url = luaL_checkstring(L, 2);
   size_t blen = 0;
   const char *body = body_i ? c4_opt_string(L, body_i, &blen) : NULL;
