@@ -32,6 +32,8 @@ enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
 };
+/* issue 13 */
+enum { OPT_DENY_NET = 1300 };
 typedef struct {
   const char *name;
   int has_arg; /* no_argument / required_argument */
@@ -54,6 +56,9 @@ static const cli_opt opts[] = {
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
     {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
     {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
+    /* issue 13: HTTP */
+    {"deny-net", no_argument, OPT_DENY_NET, FOR_BOTH, NULL,
+     "refuse every outgoing HTTP connection except to loopback (for CI)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -139,6 +144,7 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
   case OPT_ONCE: a->once = true; break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
+  case OPT_DENY_NET: a->opt.deny_net = true; break;
   }
   return 0;
 }
