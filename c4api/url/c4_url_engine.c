@@ -872,7 +872,6 @@ static void on_shutdown(emu_ctx *ctx, void *data) {
   lua_rawset(L, LUA_REGISTRYINDEX);
   uv_timer_stop(&us->timer);
   uv_close((uv_handle_t *)&us->timer, on_timer_closed);
-  emu_track(ctx, "url-engine", -1);
 }
 
 static void url_open(lua_State *L, emu_ctx *ctx) {
@@ -903,7 +902,6 @@ static void url_open(lua_State *L, emu_ctx *ctx) {
   uv_timer_init(ctx->loop, &us->timer);
   us->timer.data = us;
   uv_unref((uv_handle_t *)&us->timer);
-  emu_track(ctx, "url-engine", 1);
   lua_pushlightuserdata(L, (void *)&STATE_KEY);
   lua_pushlightuserdata(L, us);
   lua_rawset(L, LUA_REGISTRYINDEX);
