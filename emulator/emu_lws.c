@@ -27,7 +27,14 @@ struct lws_context *emu_lws_create(uv_loop_t *loop, struct lws_context_creation_
 
 void emu_lws_destroy(uv_loop_t *loop, struct lws_context **pcontext) {
   if (!*pcontext) return;
-  lws_context_destroy(*pcontext);
-  /* On a foreign loop the destruction completes in close callbacks. */
-  for (int i = 0; *pcontext && i < 1000; i++) uv_run(loop, UV_RUN_NOWAIT);
+  /* On a foreign loop destruction goes in steps: the first call closes the
+   * connections and lws's handles; once their close callbacks have run, a
+   * further call frees the context (lws then clears *pcontext). */
+  int i = 0;
+  for (; *pcontext && i < 1000; i++) {
+    if (i % 10 == 0) {
+      lws_context_destroy(*pcontext);
+    }
+    if (*pcontext) uv_run(loop, UV_RUN_NOWAIT);
+  }
 }

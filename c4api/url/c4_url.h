@@ -113,8 +113,9 @@ void c4_url_cancel(url_xfer *x);
 void c4_url_abort(url_xfer *x);
 url_xfer *c4_url_find(url_state *us, long ticket);
 url_xfer *c4_url_first(url_state *us);
-/* Whether method is an HTTP token (RFC 9110 tchar). */
-bool c4_url_method_ok(const char *m);
+/* Argument i as an HTTP method name (an RFC 9110 token shorter than n):
+ * copied to out and removed from the stack; raises otherwise. */
+void c4_url_take_method(lua_State *L, int i, char *out, size_t n);
 /* Pushes the headers of r as a table (duplicates: last wins, or arrays). */
 void c4_url_push_headers(lua_State *L, const url_xfer *x, const url_resp *r);
 /* The driver's cookie jar, for urlGetCookies: pushes the table. */

@@ -255,13 +255,22 @@ struct curl_slist *c4_url_headers(lua_State *L, int i) {
   return l;
 }
 
-bool c4_url_method_ok(const char *m) {
-  if (!*m) return false;
+static bool method_ok(const char *m, size_t len, size_t n) {
+  if (len == 0 || len >= n) return false;
   for (const char *p = m; *p; p++)
     if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
           strchr("!#$%&'*+-.^_`|~", *p)))
       return false;
   return true;
+}
+
+void c4_url_take_method(lua_State *L, int i, char *out, size_t n) {
+  size_t len;
+  const char *m = luaL_checklstring(L, i, &len);
+  if (!method_ok(m, len, n) || strlen(m) != len)
+    luaL_argerror(L, i, lua_pushfstring(L, "'%s' is not an HTTP method name", m));
+  memcpy(out, m, len + 1);
+  lua_remove(L, i);
 }
 
 /* ---- response recording (libcurl callbacks: no Lua here) --------------- */

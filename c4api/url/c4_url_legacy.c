@@ -125,12 +125,8 @@ int l_urlDelete(lua_State *L) { return legacy_start(L, "urlDelete", "DELETE", 0,
 
 /* C4:urlCustom(url, method, data [, headers [, autoRedirect [, callback [, flags]]]]) → ticketId */
 int l_urlCustom(lua_State *L) {
-  const char *m = luaL_checkstring(L, 3);
-  if (!c4_url_method_ok(m))
-    return luaL_argerror(L, 3, lua_pushfstring(L, "'%s' is not an HTTP method name", m));
   char method[64];
-  snprintf(method, sizeof method, "%s", m);
-  lua_remove(L, 3);
+  c4_url_take_method(L, 3, method, sizeof method);
   return legacy_start(L, "urlCustom", method, 3, 4);
 }
 

@@ -265,12 +265,8 @@ static int l_Url_Delete(lua_State *L) { return start(L, "Delete", "DELETE", 0, 3
 
 /* transfer:Custom(url, method, data [, headers]) → transfer */
 static int l_Url_Custom(lua_State *L) {
-  const char *m = luaL_checkstring(L, 3);
-  if (!c4_url_method_ok(m))
-    return luaL_argerror(L, 3, lua_pushfstring(L, "'%s' is not an HTTP method name", m));
   char method[64];
-  snprintf(method, sizeof method, "%s", m);
-  lua_remove(L, 3);
+  c4_url_take_method(L, 3, method, sizeof method);
   return start(L, "Custom", method, 3, 4);
 }
 
