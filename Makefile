@@ -20,8 +20,13 @@ else
 Q := @
 endif
 
-FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c \
-           emulator/emu_httpdev.c
+FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c
+# issue 9: the spec module's devices and spawn (emu_channel.c, the framing, is core: unit-tested)
+MODULE_EXTRA := emulator/emu_device.c emulator/emu_devchan.c \
+                emulator/emu_spawn.c
+# issue 13: HTTP fake devices
+MODULE_EXTRA += emulator/emu_httpdev.c
+FRONTS  += $(MODULE_EXTRA)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -61,7 +66,7 @@ $(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/c4emu.so: $(CORE_O) $(BUILD)/obj/emulator/emu_module.o $(BUILD)/obj/emulator/emu_specclient.o \
-                   $(BUILD)/obj/emulator/emu_httpdev.o
+                   $(MODULE_EXTRA:%.c=$(BUILD)/obj/%.o)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(LDFLAGS) $^ $(LDLIBS) -o $@
 

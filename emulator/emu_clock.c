@@ -226,16 +226,21 @@ static void fire_one(emu_ctx *ctx) {
   fn(ctx, data);
 }
 
-void emu_clock_fire_due(emu_ctx *ctx) {
+bool emu_clock_fire_due(emu_ctx *ctx) {
   emu_clock *c = ctx->host->clock;
-  if (c->firing) return;
+  if (c->firing || (c->n == 0 && c->virtual_mode)) return false;
   c->firing = true;
+  bool fired = false;
   /* Entries added while firing with a due time already past wait for the
    * next pass, so a timer re-armed at "now" cannot starve the loop. */
   uint64_t now = emu_now(ctx), limit = c->seq;
-  while (c->n > 0 && c->heap[0]->due <= now && c->heap[0]->seq < limit) fire_one(ctx);
+  while (c->n > 0 && c->heap[0]->due <= now && c->heap[0]->seq < limit) {
+    fire_one(ctx);
+    fired = true;
+  }
   c->firing = false;
   rearm(ctx);
+  return fired;
 }
 
 static void on_poll(uv_timer_t *t) { (void)t; }
@@ -260,9 +265,14 @@ void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms) {
     return;
   }
   /* Referenced while we wait, so UV_RUN_ONCE cannot return early for lack
-   * of active handles and cannot block past wait_ms. */
+   * of active handles and cannot block past wait_ms.  Repeating: libuv
+   * counts from its cached time, and when that is stale by wait_ms the
+   * timer fires before the poll; a one-shot timer would then leave the poll
+   * to wait for ever (epoll_wait(-1) with a listening socket open: the hang
+   * of d:serve(1) in a loop).  Re-armed, it bounds the poll to wait_ms. */
+  uv_update_time(ctx->loop);
   uv_ref((uv_handle_t *)&c->poll);
-  uv_timer_start(&c->poll, on_poll, wait_ms, 0);
+  uv_timer_start(&c->poll, on_poll, wait_ms, wait_ms);
   uv_run(ctx->loop, UV_RUN_ONCE);
   uv_timer_stop(&c->poll);
   uv_unref((uv_handle_t *)&c->poll);
@@ -281,27 +291,31 @@ void emu_charge_stall(emu_ctx *ctx) {
   else uv_sleep((unsigned)ms);
 }
 
-/* Serves ready I/O without waiting; skips the poll when nothing could be
- * ready (no active handle or request), which keeps long advances cheap. */
-static void serve_ready(emu_ctx *ctx) {
-  if (uv_loop_alive(ctx->loop)) emu_loop_serve(ctx, 0);
-}
-
 void emu_clock_advance(emu_ctx *ctx, uint64_t ms) {
   emu_clock *c = ctx->host->clock;
   if (!c->virtual_mode) {
     uint64_t end = emu_now(ctx) + ms;
-    for (uint64_t now; (now = emu_now(ctx)) < end;) emu_loop_serve(ctx, end - now);
+    struct emu_host *h = ctx->host;
+    for (uint64_t now; (now = emu_now(ctx)) < end;) {
+      /* Short waits while the spec side (device notifiers, spawned
+       * coroutines) has something to run. */
+      emu_loop_serve(ctx, h->spec_step ? (end - now < 10 ? end - now : 10) : end - now);
+      if (h->spec_step) h->spec_step(ctx, h->spec_step_ud);
+    }
     return;
   }
   uint64_t target = c->vnow + ms;
-  serve_ready(ctx);
+  bool warned = false;
+  /* Settled before the first due entry, after each firing and at the end:
+   * what a timer's callback sends reaches its peer in this process, and the
+   * reply reaches the driver, before the next entry fires. */
+  emu_settle_for_advance(ctx, &warned);
   /* A stalled callback may carry the clock past target: what came due by
    * then fires too (late), and the clock never goes back. */
   while (c->n > 0 && c->heap[0]->due <= (c->vnow > target ? c->vnow : target)) {
     if (c->heap[0]->due > c->vnow) c->vnow = c->heap[0]->due;
     fire_one(ctx);
-    serve_ready(ctx);
+    emu_settle_for_advance(ctx, &warned);
   }
   if (c->vnow < target) c->vnow = target;
 }

@@ -88,6 +88,12 @@ struct emu_host {
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */
   void (*log_sink)(emu_ctx *ctx, emu_level lvl, const char *line); /* optional extra sink */
+  /* issue 9: settling */
+  bool (*spec_step)(emu_ctx *ctx, void *ud); /* set by the spec module while it waits:
+                                                 runs device notifiers and spawned
+                                                 coroutines; true if anything ran */
+  void *spec_step_ud;
+  int settling;             /* depth of emu_settle / advance / serve (nesting is refused) */
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -133,8 +139,9 @@ void emu_clock_free(emu_clock *c);
 /* Virtual: fires every entry due by now+ms, in order, serving ready I/O
  * between them; the clock ends at now+ms.  Real mode: runs the loop for ms. */
 void emu_clock_advance(emu_ctx *ctx, uint64_t ms);
-/* Fires the entries due now (real mode: also re-arms the libuv timer). */
-void emu_clock_fire_due(emu_ctx *ctx);
+/* Fires the entries due now (real mode: also re-arms the libuv timer);
+ * true if any fired. */
+bool emu_clock_fire_due(emu_ctx *ctx);
 /* Due time of the earliest entry; false if none. */
 bool emu_clock_next_due(emu_ctx *ctx, uint64_t *due);
 /* Visits every pending entry (for d:timers()). */
@@ -151,6 +158,19 @@ void emu_clock_stall(emu_ctx *ctx, uint64_t ms);
 bool emu_loop_could_bring_io(emu_ctx *ctx);
 /* Serves the loop once: waits at most wait_ms of real time for I/O. */
 void emu_loop_serve(emu_ctx *ctx, uint64_t wait_ms);
+
+/* ---- settling (emu_settle.c, issue 9) ------------------------------------ */
+/* Wall-clock bound of each settle inside virtual-time advance. */
+#define EMU_ADVANCE_SETTLE_MS 2000u
+/* ... and of the later ones once an advance has timed out. */
+#define EMU_ADVANCE_SETTLE_AFTER_MS 20u
+/* Serves the loop (and the spec side) until everything in the process is
+ * quiet; 0, or -1 after timeout_ms of wall time with the reason in why. */
+int emu_settle(emu_ctx *ctx, uint64_t timeout_ms, char *why, size_t whysz);
+/* Whether anything is in flight now (one look, no serving). */
+bool emu_settle_busy(emu_ctx *ctx, char *why, size_t whysz);
+/* emu_settle for advance: logs once (per *warned) when it times out. */
+void emu_settle_for_advance(emu_ctx *ctx, bool *warned);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

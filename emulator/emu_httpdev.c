@@ -33,6 +33,7 @@
  * by api:close(), the userdata's __gc or the driver's teardown, first wins.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -510,9 +511,31 @@ static const struct lws_protocols protocols[] = {
 
 /* ---- settling ---------------------------------------------------------- */
 
+/*
+ * A client that gives up on a parked request (its timeout, a cancel) closes
+ * the connection, but lws 4.1 does not read a connection whose transaction
+ * it is waiting for us to answer: it would poll the readable socket forever
+ * (an idle handle spinning, so the loop is never quiet).  The probes look
+ * for that end of file and have lws close such a connection.
+ */
+static void reap_parked(httpdev *d) {
+  for (hconn *c = d->conns; c; c = c->next) {
+    if (c->st != R_PARKED && c->st != R_PAUSED) continue;
+    char b;
+    ssize_t n = recv(lws_get_socket_fd(c->wsi), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      if (c->wake && d->ctx) emu_sched_cancel(d->ctx, c->wake);
+      c->wake = NULL;
+      c->st = R_IDLE;
+      lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+    }
+  }
+}
+
 static bool dev_busy(emu_ctx *ctx, void *data) {
   httpdev *d = data;
   (void)ctx;
+  reap_parked(d);
   for (hconn *c = d->conns; c; c = c->next)
     if (c->st == R_READY || c->st == R_SENDING || c->st == R_BODY) return true;
   return false;
@@ -521,6 +544,7 @@ static bool dev_busy(emu_ctx *ctx, void *data) {
 static bool dev_parked(emu_ctx *ctx, void *data, int port) {
   httpdev *d = data;
   (void)ctx;
+  reap_parked(d);
   for (hconn *c = d->conns; c; c = c->next)
     if (c->client_port == port) return c->st == R_PARKED || c->st == R_PAUSED;
   return false;

@@ -6,6 +6,9 @@
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
+ *   (issue 9) d:settle([timeout_ms]) (emu_settle.c); d:device(opts) (emu_device.c);
+ *   c4emu.spawn(fn, ...), c4emu.pcall, c4emu.spawned/spawn_reset/spawn_errors
+ *   (emu_spawn.c).  See README-devices.md.
  *
  * Each driver has its own lua_State and libuv loop; values crossing between
  * the spec's state and the driver's are copied (emu_lua_copy).  A driver
@@ -111,13 +114,28 @@ static int l_load(lua_State *L) {
   d->ctx = emu_driver_load(&opt, err, sizeof err);
   free_props(props, opt.nprops);
   if (!d->ctx) return luaL_error(L, "%s", err);
-  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
+  emu_weak_set_add(L, &LIVE_KEY, -1);
+  return 1;
+}
+
+void emu_weak_set_new(lua_State *L, const void *key) {
+  lua_pushlightuserdata(L, (void *)key);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+void emu_weak_set_add(lua_State *L, const void *key, int idx) {
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  lua_pushlightuserdata(L, (void *)key);
   lua_rawget(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, -2);
+  lua_pushvalue(L, idx);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
   lua_pop(L, 1);
-  return 1;
 }
 
 /* c4emu.drivers() → list of live drivers (for the spec helper) */
@@ -428,16 +446,60 @@ static uint64_t check_ms(lua_State *L, int i) {
   return (uint64_t)ms;
 }
 
-/* d:advance(ms) — virtual: fire what is due by now+ms; real: serve ms of time */
+/* Refuses a wait that would nest inside settle/advance/serve: from a device
+ * notifier or a spawned coroutine that one of them is running. */
+void emu_module_check_not_nested(lua_State *L, emu_ctx *ctx, const char *what) {
+  if (ctx->host->settling)
+    luaL_error(L, "%s: called from inside a callback that d:settle, d:advance or a wait is "
+               "running (a device notifier or a spawned coroutine); call it from the spec's "
+               "own code", what);
+}
+
+/* d:advance(ms) — virtual: fire what is due by now+ms, settling around each
+ * firing; real: serve ms of time */
 static int d_advance(lua_State *L) {
   emu_ctx *ctx = live_ctx(L, 1);
-  emu_clock_advance(ctx, check_ms(L, 2));
+  uint64_t ms = check_ms(L, 2);
+  emu_module_check_not_nested(L, ctx, "d:advance");
+  emu_spec_step_begin(L, ctx);
+  ctx->host->settling++;
+  emu_clock_advance(ctx, ms);
+  ctx->host->settling--;
+  emu_spec_step_end(L, ctx);
   return 0;
 }
 
-static bool call_predicate(lua_State *L, int fn) {
+/* d:settle([timeout_ms]) — serves the loop until everything inside this
+ * process is quiet (see emu_settle.c); raises after timeout_ms (default
+ * 5000) of wall time, saying what was still busy */
+static int d_settle(lua_State *L) {
+  emu_ctx *ctx = live_ctx(L, 1);
+  uint64_t t = 5000;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TNUMBER)
+      return luaL_error(L, "d:settle: timeout_ms must be a number, not %s", luaL_typename(L, 2));
+    lua_Number n = lua_tonumber(L, 2);
+    if (!(n >= 0 && n < 9e15)) return luaL_error(L, "d:settle: timeout_ms must be >= 0");
+    t = (uint64_t)n;
+  }
+  emu_module_check_not_nested(L, ctx, "d:settle");
+  char why[160];
+  emu_spec_step_begin(L, ctx);
+  int r = emu_settle(ctx, t, why, sizeof why);
+  emu_spec_step_end(L, ctx);
+  if (r != 0) return luaL_error(L, "d:settle: still not quiet after %d ms: %s", (int)t, why);
+  return 0;
+}
+
+/* Calls the predicate protected (d:run_until must not leave between its
+ * spec-step begin and end): true with its value on the stack; false; or
+ * raises later through *failed with the message on the stack. */
+static bool call_predicate(lua_State *L, int fn, bool *failed) {
   lua_pushvalue(L, fn);
-  lua_call(L, 0, 1);
+  if (lua_pcall(L, 0, 1, 0) != 0) {
+    *failed = true;
+    return true; /* the message stays on the stack */
+  }
   bool ok = lua_toboolean(L, -1);
   if (!ok) lua_pop(L, 1);
   return ok; /* on success the value stays on the stack */
@@ -455,6 +517,9 @@ static int d_stall(lua_State *L) {
   return 0;
 }
 
+static int run_until_loop(lua_State *L, emu_ctx *ctx, uint64_t timeout, uint64_t t0,
+                          uint64_t v0, bool *failed);
+
 /*
  * d:run_until(fn, timeout_ms) → fn's first true value.  Serves real I/O; in
  * virtual mode, when nothing is ready (a short real wait if a socket could
@@ -467,11 +532,26 @@ static int d_run_until(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   uint64_t timeout = lua_isnoneornil(L, 3) ? 5000 : check_ms(L, 3);
   uint64_t t0 = uv_hrtime(), v0 = emu_now(ctx);
+  /* issue 9: device notifiers and spawned coroutines run while it waits */
+  bool failed = false;
+  emu_spec_step_begin(L, ctx);
+  int r = run_until_loop(L, ctx, timeout, t0, v0, &failed);
+  emu_spec_step_end(L, ctx);
+  if (failed) return lua_error(L);
+  if (r == 1) return 1;
+  if (r == 0) return luaL_error(L, "d:run_until: condition still false after %d ms", (int)timeout);
+  return luaL_error(L, "d:run_until: condition still false after %d ms (virtual time; "
+                    "no timer left to fire and no I/O pending)", (int)timeout);
+}
+
+/* 1: found (value on top); 0: timed out; 2: nothing left that could happen. */
+static int run_until_loop(lua_State *L, emu_ctx *ctx, uint64_t timeout, uint64_t t0,
+                          uint64_t v0, bool *failed) {
   for (;;) {
-    if (call_predicate(L, 2)) return 1;
+    if (ctx->host->spec_step) ctx->host->spec_step(ctx, ctx->host->spec_step_ud);
+    if (call_predicate(L, 2, failed)) return 1;
     uint64_t real_ms = (uv_hrtime() - t0) / 1000000u;
-    if (real_ms >= timeout || emu_now(ctx) - v0 > timeout)
-      return luaL_error(L, "d:run_until: condition still false after %d ms", (int)timeout);
+    if (real_ms >= timeout || emu_now(ctx) - v0 > timeout) return 0;
     if (!ctx->virtual_clock) {
       uint64_t left = timeout - real_ms;
       emu_loop_serve(ctx, left < 10 ? left : 10);
@@ -491,9 +571,8 @@ static int d_run_until(lua_State *L) {
       emu_clock_advance(ctx, due > emu_now(ctx) ? due - emu_now(ctx) : 0);
     } else if (!io_possible) { /* nothing can happen: let the time pass and fail */
       if (emu_now(ctx) < v0 + timeout) emu_clock_advance(ctx, v0 + timeout - emu_now(ctx));
-      if (call_predicate(L, 2)) return 1;
-      return luaL_error(L, "d:run_until: condition still false after %d ms (virtual time; "
-                        "no timer left to fire and no I/O pending)", (int)timeout);
+      if (call_predicate(L, 2, failed)) return 1;
+      return 2;
     }
   }
 }
@@ -562,6 +641,8 @@ static const luaL_Reg driver_methods[] = {
     {"notes", d_notes},       {"phase", d_phase},         {"handles", d_handles},
     {"memory", d_memory},     {"now", d_now},             {"advance", d_advance},
     {"run_until", d_run_until}, {"timers", d_timers},     {"stall", d_stall},
+    /* issue 9: settle */
+    {"settle", d_settle},
     {NULL, NULL},
 };
 
@@ -575,22 +656,21 @@ int luaopen_c4emu(lua_State *L) {
   emu_class_new(L, DRIVER_MT, driver_methods, d_gc, d_tostring);
   lua_getfield(L, -1, "__index");
   luaL_register(L, NULL, emu_specclient_methods);
+  /* issue 9: devices */
+  luaL_register(L, NULL, emu_device_methods);
   /* issue 13: HTTP fake devices */
   luaL_register(L, NULL, emu_httpdev_methods);
   lua_pop(L, 2);
   emu_httpdev_open(L);
 
-  lua_pushlightuserdata(L, (void *)&LIVE_KEY);
-  lua_newtable(L);
-  lua_newtable(L);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawset(L, LUA_REGISTRYINDEX);
+  emu_weak_set_new(L, &LIVE_KEY);
 
   lua_newtable(L);
   luaL_register(L, NULL, module_fns);
   lua_pushstring(L, c4_osver_known());
   lua_setfield(L, -2, "os_versions");
+  /* issue 9: spawn, devices */
+  emu_spawn_open(L);
+  emu_device_open(L);
   return 1;
 }

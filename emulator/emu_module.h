@@ -25,4 +25,41 @@ extern const luaL_Reg emu_specclient_methods[];
 extern const luaL_Reg emu_httpdev_methods[];
 void emu_httpdev_open(lua_State *L);
 
+/* issue 9 */
+/* A registry table at light-userdata key `key` whose keys are weak (a set of
+ * live objects), and adding the value at idx to it. */
+void emu_weak_set_new(lua_State *L, const void *key);
+void emu_weak_set_add(lua_State *L, const void *key, int idx);
+/* Raises when called inside a settle/advance/wait (nesting is refused). */
+void emu_module_check_not_nested(lua_State *L, emu_ctx *ctx, const char *what);
+/* While a spec call waits on ctx: lets settling run device notifiers and
+ * spawned coroutines (emu_spawn.c).  _end raises the first error one of them
+ * raised meanwhile. */
+void emu_spec_step_begin(lua_State *L, emu_ctx *ctx);
+void emu_spec_step_end(lua_State *L, emu_ctx *ctx);
+/*
+ * The waits of the spec side (emu_spawn.c): true once ready(ud) holds, false
+ * after timeout_ms of wall time; serves the driver's loop and the spec step
+ * meanwhile.  Inside a spawned coroutine (a wrapped method) it yields
+ * instead: the caller must do nothing it cannot repeat before waiting.
+ */
+bool emu_spec_wait(lua_State *L, emu_ctx *ctx, uint64_t timeout_ms,
+                   bool (*ready)(void *ud), void *ud);
+/* Protected call in the spec's state with debug.traceback as handler; no
+ * results; on error the message (with traceback) is left on top. */
+int emu_spec_pcall(lua_State *L, int nargs);
+/* Device notifier calls running now (waiting inside one is refused). */
+extern int emu_spec_notifier_depth;
+/* Keeps an error of a notifier or a coroutine for the waiting spec call. */
+void emu_spec_error(lua_State *L, const char *msg);
+/* Replaces each named method of the table at index methods by its
+ * spawn-aware wrapper (names: NULL-terminated). */
+void emu_spawn_wrap(lua_State *L, int methods, const char *const *names);
+/* luaopen helpers: the scheduler (module table on top), the device classes. */
+void emu_spawn_open(lua_State *L);
+void emu_device_open(lua_State *L);
+/* The loopback address matching the driver's bind address. */
+const char *emu_spec_loopback(emu_ctx *ctx);
+extern const luaL_Reg emu_device_methods[];
+
 #endif

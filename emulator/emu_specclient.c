@@ -22,6 +22,9 @@
  *   d:set_handshake_timeout(ms)          TLS servers created from now on refuse a
  *                                        client whose handshake takes longer (10 s)
  *   d:serve(ms)                          serve the loop for ms of wall time
+ *   (issue 9) d:connect(port, {mode=, end_char=}); c:read([timeout_ms]) one
+ *   message in that mode, c:write(msg) framed (emulator/emu_channel.h).
+ *   Inside c4emu.spawn the receive calls and c:read yield (emu_spawn.c).
  *
  * Waiting serves the driver's loop, so the driver runs meanwhile: in real
  * mode due timers fire too; in virtual mode the clock does not move.
@@ -65,6 +68,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "emu_channel.h"
 #include "emu_module.h"
 #include "emu_tlsclient.h"
 #include "net/c4_conn.h"
@@ -95,8 +99,8 @@ typedef struct sclient {
   bool connected, peer_closed, closed_by_us, done;
   int status;
   char err[512];
-  char *rx;
-  size_t rxoff, rxlen, rxcap;
+  emu_rxbuf rx;
+  emu_framing fr;         /* c:read / c:write (issue 9) */
   /* TLS: what the handshake settled, kept for c:tls_info() after the close */
   bool tls;
   char tls_version[16], tls_cipher[64], tls_peer[256];
@@ -156,7 +160,7 @@ static void close_native(sclient *c, emu_ctx *ctx) {
 }
 
 static void free_client(sclient *c) {
-  free(c->rx);
+  free(c->rx.p);
   free_queue(c);
   free(c);
 }
@@ -238,17 +242,25 @@ static void serve(emu_ctx *ctx, uint64_t wait_ms) {
 
 typedef bool (*cond_fn)(sclient *c, void *ud);
 
-/* Serves until cond holds or timeout_ms pass; returns cond's last value. */
-static bool wait_for(sclient *c, uint64_t timeout_ms, cond_fn cond, void *ud) {
-  uint64_t t0 = uv_hrtime();
-  for (;;) {
-    if (cond(c, ud)) return true;
-    if (!c->g) return false;
-    uint64_t el = (uv_hrtime() - t0) / 1000000u;
-    if (el >= timeout_ms) return cond(c, ud);
-    uint64_t left = timeout_ms - el;
-    serve(c->g->ctx, left < 10 ? left : 10);
-  }
+typedef struct {
+  sclient *c;
+  cond_fn cond;
+  void *ud;
+} wait_ud;
+
+static bool wait_ready(void *p) {
+  wait_ud *w = p;
+  return w->cond(w->c, w->ud) || !w->c->g;
+}
+
+/* Serves (emu_spec_wait: inside c4emu.spawn it yields) until cond holds or
+ * timeout_ms pass; returns cond's last value. */
+static bool wait_for(lua_State *L, sclient *c, uint64_t timeout_ms, cond_fn cond, void *ud) {
+  if (cond(c, ud)) return true;
+  if (!c->g) return false;
+  wait_ud w = {c, cond, ud};
+  emu_spec_wait(L, c->g->ctx, timeout_ms, wait_ready, &w);
+  return cond(c, ud);
 }
 
 static uint64_t opt_timeout(lua_State *L, int i) {
@@ -291,21 +303,7 @@ static void sc_data(c4_conn *conn, const char *p, size_t n) {
     c->peer_closed = true;
     return;
   }
-  if (c->rxoff > 0 && (c->rxlen + n > c->rxcap || c->rxoff > c->rxlen / 2)) {
-    memmove(c->rx, c->rx + c->rxoff, c->rxlen - c->rxoff);
-    c->rxlen -= c->rxoff;
-    c->rxoff = 0;
-  }
-  if (c->rxlen + n > c->rxcap) {
-    size_t ncap = c->rxcap ? c->rxcap : 4096;
-    while (ncap < c->rxlen + n) ncap *= 2;
-    char *r = realloc(c->rx, ncap);
-    if (!r) return;
-    c->rx = r;
-    c->rxcap = ncap;
-  }
-  memcpy(c->rx + c->rxlen, p, n);
-  c->rxlen += n;
+  emu_rxbuf_append(&c->rx, p, n);
 }
 
 static void sc_closed(c4_conn *conn, int status, const char *msg) {
@@ -333,12 +331,7 @@ static emu_ctx *live_driver(lua_State *L) {
   return d->ctx;
 }
 
-static const char *loopback(emu_ctx *ctx) {
-  const char *b = ctx->bind_addr ? ctx->bind_addr : "0.0.0.0";
-  if (strcmp(b, "0.0.0.0") == 0) return "127.0.0.1";
-  if (strcmp(b, "::") == 0) return "::1";
-  return b;
-}
+#define loopback emu_spec_loopback
 
 static bool cond_connected(sclient *c, void *ud) {
   (void)ud;
@@ -408,8 +401,10 @@ static int d_connect(lua_State *L) {
   luaL_argcheck(L, port > 0 && port <= 65535, 2, "port out of range (1-65535)");
   emu_tls_client_opts tls;
   bool use_tls = false;
+  emu_framing fr = EMU_FRAMING_DEFAULT;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
+    emu_framing_opts(L, 3, "d:connect", &fr);
     lua_getfield(L, 3, "tls"); /* stays on the stack: its strings are used below */
     if (!lua_isnil(L, -1)) {
       read_tls_opts(L, lua_gettop(L), &tls);
@@ -428,6 +423,7 @@ static int d_connect(lua_State *L) {
   }
   sclient *c = new_client(L, ctx, CLIENT_MT);
   c->tls = use_tls;
+  c->fr = fr;
   c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .conn_kind = TRACK_KIND, .ev = &sc_events,
                     .tls = sctx};
   int err;
@@ -439,7 +435,7 @@ static int d_connect(lua_State *L) {
     return luaL_error(L, "d:connect: TLS: cannot set the server name: %s",
                       emu_tls_reason(why, sizeof why, "?"));
   }
-  if (!wait_for(c, 5000, cond_connected, NULL) || !c->connected)
+  if (!wait_for(L, c, 5000, cond_connected, NULL) || !c->connected)
     return luaL_error(L, "d:connect: %s:%d: %s", host, (int)port,
                       c->err[0] ? c->err : "no connection after 5000 ms");
   return 1;
@@ -472,7 +468,7 @@ static int c_send(lua_State *L) {
   return 0;
 }
 
-static size_t avail(const sclient *c) { return c->rxlen - c->rxoff; }
+static size_t avail(const sclient *c) { return emu_rxbuf_avail(&c->rx); }
 
 static bool cond_bytes(sclient *c, void *ud) {
   return avail(c) >= *(size_t *)ud || c->done || c->peer_closed;
@@ -495,14 +491,14 @@ static int c_receive(lua_State *L) {
   luaL_argcheck(L, n >= 0, 2, "byte count must be >= 0");
   uint64_t t = opt_timeout(L, 3);
   size_t want = (size_t)n;
-  if (avail(c) < want && c->g) wait_for(c, t, cond_bytes, &want);
+  if (avail(c) < want && c->g) wait_for(L, c, t, cond_bytes, &want);
   if (avail(c) < want) {
     char w[32];
     snprintf(w, sizeof w, "%d", (int)n);
     return closed_or_timeout(L, c, "receive", t, w);
   }
-  lua_pushlstring(L, c->rx + c->rxoff, want);
-  c->rxoff += want;
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx), want);
+  c->rx.off += want;
   return 1;
 }
 
@@ -514,7 +510,7 @@ typedef struct {
 
 static bool cond_delim(sclient *c, void *ud) {
   until_ud *u = ud;
-  u->hit = avail(c) >= u->dlen ? memmem(c->rx + c->rxoff, avail(c), u->delim, u->dlen) : NULL;
+  u->hit = avail(c) >= u->dlen ? memmem(emu_rxbuf_data(&c->rx), avail(c), u->delim, u->dlen) : NULL;
   return u->hit || c->done || c->peer_closed;
 }
 
@@ -553,15 +549,15 @@ static int c_receive_until(lua_State *L) {
   luaL_argcheck(L, dlen > 0, 2, "delimiter must not be empty");
   uint64_t t = opt_timeout(L, 3);
   until_ud u = {delim, dlen, NULL};
-  if (!cond_delim(c, &u) && c->g) wait_for(c, t, cond_delim, &u);
+  if (!cond_delim(c, &u) && c->g) wait_for(L, c, t, cond_delim, &u);
   else cond_delim(c, &u);
   if (!u.hit) {
     lua_pushfstring(L, "a delimiter %s", quoted(L, delim, dlen));
     return closed_or_timeout(L, c, "receive_until", t, lua_tostring(L, -1));
   }
-  size_t n = (size_t)(u.hit - (c->rx + c->rxoff)) + dlen;
-  lua_pushlstring(L, c->rx + c->rxoff, n);
-  c->rxoff += n;
+  size_t n = (size_t)(u.hit - (emu_rxbuf_data(&c->rx))) + dlen;
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx), n);
+  c->rx.off += n;
   return 1;
 }
 
@@ -574,11 +570,53 @@ static bool cond_some(sclient *c, void *ud) {
 static int c_receive_some(lua_State *L) {
   sclient *c = check_client(L);
   uint64_t t = opt_timeout(L, 2);
-  if (avail(c) == 0 && c->g) wait_for(c, t, cond_some, NULL);
+  if (avail(c) == 0 && c->g) wait_for(L, c, t, cond_some, NULL);
   if (avail(c) == 0) return closed_or_timeout(L, c, "receive_some", t, "at least 1");
-  lua_pushlstring(L, c->rx + c->rxoff, avail(c));
-  c->rxoff = c->rxlen = 0;
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx), avail(c));
+  c->rx.off = c->rx.len = 0;
   return 1;
+}
+
+typedef struct {
+  size_t off, len, used;
+  int r;
+  char err[200];
+} msg_ud;
+
+static bool cond_msg(sclient *c, void *ud) {
+  msg_ud *m = ud;
+  m->r = emu_rxbuf_take(&c->fr, &c->rx, &m->off, &m->len, &m->used,
+                          m->err, sizeof m->err);
+  return m->r != 0 || c->done || c->peer_closed;
+}
+
+/* c:read([timeout_ms]) → one message in the client's mode (opts.mode of d:connect) */
+static int c_read(lua_State *L) {
+  sclient *c = check_client(L);
+  uint64_t t = opt_timeout(L, 2);
+  msg_ud m;
+  if (!cond_msg(c, &m) && c->g) wait_for(L, c, t, cond_msg, &m);
+  if (m.r < 0) {
+    c->rx.off = c->rx.len = 0;
+    return luaL_error(L, "c:read: %s", m.err);
+  }
+  if (m.r == 0) {
+    lua_pushfstring(L, "a message in mode \"%s\"", emu_framing_name(&c->fr));
+    return closed_or_timeout(L, c, "read", t, lua_tostring(L, -1));
+  }
+  lua_pushlstring(L, emu_rxbuf_data(&c->rx) + m.off, m.len);
+  c->rx.off += m.used;
+  return 1;
+}
+
+/* c:write(message) — framed in the client's mode, then as c:send */
+static int c_write(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  emu_framing_push(L, &check_client(L)->fr, p, n);
+  lua_replace(L, 2);
+  lua_settop(L, 2);
+  return c_send(L);
 }
 
 static bool cond_closed(sclient *c, void *ud) {
@@ -590,7 +628,7 @@ static bool cond_closed(sclient *c, void *ud) {
 static int c_is_closed(lua_State *L) {
   sclient *c = check_client(L);
   uint64_t t = lua_isnoneornil(L, 2) ? 50 : opt_timeout(L, 2);
-  if (c->g && !cond_closed(c, NULL)) wait_for(c, t, cond_closed, NULL);
+  if (c->g && !cond_closed(c, NULL)) wait_for(L, c, t, cond_closed, NULL);
   lua_pushboolean(L, c->peer_closed || c->done || c->closed_by_us || !c->g);
   return 1;
 }
@@ -753,7 +791,7 @@ static bool cond_dgram(sclient *c, void *ud) {
 static int u_receive(lua_State *L) {
   sclient *c = check_udp(L, "receive");
   uint64_t t = opt_timeout(L, 2);
-  if (!c->qhead) wait_for(c, t, cond_dgram, NULL);
+  if (!c->qhead) wait_for(L, c, t, cond_dgram, NULL);
   if (!c->qhead) return luaL_error(L, "u:receive: no datagram after %d ms", (int)t);
   dgram *d = c->qhead;
   c->qhead = d->next;
@@ -830,12 +868,15 @@ static int d_serve(lua_State *L) {
   lua_Number ms = luaL_checknumber(L, 2);
   luaL_argcheck(L, ms >= 0 && ms < 1e9, 2, "milliseconds must be >= 0");
   uint64_t t0 = uv_hrtime(), total = (uint64_t)ms;
+  emu_spec_step_begin(L, ctx); /* device notifiers and spawned coroutines run too */
   serve(ctx, 0);
   for (;;) {
+    ctx->host->spec_step(ctx, ctx->host->spec_step_ud);
     uint64_t el = (uv_hrtime() - t0) / 1000000u;
     if (el >= total) break;
     serve(ctx, total - el < 10 ? total - el : 10);
   }
+  emu_spec_step_end(L, ctx);
   return 0;
 }
 
@@ -846,6 +887,8 @@ static const luaL_Reg client_methods[] = {
     {"receive_some", c_receive_some}, {"is_closed", c_is_closed}, {"close", c_close},
     {"reset", c_reset},     {"shutdown", c_shutdown}, {"local_port", c_local_port},
     {"tls_info", c_tls_info}, {"error", c_error},
+    /* issue 9: transmission modes */
+    {"read", c_read},       {"write", c_write},
     {NULL, NULL},
 };
 
@@ -853,15 +896,25 @@ static const luaL_Reg udp_methods[] = {
     {"sendto", u_sendto}, {"receive", u_receive}, {"close", u_close}, {NULL, NULL},
 };
 
-static void make_mt(lua_State *L, const char *name, const luaL_Reg *methods) {
-  emu_class_new(L, name, methods, client_gc, c_tostring);
+static void make_mt(lua_State *L, const char *name, const luaL_Reg *methods,
+                    const char *const *blocking) {
+  luaL_getmetatable(L, name);
+  bool made = !lua_isnil(L, -1);
   lua_pop(L, 1);
+  if (made) return;
+  emu_class_new(L, name, methods, client_gc, c_tostring);
+  lua_getfield(L, -1, "__index");
+  emu_spawn_wrap(L, -1, blocking); /* inside c4emu.spawn these yield */
+  lua_pop(L, 2);
 }
 
 /* The metatables are made on first use (the module has no open hook for us). */
 static void ensure_mts(lua_State *L) {
-  make_mt(L, CLIENT_MT, client_methods);
-  make_mt(L, UDP_MT, udp_methods);
+  static const char *const client_blocking[] = {"receive", "receive_until", "receive_some",
+                                                "is_closed", "read", NULL};
+  static const char *const udp_blocking[] = {"receive", NULL};
+  make_mt(L, CLIENT_MT, client_methods, client_blocking);
+  make_mt(L, UDP_MT, udp_methods, udp_blocking);
 }
 
 static int d_connect_entry(lua_State *L) {

@@ -50,7 +50,7 @@ SSL_CTX *emu_tls_client_ctx(const emu_tls_client_opts *o, char *err, size_t errs
   char why[256];
   BIO *bio = NULL;
   ERR_clear_error();
-  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX *ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
   if (!ctx) {
     snprintf(err, errsz, "cannot create a TLS context: %s", emu_tls_reason(why, sizeof why, "?"));
     return NULL;
@@ -74,7 +74,10 @@ SSL_CTX *emu_tls_client_ctx(const emu_tls_client_opts *o, char *err, size_t errs
              emu_tls_reason(why, sizeof why, "no cipher suite"));
     goto fail;
   }
-  SSL_CTX_set_verify(ctx, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  /* A server that verifies asks for the client's certificate and needs one. */
+  SSL_CTX_set_verify(ctx, !o->verify ? SSL_VERIFY_NONE
+                          : o->server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                      : SSL_VERIFY_PEER, NULL);
   if (o->ca) {
     ERR_clear_error();
     bio = pem_bio(o->ca);

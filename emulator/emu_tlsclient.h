@@ -20,6 +20,8 @@ typedef struct {
   const char *ciphersuites;     /* TLS 1.3; NULL: OpenSSL's default */
   int min_version, max_version; /* TLS1_VERSION ... TLS1_3_VERSION; 0: no bound */
   bool verify;                  /* check the server's certificate against ca, and its name */
+  bool server;                  /* issue 9: a server context (d:device's TLS): verify then
+                                   asks for and checks the client's certificate */
 } emu_tls_client_opts;
 
 /* "TLS1", "TLS1.1", "TLSv1.2", "tls1_3" ... → TLS1_VERSION ...; 0 if unknown. */

@@ -36,5 +36,9 @@ busted.after_each(function()
       d:free()
     end
   end
+  -- issue 9: errors of device notifiers and spawned coroutines that no spec
+  -- call raised; coroutines still blocked are dropped.
+  for _, e in ipairs(c4emu.spawn_errors()) do problems[#problems + 1] = "unreported: " .. e end
+  c4emu.spawn_reset()
   if #problems > 0 then error(table.concat(problems, "\n"), 0) end
 end)

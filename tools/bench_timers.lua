@@ -9,6 +9,11 @@
 -- 2. 100,000 one-shot timers armed at once, then all fired: time to arm, time
 --    to fire, the driver's Lua heap (d:memory(): now and peak) and the
 --    process's resident memory (VmRSS / VmHWM from /proc/self/status).
+-- 3. (issue 9) 24 h of a driver that sends a line to a d:device on every 1 s
+--    firing and reads the reply (fixtures/drivers/tcp_poll against a device
+--    whose notifier answers): 86,400 round trips over loopback, each firing
+--    settled.  Aim: under 10 s.  Beside it, the same day with the device
+--    answering from a spawned coroutine (the WINDEV design).
 -- Figures are printed, not asserted.
 local build = os.getenv("BUILD") or "build"
 package.cpath = build .. "/?.so;" .. package.cpath
@@ -89,4 +94,39 @@ do
                       mib(rss0 * 1024), mib(rss_armed * 1024), mib(status_kb("VmHWM") * 1024), open))
   d:destroy()
   d:free()
+end
+
+-- 3. a day of round trips to a fake device
+local function round_trips(design)
+  local d = c4emu.load("fixtures/drivers/tcp_poll")
+  local dev = d:device{ mode = "end" }
+  if design == "renoise" then
+    dev:run{ socket_message = function(client, line) client:send("OK " .. line .. "\r\n") end }
+  else
+    c4emu.spawn(function()
+      assert(dev:wait_for_connection(5000))
+      local ch = dev:accept()
+      while true do ch:write("OK " .. ch:read(86400000)) end
+    end)
+  end
+  d:set_property("Port", dev.local_port)
+  d:init()
+  local t0 = now()
+  d:advance(24 * 3600 * 1000)
+  local dt = now() - t0
+  local sent, replies = d:eval("return Sent, Replies")
+  assert(sent == 86400 and replies == 86400,
+         ("expected 86,400 round trips, got %d sent, %d replies"):format(sent, replies))
+  c4emu.spawn_reset()
+  d:destroy()
+  d:free()
+  return dt
+end
+
+do
+  local tr = round_trips("renoise")
+  local tw = round_trips("windev")
+  print(string.format("24 h of a 1 s poll to a d:device: 86,400 round trips in %.3f s %s "
+                      .. "(%.0f/s; notifier); %.3f s with a spawned WINDEV channel  [aim: < 10 s]",
+                      tr, clock_name, 86400 / tr, tw))
 end

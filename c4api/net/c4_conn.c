@@ -62,6 +62,7 @@ struct c4_conn {
   uint8_t state;
   uint8_t handles;           /* uv handles not yet closed */
   bool outgoing, opened, silent, notified, eof_seen, reading, paused, want_drain, wr_shut;
+  bool local_dest;           /* outgoing to a loopback address: settling waits for the connect */
   uint16_t peer_port;
   char peer_ip[46];
 };
@@ -199,8 +200,22 @@ static void reject(c4_conn *c, const char *msg) {
 
 /* ---- freeing ----------------------------------------------------------- */
 
+/*
+ * The connection's busy probe (emu.h): bytes the kernel has not taken yet,
+ * or a connect to loopback still on its way.  A connect elsewhere is not
+ * waited for (settling asks about this process only), nor a TLS handshake
+ * as such: its bytes in flight are seen on the sockets themselves.
+ */
+static bool conn_busy(emu_ctx *ctx, void *data) {
+  (void)ctx;
+  const c4_conn *c = data;
+  if (c->state == ST_CLOSED) return false;
+  return c->queued > 0 || (c->state == ST_CONNECTING && c->local_dest);
+}
+
 static void conn_release(c4_conn *c) {
   if (--c->handles > 0) return;
+  if (c->ctx) emu_busy_probe_remove(c->ctx, conn_busy, c);
   tls_conn_free(c->tls);
   free(c->close_msg);
   if (c->lis) listener_unref(c->lis);
@@ -609,6 +624,7 @@ static c4_conn *conn_new(const c4_conn_opts *o, bool outgoing) {
   c->kind = o->conn_kind;
   c->outgoing = outgoing;
   track(c->ctx, c->kind, +1);
+  if (c->ctx) emu_busy_probe_add(c->ctx, conn_busy, c);
   return c;
 }
 
@@ -791,6 +807,10 @@ c4_conn *c4_conn_connect(const c4_conn_opts *o, const struct sockaddr *addr, voi
   }
   c->data = data;
   c->state = ST_CONNECTING;
+  if (addr->sa_family == AF_INET)
+    c->local_dest = (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >> 24) == 127;
+  else if (addr->sa_family == AF_INET6)
+    c->local_dest = IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)addr)->sin6_addr);
   if (o->tls && !(c->tls = tls_conn_new(o->tls, false))) {
     c->silent = true;
     final_close(c, false);

@@ -655,8 +655,11 @@ static void free_state(uv_handle_t *h) { free(h->data); }
 
 /* After OnDriverDestroyed: every socket and resolver closed without events,
  * every reference dropped; what Lua still holds is dead. */
+static bool tcp_busy(emu_ctx *ctx, void *data);
+
 static void tcp_shutdown(emu_ctx *ctx, void *data) {
   tcp_state *st = data;
+  emu_busy_probe_remove(ctx, tcp_busy, st);
   lua_State *L = ctx->L;
   for (tcp_obj *o = st->kick_head; o; o = o->kick_next) o->kicks = 0;
   st->kick_head = st->kick_tail = NULL;
@@ -689,6 +692,17 @@ static void tcp_shutdown(emu_ctx *ctx, void *data) {
   }
 }
 
+/* The TCP family's busy probe (emu.h): a name still being resolved, or
+ * deferred work queued (settling waits for both). */
+static bool tcp_busy(emu_ctx *ctx, void *data) {
+  (void)ctx;
+  const tcp_state *st = data;
+  if (st->kick_head) return true;
+  for (const tcp_obj *o = st->objs; o; o = o->next)
+    if (o->inflight > 0 && o->pending && !o->dead) return true;
+  return false;
+}
+
 static void tcp_open(lua_State *L, emu_ctx *ctx) {
   luaL_newmetatable(L, TOKEN_MT);
   lua_pushcfunction(L, l_token_gc);
@@ -717,6 +731,7 @@ static void tcp_open(lua_State *L, emu_ctx *ctx) {
   lua_pushlightuserdata(L, st);
   lua_rawset(L, LUA_REGISTRYINDEX);
   emu_on_shutdown(ctx, tcp_shutdown, st);
+  emu_busy_probe_add(ctx, tcp_busy, st);
 }
 
 static const c4_fn tcp_fns[] = {
