@@ -11,7 +11,8 @@
  *   api:close()
  *
  * A route gets req (as above; header names in lower case) and returns
- *   code [, headers [, body]]          answered at once
+ *   code [, headers [, body]]          answered at once (a header whose value
+ *                                      is an array is sent once per value)
  *   api.later(ms, code, headers, body) answered after ms on the emulator clock
  *   api.slow(ms, code, headers, body)  headers at once, then the body in
  *                                      64-byte pieces, ms apart (emulator clock)
@@ -250,6 +251,17 @@ static void read_headers_table(lua_State *L, int t, hconn *c) {
       size_t nl, vl;
       const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
       add_kv(&c->h, &c->nh, n, nl, v, vl);
+    } else if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+      /* {"a", "b"}: the header once per value */
+      size_t nl;
+      const char *n = lua_tolstring(L, -2, &nl);
+      for (int i = 1; i <= (int)lua_objlen(L, -1); i++) {
+        lua_rawgeti(L, -1, i);
+        size_t vl;
+        const char *v = lua_tolstring(L, -1, &vl);
+        if (v) add_kv(&c->h, &c->nh, n, nl, v, vl);
+        lua_pop(L, 1);
+      }
     }
     lua_pop(L, 1);
   }

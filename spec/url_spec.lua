@@ -140,6 +140,7 @@ describe("C4:url()", function()
       ["GET /slow"] = function() return api.slow(100, 200, {}, string.rep("s", 200)) end,
       ["GET /cookie"] = function() return 200, { ["Set-Cookie"] = "sid=abc123; Path=/" }, "c" end,
       ["GET /raise"] = function() error("route bug") end,
+      ["GET /dup"] = function() return 200, { ["X-Many"] = { "one", "two" }, ["X-One"] = "solo" }, "" end,
     } }
   end)
   after_each(function()
@@ -263,6 +264,27 @@ describe("C4:url()", function()
   it("a host that does not resolve fails with code 6", function()
     local r = transfer(d, "t:Get(...)", "http://no-such-host.invalid/")
     assert.equal(6, r.code, r.msg)
+  end)
+
+  it("response_headers_duplicates gives arrays; by default the last value wins", function()
+    local r = transfer(d, "t:Get(...)", api.url .. "/dup")
+    assert.equal("two", r.responses[1].headers["X-Many"])
+    r = transfer(d, "t:SetOption('response_headers_duplicates', true):Get(...)", api.url .. "/dup")
+    assert.same({ "one", "two" }, r.responses[1].headers["X-Many"])
+    assert.equal("solo", r.responses[1].headers["X-One"])
+  end)
+
+  it("cookies: off by default; cookies_enable keeps them in the jar unless cookies_save_to_jar = false", function()
+    transfer(d, "t:Get(...)", api.url .. "/cookie")
+    assert.same({}, d:eval("return C4:urlGetCookies()"))
+    transfer(d, "t:SetOptions({ cookies_enable = true, cookies_save_to_jar = false }):Get(...)", api.url .. "/cookie")
+    assert.same({}, d:eval("return C4:urlGetCookies()"))
+    transfer(d, "t:SetOption('cookies_enable', true):Get(...)", api.url .. "/cookie")
+    assert.equal("abc123", d:eval("return C4:urlGetCookies()")["127.0.0.1"].sid.value)
+    transfer(d, "t:SetOption('cookies_enable', true):Get(...)", api.url .. "/json")
+    assert.equal("sid=abc123", api:requests()[4].headers.cookie)
+    transfer(d, "t:SetOptions({ cookies_enable = true, cookies_use_jar = false }):Get(...)", api.url .. "/json")
+    assert.is_nil(api:requests()[5].headers.cookie)
   end)
 
   it("a callback that raises is recorded and the transfer still completes", function()
