@@ -4,6 +4,9 @@
  * driver's libuv loop), the C4:url() object (c4_url_obj.c) and the legacy
  * C4:urlGet family (c4_url_legacy.c).
  *
+ * Plain-data arguments (options, headers, method names) are read in
+ * c4_url_opts.c.
+ *
  * A transfer (url_xfer) is native memory owned by the engine from start to
  * finish.  libcurl callbacks only record what arrived (headers, body bytes);
  * the engine hands it to Lua after curl_multi_socket_action returns, so a
@@ -86,18 +89,6 @@ struct url_xfer {
 /* ---- the engine (c4_url_engine.c) ------------------------------------- */
 url_state *c4_url_state(lua_State *L);      /* raises once the driver is gone */
 emu_ctx *c4_url_ctx(url_state *us);
-void c4_url_opts_default(url_state *us, url_opts *o);
-void c4_url_opts_free(url_opts *o);
-/* Pushes a userdata holding empty options that __gc frees (for calls whose
- * argument checks may raise half-way). */
-url_opts *c4_url_opts_box(lua_State *L);
-/* Applies one option (name, value at index v); raises on a bad key or value. */
-void c4_url_opt_set(lua_State *L, url_opts *o, const char *name, int v);
-/* Applies a table of options at index t. */
-void c4_url_opts_table(lua_State *L, url_opts *o, int t);
-/* Request headers at index i: a table {name = value} or a string of
- * "Name: value" lines; nil or absent for none.  Raises otherwise. */
-struct curl_slist *c4_url_headers(lua_State *L, int i);
 /*
  * Starts a transfer: method "GET", "POST", ... (already checked), body may be
  * NULL.  Takes the options and headers.  Returns the transfer, or NULL with
@@ -113,15 +104,31 @@ void c4_url_cancel(url_xfer *x);
 void c4_url_abort(url_xfer *x);
 url_xfer *c4_url_find(url_state *us, long ticket);
 url_xfer *c4_url_first(url_state *us);
-/* Argument i as an HTTP method name (an RFC 9110 token shorter than n):
- * copied to out and removed from the stack; raises otherwise. */
-void c4_url_take_method(lua_State *L, int i, char *out, size_t n);
+
 /* Pushes the headers of r as a table (duplicates: last wins, or arrays). */
 void c4_url_push_headers(lua_State *L, const url_xfer *x, const url_resp *r);
 /* The driver's cookie jar, for urlGetCookies: pushes the table. */
 void c4_url_push_cookies(lua_State *L, url_state *us, const char *domain);
 void c4_url_set_default_timeout(url_state *us, double s);
 void c4_url_set_max_host_connections(url_state *us, long n);
+
+/* ---- arguments (c4_url_opts.c) ----------------------------------------- */
+
+void c4_url_opts_default(url_state *us, url_opts *o);
+void c4_url_opts_free(url_opts *o);
+/* Pushes a userdata holding empty options that __gc frees (for calls whose
+ * argument checks may raise half-way). */
+url_opts *c4_url_opts_box(lua_State *L);
+/* Applies one option (name, value at index v); raises on a bad key or value. */
+void c4_url_opt_set(lua_State *L, url_opts *o, const char *name, int v);
+/* Applies a table of options at index t. */
+void c4_url_opts_table(lua_State *L, url_opts *o, int t);
+/* Request headers at index i: a table {name = value} or a string of
+ * "Name: value" lines; nil or absent for none.  Raises otherwise. */
+struct curl_slist *c4_url_headers(lua_State *L, int i);
+/* Argument i as an HTTP method name (an RFC 9110 token shorter than n):
+ * copied to out and removed from the stack; raises otherwise. */
+void c4_url_take_method(lua_State *L, int i, char *out, size_t n);
 
 /* ---- the front ends ---------------------------------------------------- */
 void c4_url_obj_open(lua_State *L, emu_ctx *ctx);   /* c4_url_obj.c */
