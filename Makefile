@@ -8,6 +8,8 @@ PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
 # no pkg-config file: they are in tools/install-deps.sh only.
 # issue 17: web console
 PKGS    += libwebsockets
+# issue 13: HTTP
+PKGS    += libcurl
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
@@ -27,6 +29,8 @@ FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c $
 # issue 9: the spec module's devices and spawn (emu_channel.c, the framing, is core: unit-tested)
 MODULE_EXTRA := emulator/emu_device.c emulator/emu_devchan.c \
                 emulator/emu_spawn.c
+# issue 13: HTTP fake devices
+MODULE_EXTRA += emulator/emu_httpdev.c
 FRONTS  += $(MODULE_EXTRA)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)

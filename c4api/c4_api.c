@@ -25,6 +25,8 @@ static const c4_family *const families[] = {
     &c4_family_lpack,
     &c4_family_file,
     &c4_family_crypto,
+    /* issue 13: HTTP */
+    &c4_family_url,
 };
 
 const c4_family *const *c4_families(size_t *n) {

@@ -40,6 +40,18 @@ static const struct {
     {"SetVariable", C4_RULE_DISCOURAGE},
     {"SendToProxy", C4_RULE_DISCOURAGE},
     {"GetProxyDevices", C4_RULE_DISCOURAGE},
+    /* issue 13: "urlGet & co." (§7.3) and the pages that say "should not be
+     * invoked during OnDriverInit" */
+    {"urlGet", C4_RULE_DISCOURAGE},
+    {"urlPost", C4_RULE_DISCOURAGE},
+    {"urlPut", C4_RULE_DISCOURAGE},
+    {"urlDelete", C4_RULE_DISCOURAGE},
+    {"urlCustom", C4_RULE_DISCOURAGE},
+    {"urlCancel", C4_RULE_DISCOURAGE},
+    {"urlCancelAll", C4_RULE_DISCOURAGE},
+    {"urlSetTimeout", C4_RULE_DISCOURAGE},
+    {"urlSetOption", C4_RULE_DISCOURAGE},
+    {"urlGetTickets", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

@@ -114,5 +114,7 @@ extern const c4_family c4_family_jsonmod;  /* lua/c4_jsonmod.c: require "json" *
 extern const c4_family c4_family_lpack;    /* lua/c4_lpack.c: string.pack/unpack */
 extern const c4_family c4_family_file;     /* file/c4_file.c: C4:File*, io confined */
 extern const c4_family c4_family_crypto;   /* lua/c4_crypto.c: Encrypt, PBKDF2, TEA */
+/* issue 13: HTTP */
+extern const c4_family c4_family_url;      /* url/c4_url_engine.c: C4:url, urlGet & co */
 
 #endif

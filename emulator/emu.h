@@ -64,6 +64,8 @@ struct emu_ctx {
   const char *bind_addr;   /* address servers listen on ("0.0.0.0" or "127.0.0.1") */
   int64_t device_id;
   struct emu_host *host;   /* private to emulator/ */
+  /* issue 13 */
+  bool deny_net;           /* outgoing connections only to loopback (--deny-net) */
 };
 
 /* The context of the driver that owns L (any coroutine of it). */
@@ -164,6 +166,19 @@ void emu_busy_probe_add(emu_ctx *ctx, emu_busy_fn fn, void *data);
 void emu_busy_probe_remove(emu_ctx *ctx, emu_busy_fn fn, void *data);
 /* Whether any registered probe is busy now. */
 bool emu_busy(emu_ctx *ctx);
+
+/*
+ * issue 13: in-process servers (a spec's d:http_device) that hold a request
+ * on the emulator clock (a route's api.later) say so per client port, so a
+ * client family can tell "waiting for virtual time" from "bytes moving" and
+ * settling still returns.
+ */
+typedef bool (*emu_parked_fn)(emu_ctx *ctx, void *data, int client_port);
+void emu_parked_probe_add(emu_ctx *ctx, emu_parked_fn fn, void *data);
+void emu_parked_probe_remove(emu_ctx *ctx, emu_parked_fn fn, void *data);
+/* Whether an in-process server holds the connection from local port
+ * client_port for a virtual-time delay. */
+bool emu_client_parked(emu_ctx *ctx, int client_port);
 
 /* ---- the driver package ------------------------------------------------ */
 /* Text of a root-level element of driver.xml, or NULL. */

@@ -159,6 +159,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   ctx->os = opt->os ? opt->os : c4_osver_newest();
   ctx->init_rule = opt->init_rule;
   ctx->virtual_clock = opt->virtual_clock;
+  ctx->deny_net = opt->deny_net;
   ctx->bind_addr = h->own_bind ? h->own_bind : "0.0.0.0";
   ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
 
@@ -295,6 +296,7 @@ void emu_driver_free(emu_ctx *ctx) {
   emu_state_free(ctx);
   free(h->hooks);
   free(h->probes);
+  free(h->parked);
   free(h);
   free(ctx);
 }

@@ -28,6 +28,8 @@ typedef struct {
   /* issue 9: the emulator's wall clock */
   bool has_epoch;            /* epoch_ms given (--epoch, {epoch=}); else the real time at load */
   int64_t epoch_ms;          /* wall time at load, ms since the Unix epoch */
+  /* issue 13 */
+  bool deny_net;             /* --deny-net: outgoing HTTP to loopback only */
 } emu_options;
 
 /* One captured log line. */
@@ -83,6 +85,8 @@ struct emu_host {
   uint64_t io_events;       /* bumped by emu_io_activity() */
   struct emu_probe { emu_busy_fn fn; void *data; } *probes; /* emu_quiet.c */
   size_t nprobes, capprobes;
+  struct emu_parked { emu_parked_fn fn; void *data; } *parked; /* issue 13 */
+  size_t nparked, capparked;
   size_t mem_now, mem_peak; /* bytes held by the driver's lua_State */
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */

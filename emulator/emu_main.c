@@ -38,6 +38,8 @@ enum {
   /* issue 17: web console */
   OPT_WEB = 300, OPT_VIRTUAL,
 };
+/* issue 13 */
+enum { OPT_DENY_NET = 1300 };
 typedef struct {
   const char *name;
   int has_arg; /* no_argument / required_argument */
@@ -67,6 +69,9 @@ static const cli_opt opts[] = {
      "serve the web console (default address 127.0.0.1; port 0: any)"},
     {"virtual", no_argument, OPT_VIRTUAL, FOR_RUN, NULL,
      "virtual clock: time moves only when the web console advances it"},
+    /* issue 13: HTTP */
+    {"deny-net", no_argument, OPT_DENY_NET, FOR_BOTH, NULL,
+     "refuse every outgoing HTTP connection except to loopback (for CI)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -191,6 +196,7 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
   case OPT_VIRTUAL: a->opt.virtual_clock = true; break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
+  case OPT_DENY_NET: a->opt.deny_net = true; break;
   }
   return 0;
 }

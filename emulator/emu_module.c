@@ -69,6 +69,8 @@ static const char *const load_options[] = {
     "log",
     /* issue 9: the emulator's wall clock */
     "epoch",
+    /* issue 13: outgoing HTTP to loopback only */
+    "deny_net",
     NULL,
 };
 
@@ -141,6 +143,10 @@ static int l_load(lua_State *L) {
       else if (strcmp(rule, "strict") != 0)
         return luaL_error(L, "init_rule must be strict, warn or off, not '%s'", rule);
     }
+    /* issue 13: deny_net = true refuses outgoing HTTP except to loopback */
+    lua_getfield(L, 2, "deny_net");
+    opt.deny_net = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 2, "log");
     opt.log_stderr = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -716,7 +722,10 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_specclient_methods);
   /* issue 9: devices */
   luaL_register(L, NULL, emu_device_methods);
+  /* issue 13: HTTP fake devices */
+  luaL_register(L, NULL, emu_httpdev_methods);
   lua_pop(L, 2);
+  emu_httpdev_open(L);
 
   emu_weak_set_new(L, &LIVE_KEY);
 

@@ -21,6 +21,9 @@ const char *emu_phase_name(emu_phase p);
  * d:servers ... in emu_specclient.c).  Each is {NULL, NULL}-terminated.
  */
 extern const luaL_Reg emu_specclient_methods[];
+/* issue 13: d:http_device (emu_httpdev.c) */
+extern const luaL_Reg emu_httpdev_methods[];
+void emu_httpdev_open(lua_State *L);
 
 /* issue 9 */
 /* A registry table at light-userdata key `key` whose keys are weak (a set of

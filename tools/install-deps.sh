@@ -9,6 +9,8 @@ lua-dkjson unzip"
 # issue 14: lua-dkjson is the driver's `require "json"`; unzip lists .c4z entries in specs
 # issue 17: web console (lws on libuv) and its browser test
 PKGS="$PKGS libwebsockets-dev libwebsockets-evlib-uv chromium"
+# issue 13: HTTP (C4:url on libcurl)
+PKGS="$PKGS libcurl4-openssl-dev curl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
