@@ -131,7 +131,10 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   ctx->init_rule = opt->init_rule;
   ctx->virtual_clock = opt->virtual_clock;
   ctx->bind_addr = opt->bind_addr ? opt->bind_addr : "0.0.0.0";
-  ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
+  /* 0: the director's fixed default (c4api/director/c4_project.c). */
+  ctx->device_id = opt->project.self.id ? opt->project.self.id : opt->device_id;
+  ctx->pkg_path = opt->path;
+  ctx->project_decl = &h->opt.project;
 
   if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
     free(h);
@@ -157,6 +160,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
     return NULL;
   }
   c4_open(L, ctx);
+  ctx->project_decl = NULL; /* the declaration's strings belong to the caller */
   fill_properties(ctx);
 
   char path[4096];
@@ -233,6 +237,7 @@ void emu_driver_free(emu_ctx *ctx) {
   if (ctx->phase != EMU_PHASE_DEAD) emu_driver_destroy(ctx, "DIT_LOADED");
   if (ctx->L) lua_close(ctx->L); /* __gc of closed objects touches nothing native */
   ctx->L = NULL;
+  c4_project_free(ctx);
   if (uv_loop_close(&h->loop) != 0)
     emu_log(ctx, EMU_LOG_WARN, "[c4emu] the event loop still had handles at free");
   free(h->clock);

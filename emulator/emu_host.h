@@ -25,6 +25,8 @@ typedef struct {
   bool log_color;
   emu_level log_level;       /* what is printed (everything is captured) */
   int64_t device_id;         /* 0: pick one */
+  /* issue 10: the emulated project (device, controller, other devices) */
+  emu_project_decl project;
 } emu_options;
 
 /* One captured log line. */
@@ -44,6 +46,8 @@ typedef struct {
 typedef struct {
   emu_note_kind kind;
   char *text;
+  char *key;       /* emu_note_counted's key, or NULL */
+  long count;      /* how many times it was found (1 for plain notes) */
 } emu_noteline;
 
 typedef struct {

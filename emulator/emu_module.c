@@ -376,11 +376,13 @@ static int d_notes(lua_State *L) {
   struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
   lua_createtable(L, (int)h->nnotes, 0);
   for (size_t i = 0; i < h->nnotes; i++) {
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE ? "init-rule" : "missing-api");
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
     lua_setfield(L, -2, "kind");
     lua_pushstring(L, h->notes[i].text);
     lua_setfield(L, -2, "text");
+    lua_pushinteger(L, h->notes[i].count);
+    lua_setfield(L, -2, "count");
     lua_rawseti(L, -2, (int)i + 1);
   }
   return 1;
