@@ -18,7 +18,8 @@ else
 Q := @
 endif
 
-FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c
+FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c \
+           emulator/emu_module_director.c
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -57,7 +58,8 @@ $(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/c4emu.so: $(CORE_O) $(BUILD)/obj/emulator/emu_module.o $(BUILD)/obj/emulator/emu_specclient.o
+$(BUILD)/c4emu.so: $(CORE_O) $(BUILD)/obj/emulator/emu_module.o $(BUILD)/obj/emulator/emu_specclient.o \
+                   $(BUILD)/obj/emulator/emu_module_director.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(LDFLAGS) $^ $(LDLIBS) -o $@
 

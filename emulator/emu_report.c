@@ -89,10 +89,10 @@ void emu_report_print(const emu_report *r, FILE *f) {
     }
     fprintf(f, "  OS %-7s %zu problem%s\n", ver, v->n, v->n == 1 ? "" : "s");
     for (size_t j = 0; j < v->n; j++) {
-      fprintf(f, "    %-12s ", v->items[j].kind);
+      fprintf(f, "    %-11s ", v->items[j].kind);
       for (const char *s = v->items[j].text; *s; s++) {
         fputc(*s, f);
-        if (*s == '\n') fputs("                 ", f);
+        if (*s == '\n') fputs("                ", f);
       }
       fputc('\n', f);
     }
