@@ -68,6 +68,21 @@ describe("the project", function()
     assert.same({[5] = "Garden", [6] = "Kitchen"}, d:eval("return C4:GetDevicesByC4iName('roomdevice.c4i')"))
   end)
 
+  it("takes --device-id, --device-name, --room, --controller-ip and --controller-mac on the CLI", function()
+    local out, code = S.cli("run " .. S.folder("director") .. " --once --device-id 77 --device-name Spa"
+                            .. " --room Den --controller-ip 10.1.2.3 --controller-mac 000FFF00AA11")
+    assert.equal(0, code, out)
+    assert.matches("device 77 'Spa' in Den at 10%.1%.2%.3 000FFF00AA11", out)
+    out, code = S.cli("run " .. S.folder("director") .. " --once")
+    assert.matches("device 100 'Pool Controller' in Living Room at 127%.0%.0%.1 000FFF0C4E01", out)
+    out, code = S.cli("run " .. S.folder("director") .. " --device-id x")
+    assert.equal(2, code)
+    assert.matches("%-%-device%-id wants a positive integer, not 'x'", out)
+    out, code = S.cli("check " .. S.folder("director") .. " --controller-ip nope")
+    assert.equal(2, code)
+    assert.matches("%-%-controller%-ip wants an IPv4 or IPv6 address", out)
+  end)
+
   it("refuses malformed declarations with the field named", function()
     assert.matches("device.id must be a positive integer",
                    S.raised(c4emu.load, S.folder("director"), {device = {id = -1}}))
