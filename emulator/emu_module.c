@@ -2,7 +2,9 @@
  * emu_module.c — `require "c4emu"`: drive hosted drivers from busted specs.
  *
  *   local d = c4emu.load(path, {os=, clock="virtual"|"real", init_rule=,
- *                               properties={...}, bind=, log=false})
+ *                               properties={...}, bind=, log=false,
+ *                               device=, controller=, devices=})  -- issue 10
+ *   (the Director's options and d: methods: emu_module_director.c)
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
