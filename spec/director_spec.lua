@@ -284,6 +284,8 @@ describe("device and project facts", function()
     assert.is_nil(kitchen[100])
     assert.same({}, d:eval("return C4:GetDevices({DeviceIds = '999'})"))
     assert.truthy(d:eval("return C4:GetDevices({}, '4')")[100]) -- the floor holds every room
+    assert.matches("bad argument #1 to 'GetDevices' %(C4iNames must be a comma%-separated string",
+                   S.raised(d.eval, d, "C4:GetDevices({C4iNames = {}})"))
   end)
 
   it("GetProxyDevicesById / ByName and GetDevicesByC4iName", function()
@@ -405,6 +407,18 @@ describe("C4:ParseXml", function()
     local deep = string.rep("<a>", 300) .. string.rep("</a>", 300)
     assert.matches("nested deeper than 256", d:eval("return select(2, C4:ParseXml(...))", deep))
     assert.matches("bad argument #1 to 'ParseXml'", S.raised(d.eval, d, "C4:ParseXml()"))
+    -- Entity expansion ("billion laughs") is refused, not expanded.
+    local bomb = '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaa">'
+    local prev = "a"
+    for i = 1, 9 do
+      local name = "e" .. i
+      bomb = bomb .. '<!ENTITY ' .. name .. ' "' .. string.rep("&" .. prev .. ";", 10) .. '">'
+      prev = name
+    end
+    bomb = bomb .. ']><l>&' .. prev .. ';</l>'
+    local r2 = d:eval("return {C4:ParseXml(...)}", bomb)
+    assert.is_nil(r2[1])
+    assert.matches("^ParseXml: line", r2[2])
   end)
 end)
 

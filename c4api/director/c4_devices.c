@@ -94,7 +94,11 @@ static const char *opt_field(lua_State *L, int t, const char *a, const char *b) 
     lua_pop(L, 1);
     lua_getfield(L, t, b);
   }
-  const char *s = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
+    lua_pushfstring(L, "%s must be a comma-separated string, not a %s", a, luaL_typename(L, -1));
+    luaL_argerror(L, t, lua_tostring(L, -1));
+  }
+  const char *s = lua_tostring(L, -1);
   lua_pop(L, 1); /* the table still holds the string */
   return s;
 }

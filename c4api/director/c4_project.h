@@ -127,8 +127,7 @@ int64_t c4_check_id(lua_State *L, int i);
 /* Argument i as a variable value: a string, a number, or a boolean ("1"/"0"). */
 const char *c4_check_value(lua_State *L, int i);
 
-/* For the spec module (d:variables() and the like): the project of a driver. */
-static inline c4_project *c4_project_of(emu_ctx *ctx) { return ctx->project; }
+/* For the spec module (emulator/emu_module_director.c): */
 /* d:system_event(name|id, data): OnSystemEvent(data) to every hosted driver
  * registered for the event (any device, or `device` when it is not 0);
  * returns how many got it. */

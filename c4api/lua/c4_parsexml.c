@@ -116,15 +116,21 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len) {
   tree_state *st = ud;
   if (len <= 0 || st->depth == 0 || !charge(st, (size_t)len)) return;
   c4_xnode *n = st->stack[st->depth];
-  char *t = realloc(n->text, n->textlen + (size_t)len + 1);
-  if (!t) {
-    stop(st, "out of memory");
-    return;
+  if (n->textlen + (size_t)len + 1 > n->textcap) {
+    /* Doubling: expat hands text over in small pieces (one per entity). */
+    size_t cap = n->textcap ? n->textcap : 32;
+    while (cap < n->textlen + (size_t)len + 1) cap *= 2;
+    char *t = realloc(n->text, cap);
+    if (!t) {
+      stop(st, "out of memory");
+      return;
+    }
+    n->text = t;
+    n->textcap = cap;
   }
-  memcpy(t + n->textlen, s, (size_t)len);
+  memcpy(n->text + n->textlen, s, (size_t)len);
   n->textlen += (size_t)len;
-  t[n->textlen] = '\0';
-  n->text = t;
+  n->text[n->textlen] = '\0';
 }
 
 c4_xnode *c4_xml_parse(const char *text, size_t len, char *err, size_t errsz) {

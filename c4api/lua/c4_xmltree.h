@@ -15,7 +15,7 @@ typedef struct c4_xnode {
   char **attrs;             /* name, value, name, value, ..., NULL */
   size_t nattrs;            /* pairs */
   char *text;               /* the element's own character data, in order */
-  size_t textlen;
+  size_t textlen, textcap;
   struct c4_xnode **kids;
   size_t nkids, capkids;
 } c4_xnode;
