@@ -88,16 +88,22 @@ void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...) {
   free(big);
 }
 
-void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...) {
+/* Records a note (key NULL: not counted) and logs it as a warning. */
+static void add_note(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt,
+                     va_list ap) {
   struct emu_host *h = ctx->host;
   char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
+  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf), key ? strdup(key) : NULL, 1};
+  log_text(ctx, EMU_LOG_WARN, buf);
+}
+
+void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  add_note(ctx, kind, NULL, fmt, ap);
   va_end(ap);
-  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
-  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf), NULL, 1};
-  log_text(ctx, EMU_LOG_WARN, buf);
 }
 
 void emu_note_counted(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt, ...) {
@@ -108,14 +114,10 @@ void emu_note_counted(emu_ctx *ctx, emu_note_kind kind, const char *key, const c
       return;
     }
   }
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  add_note(ctx, kind, key, fmt, ap);
   va_end(ap);
-  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
-  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf), strdup(key), 1};
-  log_text(ctx, EMU_LOG_WARN, buf);
 }
 
 const char *emu_note_kind_name(emu_note_kind kind) {

@@ -5,16 +5,7 @@
 local c4emu = require "c4emu"
 local S = require "support"
 
-local opened = {}
-local function open(name, opts)
-  local d = c4emu.load(S.folder(name), opts)
-  opened[#opened + 1] = d
-  return d
-end
-after_each(function()
-  for _, d in ipairs(opened) do pcall(d.destroy, d) end
-  opened = {}
-end)
+local open = S.loader()
 
 local function director(opts)
   local d = open("director", opts)
