@@ -5,7 +5,7 @@
 local c4emu = require "c4emu"
 local S = require "support"
 
-local open = S.loader()
+local open = S.loader(after_each)
 
 local function director(opts)
   local d = open("director", opts)

@@ -47,8 +47,9 @@ end
 
 -- issue 10: a loader whose drivers are all destroyed after each test (pcall:
 -- a no-op once a test destroyed or freed one), so the helper's leak checks
--- see them closed.  Call it at the top of a describe file: local open = S.loader()
-function M.loader()
+-- see them closed.  busted's after_each lives in the spec file's own
+-- environment, so the file hands it over: local open = S.loader(after_each)
+function M.loader(after_each)
   local c4emu = require "c4emu"
   local opened = {}
   after_each(function()
