@@ -170,6 +170,16 @@ describe("variables", function()
     assert.equal("10", d:eval("return C4:GetVariable(100, 1001)"))
     d:eval("C4:SetDeviceVariable(300, 1000, 68)")
     assert.equal("68", d:device_variable(300, 1000))
+    -- Through SetDeviceVariable on its own device the driver changes its own
+    -- variable: no OnVariableChanged, and read-only does not stop it.
+    d:eval("C4:SetDeviceVariable(100, 1022, 'own')")
+    assert.equal("own", d:variables().STATUS.value)
+    assert.same({}, d:eval("return CHANGED"))
+    -- d:set_device_variable on the hosted driver is programming: the callback runs.
+    d:set_device_variable(100, 1001, "5")
+    assert.same({"VAR_1=5"}, d:eval("return CHANGED"))
+    assert.matches("read%-only", S.raised(d.set_device_variable, d, 100, 1022, "x"))
+    assert.matches("no device 999", S.raised(d.set_device_variable, d, 999, 1, "x"))
   end)
 
   it("listeners get the value at once (next turn) and on every change", function()
@@ -237,11 +247,30 @@ describe("events", function()
     assert.same({"300:4"}, d:eval("return DEVICE_EVENTS"))
   end)
 
+  it("unregisters one system or device event, or all of them", function()
+    local d = director({devices = {{id = 300}}})
+    d:eval([[C4:RegisterSystemEvent(6, 0); C4:RegisterSystemEvent(48, 300)
+             C4:RegisterDeviceEvent(300, 1); C4:RegisterDeviceEvent(300, 2)]])
+    assert.equal(1, d:system_event("OnDeviceOnline", "on", 300))
+    assert.equal(0, d:system_event("OnDeviceOnline", "on", 301))  -- registered for 300 only
+    d:eval("C4:UnregisterSystemEvent(6, 0)")
+    assert.equal(0, d:system_event("OnPIP"))
+    assert.equal(1, d:system_event(48))
+    d:eval("C4:UnregisterDeviceEvent(300, 1)")
+    assert.equal(0, d:device_event(300, 1))
+    assert.equal(1, d:device_event(300, 2))
+    d:eval("C4:UnregisterAllDeviceEvents()")
+    assert.equal(0, d:device_event(300, 2))
+  end)
+
   it("is missing before OS 2.8.0, as the version table says", function()
     local d = director({os = "2.5.0"})
     assert.is_nil(d:eval("return C4.FireEvent"))
     assert.is_nil(d:eval("return C4.RegisterDeviceEvent"))
     assert.equal("function", d:eval("return type(C4.AddVariable)"))
+    assert.is_nil(d:eval("return C4.UpdatePropertyList"))  -- 2.7.0
+    assert.is_nil(d:eval("return C4.GetDevices"))          -- 2.10.0
+    assert.is_nil(d:eval("return C4.SendUIRequest"))       -- 2.9.0
   end)
 end)
 
