@@ -70,6 +70,7 @@ static const struct {
     {"SetDeviceVariable", V(1, 6, 0), "variable pages"},
     {"RegisterVariableListener", V(1, 6, 0), "variable pages"},
     {"UnregisterVariableListener", V(1, 6, 0), "variable pages"},
+    {"UnregisterAllVariableListeners", V(1, 6, 0), "page gives no version"},
     {"FireEvent", V(2, 8, 0), "reference §9, event pages"},
     {"FireEventByID", V(2, 8, 0), "reference §9"},
     {"AddEvent", V(2, 8, 0), "reference §9, event pages"},

@@ -197,6 +197,11 @@ describe("variables", function()
     assert.equal(2, #d:eval("return WATCHED"))
     d:command("WATCH", {DEVICE = "300", VAR = "9"})
     assert.truthy(d:logged("device 300 has no variable 9"))
+    d:command("WATCH", {DEVICE = "300", VAR = "1000"})
+    d:eval("C4:UnregisterAllVariableListeners()")
+    d:set_device_variable(300, 1000, "60")
+    d:advance(0)
+    assert.equal("300/1000=65", d:eval("return WATCHED[#WATCHED]"))  -- the value at registration
   end)
 
   it("raises in Lua's words on wrong argument types", function()

@@ -2,6 +2,7 @@
  * c4_variables.c — the driver's variables and its view of other devices'
  * variables: C4:AddVariable, SetVariable, DeleteVariable, GetVariable,
  * GetDeviceVariable(s), SetDeviceVariable, Register/UnregisterVariableListener,
+ * UnregisterAllVariableListeners,
  * the global Variables table (name → value) and the callbacks
  * OnVariableChanged(name) and OnWatchedVariableChanged(device, variable, value).
  *
@@ -288,6 +289,17 @@ static int l_UnregisterVariableListener(lua_State *L) {
   return 0;
 }
 
+/* C4:UnregisterAllVariableListeners() */
+static int l_UnregisterAllVariableListeners(lua_State *L) {
+  emu_ctx *ctx = emu_ctx_of(L);
+  c4_project *p = ctx->project;
+  size_t k = 0;
+  for (size_t i = 0; i < p->nvar_watches; i++)
+    if (p->var_watches[i].owner != ctx) p->var_watches[k++] = p->var_watches[i];
+  p->nvar_watches = k;
+  return 0;
+}
+
 static void variables_open(lua_State *L, emu_ctx *ctx) {
   lua_newtable(L);
   lua_setglobal(L, "Variables");
@@ -304,6 +316,7 @@ static const c4_fn variables_fns[] = {
     {"SetDeviceVariable", l_SetDeviceVariable},
     {"RegisterVariableListener", l_RegisterVariableListener},
     {"UnregisterVariableListener", l_UnregisterVariableListener},
+    {"UnregisterAllVariableListeners", l_UnregisterAllVariableListeners},
     {NULL, NULL},
 };
 
