@@ -250,6 +250,11 @@ describe("events", function()
     assert.equal(1, d:device_event(300, 4))
     assert.equal(0, d:device_event(300, 5))
     assert.same({"300:4"}, d:eval("return DEVICE_EVENTS"))
+    -- A driver registered on the firing device hears FireEvent.
+    d:command("DEVICE_EVENTS", {DEVICE = "100", EVENT = "1"})
+    d:command("PUMP_ON")
+    d:command("PUMP_OFF")
+    assert.same({"300:4", "100:1"}, d:eval("return DEVICE_EVENTS"))
   end)
 
   it("unregisters one system or device event, or all of them", function()

@@ -53,11 +53,16 @@ static c4_event *event_by_id(c4_device *d, int64_t id) {
   return NULL;
 }
 
+/* Records a fired event, then tells the drivers that registered for it
+ * (RegisterDeviceEvent on this device): OnDeviceEvent runs before FireEvent
+ * returns — the callback may not touch e, which it could delete. */
 static void record(emu_ctx *ctx, const c4_event *e) {
   c4_project *p = ctx->project;
+  int64_t id = e->id;
   p->fired = c4_grow(p->fired, &p->capfired, p->nfired, sizeof *p->fired);
-  p->fired[p->nfired++] = (c4_fired){emu_now(ctx), p->self->id, e->id, c4_strdup(e->name)};
-  emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] event %lld \"%s\" fired", (long long)e->id, e->name);
+  p->fired[p->nfired++] = (c4_fired){emu_now(ctx), p->self->id, id, c4_strdup(e->name)};
+  emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] event %lld \"%s\" fired", (long long)id, e->name);
+  c4_device_event(p, p->self->id, id);
 }
 
 /* C4:FireEvent(name) */
