@@ -90,6 +90,10 @@ describe("the project", function()
     assert.equal("Pool Controller", d:eval("return C4:ListGetDeviceName(100)"))
     assert.equal("Clash", d:eval("return C4:ListGetDeviceName(1000)"))
     assert.truthy(d:logged("id 100 is used twice"))
+    -- The driver's own id clashing with its room's: the driver moves.
+    local e = director({device = {id = 5}})
+    assert.equal(1000, e:eval("return C4:GetDeviceID()"))
+    assert.same({1001, 1002}, e:eval("return {C4:GetProxyDevices()}"))
   end)
 end)
 

@@ -307,11 +307,11 @@ void c4_project_open(lua_State *L, emu_ctx *ctx) {
   int64_t self_id = me->id ? me->id : ctx->device_id ? ctx->device_id : SELF_DEFAULT_ID;
   p->self = device_new(L, p, self_id, C4_DEV_DEVICE,
                        me->name ? me->name : xml_name[0] ? xml_name : "Driver");
-  ctx->device_id = self_id;
+  ctx->device_id = p->self->id; /* device_new may have moved it off a taken id */
   p->self->ctx = ctx;
   p->self->room_id = room;
   p->self->c4i = driver_file_name(ctx);
-  p->next_device_id = self_id + 1;
+  p->next_device_id = p->self->id + 1;
   add_proxies(L, p, p->driver_xml);
   add_events(p, p->driver_xml);
   add_props(p, p->driver_xml);
