@@ -193,6 +193,22 @@ void emu_project_opts_read(lua_State *L, int t, emu_project_opts *o) {
 
 /* ---- driver methods ---------------------------------------------------------- */
 
+/* t.key = value for the table on top of the stack. */
+static void set_num(lua_State *L, const char *key, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, key);
+}
+
+static void set_str(lua_State *L, const char *key, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, key);
+}
+
+static void set_bool(lua_State *L, const char *key, bool v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, key);
+}
+
 static emu_ctx *ctx_of(lua_State *L) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
   if (!ctx->project) luaL_error(L, "the driver has no project");
@@ -212,16 +228,11 @@ static int d_variables(lua_State *L) {
   for (size_t i = 0; i < self->nvars; i++) {
     const c4_var *v = &self->vars[i];
     lua_createtable(L, 0, 5);
-    lua_pushnumber(L, (lua_Number)v->id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, v->value);
-    lua_setfield(L, -2, "value");
-    lua_pushstring(L, v->type);
-    lua_setfield(L, -2, "type");
-    lua_pushboolean(L, v->readonly);
-    lua_setfield(L, -2, "readonly");
-    lua_pushboolean(L, v->hidden);
-    lua_setfield(L, -2, "hidden");
+    set_num(L, "id", (lua_Number)v->id);
+    set_str(L, "value", v->value);
+    set_str(L, "type", v->type);
+    set_bool(L, "readonly", v->readonly);
+    set_bool(L, "hidden", v->hidden);
     lua_setfield(L, -2, v->name);
   }
   return 1;
@@ -279,14 +290,10 @@ static int d_events(lua_State *L) {
   lua_createtable(L, (int)p->nfired, 0);
   for (size_t i = 0; i < p->nfired; i++) {
     lua_createtable(L, 0, 4);
-    lua_pushnumber(L, (lua_Number)p->fired[i].id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, p->fired[i].name);
-    lua_setfield(L, -2, "name");
-    lua_pushnumber(L, (lua_Number)p->fired[i].device);
-    lua_setfield(L, -2, "device");
-    lua_pushnumber(L, (lua_Number)p->fired[i].ms);
-    lua_setfield(L, -2, "time");
+    set_num(L, "id", (lua_Number)p->fired[i].id);
+    set_str(L, "name", p->fired[i].name);
+    set_num(L, "device", (lua_Number)p->fired[i].device);
+    set_num(L, "time", (lua_Number)p->fired[i].ms);
     lua_rawseti(L, -2, (int)i + 1);
   }
   return 1;
@@ -320,12 +327,9 @@ static int d_property_attribs(lua_State *L) {
   for (size_t i = 0; i < p->nprops; i++) {
     if (strcmp(p->props[i].name, name) != 0) continue;
     lua_createtable(L, 0, 3);
-    lua_pushboolean(L, p->props[i].hidden);
-    lua_setfield(L, -2, "hidden");
-    lua_pushstring(L, p->props[i].type);
-    lua_setfield(L, -2, "type");
-    lua_pushstring(L, p->props[i].value_list);
-    lua_setfield(L, -2, "list");
+    set_bool(L, "hidden", p->props[i].hidden);
+    set_str(L, "type", p->props[i].type);
+    set_str(L, "list", p->props[i].value_list);
     return 1;
   }
   return 0;
@@ -370,20 +374,15 @@ static int d_project(lua_State *L) {
   c4_project *p = ctx_of(L)->project;
   lua_createtable(L, 0, 3);
   lua_createtable(L, 0, 3);
-  lua_pushstring(L, p->controller_name);
-  lua_setfield(L, -2, "name");
-  lua_pushstring(L, p->controller_ip);
-  lua_setfield(L, -2, "ip");
-  lua_pushstring(L, p->controller_mac);
-  lua_setfield(L, -2, "mac");
+  set_str(L, "name", p->controller_name);
+  set_str(L, "ip", p->controller_ip);
+  set_str(L, "mac", p->controller_mac);
   lua_setfield(L, -2, "controller");
   lua_createtable(L, (int)p->nrooms, 0);
   for (size_t i = 0; i < p->nrooms; i++) {
     lua_createtable(L, 0, 2);
-    lua_pushnumber(L, (lua_Number)p->rooms[i].id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, p->rooms[i].name);
-    lua_setfield(L, -2, "name");
+    set_num(L, "id", (lua_Number)p->rooms[i].id);
+    set_str(L, "name", p->rooms[i].name);
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "rooms");
@@ -391,24 +390,17 @@ static int d_project(lua_State *L) {
   for (size_t i = 0; i < p->ndevices; i++) {
     const c4_device *d = p->devices[i];
     lua_createtable(L, 0, 6);
-    lua_pushnumber(L, (lua_Number)d->id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, d->name);
-    lua_setfield(L, -2, "name");
-    lua_pushnumber(L, (lua_Number)d->room_id);
-    lua_setfield(L, -2, "room");
-    lua_pushstring(L, d->c4i);
-    lua_setfield(L, -2, "c4i");
+    set_num(L, "id", (lua_Number)d->id);
+    set_str(L, "name", d->name);
+    set_num(L, "room", (lua_Number)d->room_id);
+    set_str(L, "c4i", d->c4i);
     if (d->proxy_type) {
-      lua_pushstring(L, d->proxy_type);
-      lua_setfield(L, -2, "proxy");
+      set_str(L, "proxy", d->proxy_type);
     }
     if (d->parent_id) {
-      lua_pushnumber(L, (lua_Number)d->parent_id);
-      lua_setfield(L, -2, "parent");
+      set_num(L, "parent", (lua_Number)d->parent_id);
     }
-    lua_pushboolean(L, d->ctx != NULL);
-    lua_setfield(L, -2, "hosted");
+    set_bool(L, "hosted", d->ctx != NULL);
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "devices");
