@@ -208,6 +208,14 @@ describe("variables", function()
     assert.equal("300/1000=65", d:eval("return WATCHED[#WATCHED]"))  -- the value at registration
   end)
 
+  it("listeners hear the driver's own SetVariable too", function()
+    local d = director()
+    d:command("WATCH", {DEVICE = "100", VAR = "1001"})
+    d:eval("C4:SetVariable('VAR_1', 'new')")
+    d:advance(0)
+    assert.same({"100/1001=10", "100/1001=new"}, d:eval("return WATCHED"))
+  end)
+
   it("raises in Lua's words on wrong argument types", function()
     local d = director()
     assert.matches("bad argument #1 to 'AddVariable'", S.raised(d.eval, d, "C4:AddVariable({}, 'x', 'STRING')"))
