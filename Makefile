@@ -26,8 +26,10 @@ endif
 
 CMDS    := $(wildcard emulator/emu_cmd_*.c)
 FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c $(CMDS)
+# issue 10: the Director's spec methods
+MODULE_EXTRA := emulator/emu_module_director.c
 # issue 9: the spec module's devices and spawn (emu_channel.c, the framing, is core: unit-tested)
-MODULE_EXTRA := emulator/emu_device.c emulator/emu_devchan.c \
+MODULE_EXTRA += emulator/emu_device.c emulator/emu_devchan.c \
                 emulator/emu_spawn.c
 # issue 13: HTTP fake devices
 MODULE_EXTRA += emulator/emu_httpdev.c

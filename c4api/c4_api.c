@@ -7,7 +7,8 @@
  * "bad argument #1 to 'SetTimer' (number expected, got string)".
  *
  * Methods the chosen OS version lacks are left out; C4's __index notes a read
- * of one (for `c4emu check`) and gives nil, as that controller would.
+ * of one (for `c4emu check`) and gives nil, as that controller would.  A read
+ * of a name c4emu does not provide at all is a `not-provided` note, counted.
  */
 #include <string.h>
 
@@ -27,6 +28,13 @@ static const c4_family *const families[] = {
     &c4_family_crypto,
     /* issue 13: HTTP */
     &c4_family_url,
+    /* issue 10: the Director (the project first: the others read it) */
+    &c4_family_project,
+    &c4_family_variables,
+    &c4_family_events,
+    &c4_family_devices,
+    &c4_family_propattribs,
+    &c4_family_parsexml,
 };
 
 const c4_family *const *c4_families(size_t *n) {
@@ -63,19 +71,20 @@ static int c4_index(lua_State *L) {
   const char *name = lua_tostring(L, 2);
   if (!name) return 0;
   lua_pushvalue(L, 2);
-  lua_rawget(L, lua_upvalueindex(1)); /* missing: name → since, or true once warned */
+  lua_rawget(L, lua_upvalueindex(1)); /* missing on this OS: name → since */
   emu_ctx *ctx = emu_ctx_of(L);
   if (lua_isstring(L, -1)) {
     char now[16];
     emu_note(ctx, EMU_NOTE_MISSING_API, "C4:%s is not available on OS %s (added in OS %s)",
              name, c4_osver_format(ctx->os, now, sizeof now), lua_tostring(L, -1));
-  } else if (lua_isnil(L, -1)) {
-    /* Not a method c4emu provides on any version: say so once, then stay quiet. */
-    emu_log(ctx, EMU_LOG_WARN, "[c4emu] C4.%s is not provided by c4emu (not emulated, or not "
-            "a DriverWorks API): it reads as nil", name);
-    lua_pushvalue(L, 2);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, lua_upvalueindex(1));
+  } else {
+    /* Not a method c4emu provides on any version.  A driver that reads it
+     * would fail (or take another path) here, so a run that passes by it is no
+     * proof the driver works: `c4emu check` counts it as a problem of its
+     * own kind and fails. */
+    emu_note_counted(ctx, EMU_NOTE_NOT_PROVIDED, name,
+                     "C4:%s is not provided by c4emu (not emulated, or not a DriverWorks "
+                     "API): it reads as nil", name);
   }
   return 0;
 }

@@ -34,6 +34,8 @@ typedef struct {
 /* ---- for the host ------------------------------------------------------ */
 /* Creates the global C4 table (and the globals the families add). */
 void c4_open(lua_State *L, emu_ctx *ctx);
+/* issue 10: frees the director's project model (after the lua_State is closed). */
+void c4_project_free(emu_ctx *ctx);
 
 /* "3.3.1" → packed version; returns 0, or -1 if not a version in the table. */
 int c4_osver_parse(const char *s, c4_osver *out);
@@ -116,5 +118,12 @@ extern const c4_family c4_family_file;     /* file/c4_file.c: C4:File*, io confi
 extern const c4_family c4_family_crypto;   /* lua/c4_crypto.c: Encrypt, PBKDF2, TEA */
 /* issue 13: HTTP */
 extern const c4_family c4_family_url;      /* url/c4_url_engine.c: C4:url, urlGet & co */
+/* issue 10: the Director */
+extern const c4_family c4_family_project;     /* director/c4_project.c: the model */
+extern const c4_family c4_family_variables;   /* director/c4_variables.c */
+extern const c4_family c4_family_events;      /* director/c4_events.c */
+extern const c4_family c4_family_devices;     /* director/c4_devices.c: device and project facts */
+extern const c4_family c4_family_propattribs; /* director/c4_propattribs.c: properties, UI */
+extern const c4_family c4_family_parsexml;    /* lua/c4_parsexml.c: C4:ParseXml */
 
 #endif

@@ -52,6 +52,36 @@ typedef enum {
   EMU_RULE_OFF,    /* silent */
 } emu_rule_mode;
 
+/*
+ * The emulated project as the user declared it (c4emu.load's device=,
+ * controller=, devices= and the CLI flags --device-id, --device-name, --room,
+ * --controller-ip, --controller-mac).  Plain data, read once by the director
+ * family while the driver loads; c4api copies what it keeps.  Unset fields (NULL, 0) take the director's fixed defaults.
+ */
+typedef struct {
+  const char *name, *value;
+} emu_strpair;
+
+typedef struct {
+  int64_t id;                 /* 0: the director picks one */
+  const char *name;
+  const char *room;           /* room name; rooms are made on first use */
+  int64_t room_id;            /* 0: the director picks one for the room */
+  const char *c4i;            /* driver file name: "light_v2.c4i", "foo.c4z" */
+  const char *proxy;          /* proxy type, as in driver.xml <proxy>: "light_v2" */
+  const emu_strpair *vars;    /* variables: name → value; a name of digits is an id */
+  size_t nvars;
+} emu_device_decl;
+
+typedef struct {
+  emu_device_decl self;       /* the hosted driver's own device */
+  const char *controller_name, *controller_ip, *controller_mac;
+  const emu_device_decl *devices;  /* other devices in the project */
+  size_t ndevices;
+} emu_project_decl;
+
+struct c4_project;            /* c4api/director/: the model built from it */
+
 struct emu_ctx {
   lua_State *L;
   uv_loop_t *loop;
@@ -63,6 +93,9 @@ struct emu_ctx {
   const char *sandbox_dir; /* writable folder of this driver (C4:GetSandboxDir) */
   const char *bind_addr;   /* address servers listen on ("0.0.0.0" or "127.0.0.1") */
   int64_t device_id;
+  const char *pkg_path;    /* the .c4z file or folder the user named */
+  const emu_project_decl *project_decl; /* valid while the driver loads, then NULL */
+  struct c4_project *project;           /* the director's model (c4api/director/) */
   struct emu_host *host;   /* private to emulator/ */
   /* issue 13 */
   bool deny_net;           /* outgoing connections only to loopback (--deny-net) */
@@ -79,9 +112,18 @@ void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...)
  * Findings for `c4emu check` and d:notes(): an init-rule violation, or a read
  * of a C4 API that the chosen OS version does not have.  Also logged (warn).
  */
-typedef enum { EMU_NOTE_RULE, EMU_NOTE_MISSING_API } emu_note_kind;
+typedef enum { EMU_NOTE_RULE, EMU_NOTE_MISSING_API, EMU_NOTE_NOT_PROVIDED } emu_note_kind;
 void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * The same, counted: the first call with (kind, key) adds the note, later ones
+ * only count it (d:notes() and `c4emu check` show the count).  For findings
+ * that repeat, such as reads of a C4 API that c4emu does not provide.
+ */
+void emu_note_counted(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Name of a note kind: "init-rule", "missing-api", "not-provided". */
+const char *emu_note_kind_name(emu_note_kind kind);
 
 /* ---- calling into the driver ------------------------------------------- */
 /*

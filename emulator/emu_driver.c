@@ -161,7 +161,10 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   ctx->virtual_clock = opt->virtual_clock;
   ctx->deny_net = opt->deny_net;
   ctx->bind_addr = h->own_bind ? h->own_bind : "0.0.0.0";
-  ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
+  /* 0: the director's fixed default (c4api/director/c4_project.c). */
+  ctx->device_id = opt->project.self.id ? opt->project.self.id : opt->device_id;
+  ctx->pkg_path = h->opt.path;
+  ctx->project_decl = &h->opt.project;
 
   if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
     free(h->own_path);
@@ -189,6 +192,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
     return NULL;
   }
   c4_open(L, ctx);
+  ctx->project_decl = NULL; /* the declaration's strings belong to the caller */
   fill_properties(ctx);
   h->opt.props = NULL; /* the caller's; read once, just now */
   h->opt.nprops = 0;
@@ -282,6 +286,7 @@ void emu_driver_free(emu_ctx *ctx) {
   if (ctx->phase != EMU_PHASE_DEAD) emu_driver_destroy(ctx, "DIT_LOADED");
   if (ctx->L) lua_close(ctx->L); /* __gc of closed objects touches nothing native */
   ctx->L = NULL;
+  c4_project_free(ctx);
   if (uv_loop_close(&h->loop) != 0)
     emu_log(ctx, EMU_LOG_WARN, "[c4emu] the event loop still had handles at free");
   free(h->clock);

@@ -30,6 +30,8 @@ typedef struct {
   int64_t epoch_ms;          /* wall time at load, ms since the Unix epoch */
   /* issue 13 */
   bool deny_net;             /* --deny-net: outgoing HTTP to loopback only */
+  /* issue 10: the emulated project (device, controller, other devices) */
+  emu_project_decl project;
 } emu_options;
 
 /* One captured log line. */
@@ -49,6 +51,8 @@ typedef struct {
 typedef struct {
   emu_note_kind kind;
   char *text;
+  char *key;       /* emu_note_counted's key, or NULL */
+  long count;      /* how many times it was found (1 for plain notes) */
 } emu_noteline;
 
 typedef struct {

@@ -100,16 +100,45 @@ void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...) {
   free(big);
 }
 
-void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...) {
+/* Records a note (key NULL: not counted) and logs it as a warning. */
+static void add_note(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt,
+                     va_list ap) {
   struct emu_host *h = ctx->host;
   char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
+  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf), key ? strdup(key) : NULL, 1};
+  log_text(ctx, EMU_LOG_WARN, buf);
+}
+
+void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  add_note(ctx, kind, NULL, fmt, ap);
   va_end(ap);
-  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
-  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf)};
-  log_text(ctx, EMU_LOG_WARN, buf);
+}
+
+void emu_note_counted(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt, ...) {
+  struct emu_host *h = ctx->host;
+  for (size_t i = 0; i < h->nnotes; i++) {
+    if (h->notes[i].kind == kind && h->notes[i].key && strcmp(h->notes[i].key, key) == 0) {
+      h->notes[i].count++;
+      return;
+    }
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  add_note(ctx, kind, key, fmt, ap);
+  va_end(ap);
+}
+
+const char *emu_note_kind_name(emu_note_kind kind) {
+  switch (kind) {
+  case EMU_NOTE_RULE: return "init-rule";
+  case EMU_NOTE_MISSING_API: return "missing-api";
+  case EMU_NOTE_NOT_PROVIDED: return "not-provided";
+  }
+  return "note";
 }
 
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb) {
@@ -128,7 +157,10 @@ void emu_log_free(emu_ctx *ctx) {
     free(h->errors[i].message);
     free(h->errors[i].traceback);
   }
-  for (size_t i = 0; i < h->nnotes; i++) free(h->notes[i].text);
+  for (size_t i = 0; i < h->nnotes; i++) {
+    free(h->notes[i].text);
+    free(h->notes[i].key);
+  }
   free(h->log);
   free(h->errors);
   free(h->notes);

@@ -34,6 +34,8 @@ enum { FOR_RUN = 1, FOR_CHECK = 2, FOR_BOTH = FOR_RUN | FOR_CHECK };
 enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
   OPT_EPOCH, /* issue 9 */
+  /* issue 10: the emulated project */
+  OPT_DEVICE_ID, OPT_DEVICE_NAME, OPT_ROOM, OPT_CONTROLLER_IP, OPT_CONTROLLER_MAC,
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
   /* issue 17: web console */
   OPT_WEB = 300, OPT_VIRTUAL,
@@ -72,6 +74,16 @@ static const cli_opt opts[] = {
     /* issue 13: HTTP */
     {"deny-net", no_argument, OPT_DENY_NET, FOR_BOTH, NULL,
      "refuse every outgoing HTTP connection except to loopback (for CI)"},
+    /* issue 10: the emulated project */
+    {"device-id", required_argument, OPT_DEVICE_ID, FOR_BOTH, "ID",
+     "the driver's device id (default 100; its proxies follow)"},
+    {"device-name", required_argument, OPT_DEVICE_NAME, FOR_BOTH, "NAME",
+     "the driver's device name (default: driver.xml <name>)"},
+    {"room", required_argument, OPT_ROOM, FOR_BOTH, "NAME", "the driver's room (default Living Room)"},
+    {"controller-ip", required_argument, OPT_CONTROLLER_IP, FOR_BOTH, "ADDR",
+     "what C4:GetControllerNetworkAddress gives (default 127.0.0.1)"},
+    {"controller-mac", required_argument, OPT_CONTROLLER_MAC, FOR_BOTH, "MAC",
+     "what C4:GetUniqueMAC gives (default 000FFF0C4E01)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -197,6 +209,29 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
   case OPT_DENY_NET: a->opt.deny_net = true; break;
+  /* issue 10: the emulated project */
+  case OPT_DEVICE_ID: {
+    char *end;
+    long long id = strtoll(val, &end, 10);
+    if (*val == '\0' || *end || id < 1 || id > 2147483647)
+      return die_usage("--device-id wants a positive integer, not '%s'", val);
+    a->opt.project.self.id = id;
+    break;
+  }
+  case OPT_DEVICE_NAME: a->opt.project.self.name = val; break;
+  case OPT_ROOM: a->opt.project.self.room = val; break;
+  case OPT_CONTROLLER_IP: {
+    struct in6_addr buf;
+    if (inet_pton(AF_INET, val, &buf) != 1 && inet_pton(AF_INET6, val, &buf) != 1)
+      return die_usage("--controller-ip wants an IPv4 or IPv6 address, not '%s'", val);
+    a->opt.project.controller_ip = val;
+    break;
+  }
+  case OPT_CONTROLLER_MAC:
+    if (strlen(val) != 12 || strspn(val, "0123456789abcdefABCDEF") != 12)
+      return die_usage("--controller-mac wants 12 hex digits (000FFF0C4E01), not '%s'", val);
+    a->opt.project.controller_mac = val;
+    break;
   }
   return 0;
 }

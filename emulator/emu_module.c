@@ -3,7 +3,9 @@
  *
  *   local d = c4emu.load(path, {os=, clock="virtual"|"real", init_rule=,
  *                               properties={...}, bind=, log=false,
- *                               epoch="2026-01-01T00:00:00Z"})
+ *                               epoch="2026-01-01T00:00:00Z",
+ *                               device=, controller=, devices=})  -- issue 10
+ *   (the Director's options and d: methods: emu_module_director.c)
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
@@ -71,6 +73,10 @@ static const char *const load_options[] = {
     "epoch",
     /* issue 13: outgoing HTTP to loopback only */
     "deny_net",
+    /* issue 10: the emulated project */
+    "device",
+    "controller",
+    "devices",
     NULL,
 };
 
@@ -117,12 +123,18 @@ static void opt_epoch(lua_State *L, int t, emu_options *opt) {
   lua_pop(L, 1);
 }
 
+static int read_project(lua_State *L) {
+  emu_project_opts_read(L, 1, lua_touserdata(L, 2));
+  return 0;
+}
+
 /* c4emu.load(path [, opts]) → driver */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   emu_options opt = {.path = path, .virtual_clock = true, .init_rule = EMU_RULE_STRICT,
                      .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1"};
   emu_kv props[128];
+  emu_project_opts project = {0};
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     check_load_options(L, 2);
@@ -132,16 +144,25 @@ static int l_load(lua_State *L) {
     opt_string(L, 2, "clock", &clock);
     opt_string(L, 2, "init_rule", &rule);
     opt_string(L, 2, "bind", &opt.bind_addr);
+    const char *bad = NULL;
+    char why[256];
     if (os && c4_osver_parse(os, &opt.os) != 0)
-      return luaL_error(L, "unknown OS version '%s' (known: %s)", os, c4_osver_known());
+      snprintf(why, sizeof why, "unknown OS version '%s' (known: %s)", os, c4_osver_known()),
+          bad = why;
     if (clock && strcmp(clock, "real") == 0) opt.virtual_clock = false;
     else if (clock && strcmp(clock, "virtual") != 0)
-      return luaL_error(L, "clock must be \"virtual\" or \"real\", not '%s'", clock);
+      snprintf(why, sizeof why, "clock must be \"virtual\" or \"real\", not '%s'", clock),
+          bad = why;
     if (rule) {
       if (strcmp(rule, "warn") == 0) opt.init_rule = EMU_RULE_WARN;
       else if (strcmp(rule, "off") == 0) opt.init_rule = EMU_RULE_OFF;
       else if (strcmp(rule, "strict") != 0)
-        return luaL_error(L, "init_rule must be strict, warn or off, not '%s'", rule);
+        snprintf(why, sizeof why, "init_rule must be strict, warn or off, not '%s'", rule),
+            bad = why;
+    }
+    if (bad) {
+      lua_pushstring(L, bad);
+      return lua_error(L);
     }
     /* issue 13: deny_net = true refuses outgoing HTTP except to loopback */
     lua_getfield(L, 2, "deny_net");
@@ -170,6 +191,18 @@ static int l_load(lua_State *L) {
   }
   if (getenv("C4EMU_LOG")) opt.log_stderr = true;
   opt.props = props;
+  /* issue 10: device=, controller=, devices=; a bad declaration raises, so
+   * it is read in a protected call that lets the properties be freed. */
+  if (lua_istable(L, 2)) {
+    lua_pushcfunction(L, read_project);
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, &project);
+    if (lua_pcall(L, 2, 0, 0) != 0) {
+      free_props(props, opt.nprops);
+      return lua_error(L);
+    }
+    opt.project = project.decl;
+  }
   emu_mdriver *d = lua_newuserdata(L, sizeof *d);
   memset(d, 0, sizeof *d);
   luaL_getmetatable(L, DRIVER_MT);
@@ -177,6 +210,7 @@ static int l_load(lua_State *L) {
   char err[1024];
   d->ctx = emu_driver_load(&opt, err, sizeof err);
   free_props(props, opt.nprops);
+  emu_project_opts_free(&project);
   if (!d->ctx) return luaL_error(L, "%s", err);
   emu_weak_set_add(L, &LIVE_KEY, -1);
   return 1;
@@ -285,7 +319,7 @@ static int d_property(lua_State *L) {
  * [first, last] as arguments; results are copied back.  A driver error is
  * raised in the spec with the driver's traceback.
  */
-static int call_in_driver(lua_State *L, emu_ctx *ctx, int first, int last, const char *what) {
+int emu_mdriver_call(lua_State *L, emu_ctx *ctx, int first, int last, const char *what) {
   lua_State *D = ctx->L;
   int base = lua_gettop(D) - 1; /* below the function */
   lua_checkstack(D, last - first + 8);
@@ -323,7 +357,7 @@ static int d_eval(lua_State *L) {
     lua_pop(ctx->L, 1);
     return lua_error(L);
   }
-  return call_in_driver(L, ctx, 3, lua_gettop(L), "d:eval");
+  return emu_mdriver_call(L, ctx, 3, lua_gettop(L), "d:eval");
 }
 
 /* d:call(global_name, ...) → the function's results */
@@ -335,7 +369,7 @@ static int d_call(lua_State *L) {
     lua_pop(ctx->L, 1);
     return luaL_error(L, "d:call: the driver has no global function '%s'", name);
   }
-  return call_in_driver(L, ctx, 3, lua_gettop(L), name);
+  return emu_mdriver_call(L, ctx, 3, lua_gettop(L), name);
 }
 
 /* Calls ExecuteCommand(cmd, params) if the driver has it. */
@@ -345,7 +379,7 @@ static int execute_command(lua_State *L, emu_ctx *ctx, int cmd_idx, int params_i
     lua_pop(ctx->L, 1);
     return luaL_error(L, "the driver has no ExecuteCommand function");
   }
-  return call_in_driver(L, ctx, cmd_idx, params_idx, "ExecuteCommand");
+  return emu_mdriver_call(L, ctx, cmd_idx, params_idx, "ExecuteCommand");
 }
 
 /* d:command(cmd [, params]) — ExecuteCommand(cmd, params) */
@@ -462,11 +496,13 @@ static int d_notes(lua_State *L) {
   struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
   lua_createtable(L, (int)h->nnotes, 0);
   for (size_t i = 0; i < h->nnotes; i++) {
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE ? "init-rule" : "missing-api");
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
     lua_setfield(L, -2, "kind");
     lua_pushstring(L, h->notes[i].text);
     lua_setfield(L, -2, "text");
+    lua_pushinteger(L, h->notes[i].count);
+    lua_setfield(L, -2, "count");
     lua_rawseti(L, -2, (int)i + 1);
   }
   return 1;
@@ -724,6 +760,8 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_device_methods);
   /* issue 13: HTTP fake devices */
   luaL_register(L, NULL, emu_httpdev_methods);
+  /* issue 10: the Director */
+  luaL_register(L, NULL, emu_director_methods);
   lua_pop(L, 2);
   emu_httpdev_open(L);
 

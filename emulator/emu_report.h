@@ -10,7 +10,7 @@
 #include "emu_host.h"
 
 typedef struct {
-  char kind[16];   /* "error", "init-rule", "missing-api" */
+  char kind[16];   /* "error", "init-rule", "missing-api", "not-provided" */
   char *text;
 } emu_finding;
 

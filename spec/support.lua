@@ -52,10 +52,13 @@ end
 -- A loader for a spec file: open(name, opts) loads fixtures/drivers/<name>
 -- and the driver is destroyed after the test (pcall: a no-op once the test
 -- destroyed or freed it), so the helper can check its handles.
-function M.loader()
+function M.loader(after_each)
   local c4emu = require "c4emu"
   local opened = {}
-  require("busted").after_each(function()
+  -- A spec file may hand over its own after_each (busted's lives in the
+  -- file's environment); else the one busted exports.
+  after_each = after_each or require("busted").after_each
+  after_each(function()
     for _, d in ipairs(opened) do pcall(d.destroy, d) end
     opened = {}
   end)
@@ -91,6 +94,7 @@ function M.create_server(d, api, ...)
   local list = d:servers()
   return list[#list].port
 end
+
 
 -- The error raised by f(...), as text.
 function M.raised(f, ...)
