@@ -146,6 +146,8 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
   h->epoch0_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  if (opt->run_timeout_ms > 0)
+    h->run_deadline_ns = uv_hrtime() + (uint64_t)opt->run_timeout_ms * 1000000u;
   uv_loop_init(&h->loop);
   ctx->loop = &h->loop;
   h->clock = emu_clock_new(ctx, opt->virtual_clock);
@@ -158,6 +160,8 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   }
   c4_open(L, ctx);
   fill_properties(ctx);
+  if (opt->coverage) h->coverage = emu_coverage_new(ctx);
+  emu_guard_install(ctx);
 
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", h->pkg.root, h->pkg.xml.script);
@@ -286,13 +290,13 @@ void emu_console_line(emu_ctx *ctx, const char *line) {
   }
   /* A mistake typed at the console is the user's, not the driver's: it is
    * logged but not counted among the driver's errors. */
-  if (emu_pcall_keep(L, 0, LUA_MULTRET) != 0) {
+  if (emu_pcall_keep(L, 0, LUA_MULTRET, "console line") != 0) {
     emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
   } else if (lua_gettop(L) > top) {
     int n = lua_gettop(L) - top;
     lua_getglobal(L, "print");
     lua_insert(L, top + 1);
-    if (emu_pcall_keep(L, n, 0) != 0) emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
+    if (emu_pcall_keep(L, n, 0, "console print") != 0) emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
   }
   lua_settop(L, top);
 }

@@ -8,6 +8,7 @@
  * Exit codes: 0 clean, 1 findings (check), 2 the driver cannot run / bad usage.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +31,8 @@
 enum { FOR_RUN = 1, FOR_CHECK = 2, FOR_BOTH = FOR_RUN | FOR_CHECK };
 enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
+  /* issue 15 */
+  OPT_WATCHDOG, OPT_MEMORY, OPT_TIMEOUT, OPT_COVERAGE, OPT_STRICT,
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
 };
 typedef struct {
@@ -50,7 +53,19 @@ static const cli_opt opts[] = {
     {"bind", required_argument, OPT_BIND, FOR_BOTH, "ADDR",
      "address servers listen on (run: all interfaces; check: 127.0.0.1)"},
     {"junit", required_argument, OPT_JUNIT, FOR_CHECK, "FILE", "also write a JUnit XML report"},
-    {"once", no_argument, OPT_ONCE, FOR_RUN, NULL, "stop right after OnDriverLateInit"},
+    {"once", no_argument, OPT_ONCE, FOR_RUN, NULL,
+     "stop right after OnDriverLateInit (exit 1 if the driver raised)"},
+    /* issue 15 */
+    {"watchdog", required_argument, OPT_WATCHDOG, FOR_BOTH, "MS",
+     "stop a callback that runs longer than MS ms (default 5000; 0: off)"},
+    {"memory", required_argument, OPT_MEMORY, FOR_BOTH, "MB",
+     "memory the driver's Lua state may hold (default 1024; 0: off)"},
+    {"timeout", required_argument, OPT_TIMEOUT, FOR_CHECK, "S",
+     "fail a version whose run does not finish within S s (default 60; 0: none)"},
+    {"coverage", required_argument, OPT_COVERAGE, FOR_CHECK, "FILE",
+     "write line coverage of the driver's Lua files (LCOV; luacov stats if FILE ends in .out)"},
+    {"strict", no_argument, OPT_STRICT, FOR_CHECK, NULL,
+     "discouraged calls in OnDriverInit fail the check too"},
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
     {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
     {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
@@ -86,7 +101,8 @@ typedef struct {
   const char *cmd;
   const char *os_list;
   const char *junit;
-  bool once;
+  const char *coverage;
+  bool once, strict;
   emu_kv props[64];
 } cli_args;
 
@@ -108,6 +124,15 @@ static int die_usage(const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, " (see c4emu --help)\n");
   return 2;
+}
+
+/* A whole number in [0, max], or -1. */
+static long parse_count(const char *s, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < 0 || v > max) return -1;
+  return v;
 }
 
 /* Applies one parsed option; returns 0 or an exit code. */
@@ -137,6 +162,26 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
   }
   case OPT_JUNIT: a->junit = val; break;
   case OPT_ONCE: a->once = true; break;
+  case OPT_WATCHDOG: {
+    long v = parse_count(val, 86400000);
+    if (v < 0) return die_usage("--watchdog wants milliseconds (0 turns it off), not '%s'", val);
+    a->opt.watchdog_ms = (int)v;
+    break;
+  }
+  case OPT_MEMORY: {
+    long v = parse_count(val, 1L << 20);
+    if (v < 0) return die_usage("--memory wants megabytes (0 turns the cap off), not '%s'", val);
+    a->opt.memory_cap = (size_t)v * 1024 * 1024;
+    break;
+  }
+  case OPT_TIMEOUT: {
+    long v = parse_count(val, 86400);
+    if (v < 0) return die_usage("--timeout wants seconds (0: no limit), not '%s'", val);
+    a->opt.run_timeout_ms = (int)v * 1000;
+    break;
+  }
+  case OPT_COVERAGE: a->coverage = val; a->opt.coverage = true; break;
+  case OPT_STRICT: a->strict = true; break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
   }
@@ -152,6 +197,9 @@ static int parse_args(int argc, char **argv, cli_args *a) {
   a->opt.log_color = isatty(2);
   a->opt.log_level = EMU_LOG_INFO;
   a->opt.init_rule = EMU_RULE_STRICT;
+  a->opt.watchdog_ms = EMU_WATCHDOG_DEFAULT_MS;
+  a->opt.memory_cap = EMU_MEMORY_DEFAULT;
+  a->opt.run_timeout_ms = 60000;
   int mine = strcmp(a->cmd, "run") == 0 ? FOR_RUN : FOR_CHECK;
   struct option lo[NOPTS + 1];
   for (size_t i = 0; i < NOPTS; i++) lo[i] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].code};
@@ -203,16 +251,23 @@ static void free_args(cli_args *a) {
 
 typedef struct {
   emu_ctx *ctx;
-  uv_signal_t sigint, sigterm, sighup;
-  uv_tty_t tty;
+  uv_async_t wake; /* the signal handler's wake-up (emu_signals_install) */
   bool console;
   char line[4096];
   size_t nline;
+  uv_tty_t tty;
 } run_state;
 
-static void on_signal(uv_signal_t *s, int signum) {
-  run_state *rs = s->data;
-  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(signum));
+/* On the loop after SIGINT/SIGTERM/SIGHUP.  A signal that stopped a runaway
+ * callback has done its job when a console is open (as Ctrl-C in lua.c);
+ * otherwise the run shuts down. */
+static void on_wake(uv_async_t *a) {
+  run_state *rs = a->data;
+  bool stopped_callback;
+  int sig = emu_signal_take(&stopped_callback);
+  if (!sig) return;
+  if (stopped_callback && sig == SIGINT && rs->console) return;
+  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(sig));
   uv_stop(rs->ctx->loop);
 }
 
@@ -257,19 +312,17 @@ static int cmd_run(cli_args *a) {
   if (a->os_list && c4_osver_parse(a->os_list, &a->opt.os) != 0)
     return die_usage("unknown OS version '%s'; known: %s", a->os_list, c4_osver_known());
   char err[1024];
+  a->opt.signals = true;
+  a->opt.run_timeout_ms = 0;
   emu_ctx *ctx = emu_driver_load(&a->opt, err, sizeof err);
   if (!ctx) {
     fprintf(stderr, "c4emu: %s\n", err);
     return 2;
   }
   run_state rs = {.ctx = ctx};
-  uv_signal_init(ctx->loop, &rs.sigint);
-  uv_signal_init(ctx->loop, &rs.sigterm);
-  uv_signal_init(ctx->loop, &rs.sighup); /* the terminal went away: shut down cleanly too */
-  rs.sigint.data = rs.sigterm.data = rs.sighup.data = &rs;
-  uv_signal_start(&rs.sigint, on_signal, SIGINT);
-  uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&rs.sighup, on_signal, SIGHUP);
+  uv_async_init(ctx->loop, &rs.wake, on_wake);
+  rs.wake.data = &rs;
+  emu_signals_install(&rs.wake);
   emu_driver_init(ctx, "DIT_ADDING");
   if (a->once) {
     uv_stop(ctx->loop);
@@ -283,18 +336,20 @@ static int cmd_run(cli_args *a) {
     emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Ctrl-C or SIGTERM to stop");
   }
   uv_run(ctx->loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&rs.sigint, NULL);
-  uv_close((uv_handle_t *)&rs.sigterm, NULL);
-  uv_close((uv_handle_t *)&rs.sighup, NULL);
   if (rs.console) {
     uv_tty_reset_mode();
     uv_close((uv_handle_t *)&rs.tty, NULL);
   }
+  /* Signals still stop a runaway OnDriverDestroyed, with no loop to wake. */
+  emu_signals_install(NULL);
+  uv_close((uv_handle_t *)&rs.wake, NULL);
   emu_driver_destroy(ctx, "DIT_LOADED");
+  emu_signals_remove();
   size_t nerr = ctx->host->nerrors;
   emu_log(ctx, EMU_LOG_INFO, "[c4emu] stopped; %zu driver error%s", nerr, nerr == 1 ? "" : "s");
   emu_driver_free(ctx);
-  return 0;
+  /* run --once is a smoke test: a driver that raised fails it */
+  return a->once && nerr > 0 ? 1 : 0;
 }
 
 /* ---- check -------------------------------------------------------------- */

@@ -56,7 +56,8 @@ static void free_props(emu_kv *props, size_t n) {
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   emu_options opt = {.path = path, .virtual_clock = true, .init_rule = EMU_RULE_STRICT,
-                     .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1"};
+                     .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1",
+                     .watchdog_ms = EMU_WATCHDOG_DEFAULT_MS, .memory_cap = EMU_MEMORY_DEFAULT};
   emu_kv props[128];
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -79,6 +80,22 @@ static int l_load(lua_State *L) {
     lua_getfield(L, 2, "log");
     opt.log_stderr = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    /* issue 15: watchdog = ms (0: off), memory = bytes (0: off), coverage = true */
+    lua_getfield(L, 2, "watchdog");
+    if (!lua_isnil(L, -1)) {
+      lua_Number ms = luaL_checknumber(L, -1);
+      if (ms < 0 || ms > 86400000) return luaL_error(L, "watchdog must be 0 (off) to 86400000 ms");
+      opt.watchdog_ms = (int)ms;
+    }
+    lua_getfield(L, 2, "memory");
+    if (!lua_isnil(L, -1)) {
+      lua_Number b = luaL_checknumber(L, -1);
+      if (b < 0 || b > 1e15) return luaL_error(L, "memory must be 0 (off) or a number of bytes");
+      opt.memory_cap = (size_t)b;
+    }
+    lua_getfield(L, 2, "coverage");
+    opt.coverage = lua_toboolean(L, -1);
+    lua_pop(L, 3);
     lua_getfield(L, 2, "properties");
     if (lua_istable(L, -1)) {
       lua_pushnil(L);
@@ -98,6 +115,8 @@ static int l_load(lua_State *L) {
     lua_pop(L, 1);
   }
   if (getenv("C4EMU_LOG")) opt.log_stderr = true;
+  const char *cov = getenv("C4EMU_COVERAGE");
+  if (cov && *cov) opt.coverage = true;
   opt.props = props;
   emu_mdriver *d = lua_newuserdata(L, sizeof *d);
   memset(d, 0, sizeof *d);
@@ -210,7 +229,7 @@ static int call_in_driver(lua_State *L, emu_ctx *ctx, int first, int last, const
       return lua_error(L);
     }
   }
-  if (emu_pcall_keep(D, last - first + 1, LUA_MULTRET) != 0) {
+  if (emu_pcall_keep(D, last - first + 1, LUA_MULTRET, what) != 0) {
     lua_pushfstring(L, "driver error in %s: %s", what, lua_tostring(D, -1));
     lua_settop(D, base);
     return lua_error(L);

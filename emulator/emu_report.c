@@ -33,7 +33,7 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
     return -1;
   }
   emu_driver_init(ctx, "DIT_ADDING");
-  emu_clock_advance(ctx, CHECK_VIRTUAL_MS);
+  if (!ctx->host->run_timed_out) emu_clock_advance(ctx, CHECK_VIRTUAL_MS);
   emu_driver_destroy(ctx, "DIT_LOADED");
 
   emu_version_result *p = realloc(r->runs, (r->nruns + 1) * sizeof *p);
@@ -55,6 +55,12 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
   for (size_t i = 0; i < h->nnotes; i++)
     add(v, h->notes[i].kind == EMU_NOTE_RULE ? "init-rule" : "missing-api", h->notes[i].text);
   if (emu_handles_open(ctx) != 0) add(v, "error", "handles still open after OnDriverDestroyed");
+  if (h->run_timed_out) {
+    char text[128];
+    snprintf(text, sizeof text, "the run did not finish within %.0f s (--timeout S)",
+             opt->run_timeout_ms / 1000.0);
+    add(v, "timeout", text);
+  }
   emu_driver_free(ctx);
   v->seconds = (double)(uv_hrtime() - t0) / 1e9;
   return 0;
