@@ -4,6 +4,8 @@
 
 BUILD   ?= build
 PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
+# issue 15: the console
+PKGS    += readline
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
@@ -18,7 +20,8 @@ else
 Q := @
 endif
 
-FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c
+FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c \
+           emulator/emu_console.c emulator/emu_pretty.c
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -53,7 +56,8 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o
+$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(BUILD)/obj/emulator/emu_console.o \
+                $(BUILD)/obj/emulator/emu_pretty.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

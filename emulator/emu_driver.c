@@ -271,32 +271,3 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value) {
 }
 
 const char *emu_phase_name(emu_phase p) { return phase_names[p]; }
-
-/* The console: "= expr" and bare expressions print their values. */
-void emu_console_line(emu_ctx *ctx, const char *line) {
-  lua_State *L = ctx->L;
-  int top = lua_gettop(L);
-  const char *src = line[0] == '=' ? line + 1 : line;
-  lua_pushfstring(L, "return %s", src);
-  if (luaL_loadbuffer(L, lua_tostring(L, -1), lua_objlen(L, -1), "=console") != 0) {
-    lua_pop(L, 2);
-    if (luaL_loadbuffer(L, src, strlen(src), "=console") != 0) {
-      emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
-      lua_settop(L, top);
-      return;
-    }
-  } else {
-    lua_remove(L, -2);
-  }
-  /* A mistake typed at the console is the user's, not the driver's: it is
-   * logged but not counted among the driver's errors. */
-  if (emu_pcall_keep(L, 0, LUA_MULTRET, "console line") != 0) {
-    emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
-  } else if (lua_gettop(L) > top) {
-    int n = lua_gettop(L) - top;
-    lua_getglobal(L, "print");
-    lua_insert(L, top + 1);
-    if (emu_pcall_keep(L, n, 0, "console print") != 0) emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
-  }
-  lua_settop(L, top);
-}

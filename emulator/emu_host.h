@@ -105,6 +105,9 @@ struct emu_host {
   bool run_timed_out;
   bool mem_refused;           /* the allocator refused a block over the cap */
   struct emu_cov *coverage;   /* NULL: coverage off */
+  void (*log_hide)(void *ud); /* the console: around each printed log line */
+  void (*log_show)(void *ud);
+  void *log_ud;
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -129,8 +132,6 @@ void emu_call_lifecycle(emu_ctx *ctx, const char *fn, emu_phase phase, const cha
 /* Sets Properties[name] = value and calls OnPropertyChanged(name). */
 void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
 
-/* Runs a line of Lua in the driver (the console); results printed to the log. */
-void emu_console_line(emu_ctx *ctx, const char *line);
 
 long emu_handles_open(emu_ctx *ctx); /* sum over kinds */
 const char *emu_phase_name(emu_phase p);
@@ -186,6 +187,16 @@ void emu_signals_install(uv_async_t *wake);
 void emu_signals_remove(void);
 /* On the loop: the last signal (0: none), and whether it stopped a callback. */
 int emu_signal_take(bool *stopped_callback);
+
+/* ---- issue 15: the console of `c4emu run` (emu_console.c) ------------- */
+typedef struct emu_console emu_console;
+/* Opens the readline console on stdin; NULL when stdin is not a terminal. */
+emu_console *emu_console_open(emu_ctx *ctx);
+/* Ctrl-C at the prompt: discards what is typed; false if there was nothing. */
+bool emu_console_sigint(emu_console *c);
+/* Whether Ctrl-D (or the end of input) ended it; it then stopped the loop. */
+bool emu_console_ended(const emu_console *c);
+void emu_console_close(emu_console *c); /* NULL-safe; saves the history */
 
 /* ---- issue 15: coverage (emu_coverage.c) ------------------------------- */
 struct emu_cov *emu_coverage_new(emu_ctx *ctx);

@@ -44,12 +44,14 @@ static void print_line(emu_ctx *ctx, emu_level lvl, const char *text) {
   localtime_r(&tv.tv_sec, &tm);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+  if (h->log_hide) h->log_hide(h->log_ud);
   if (h->opt.log_color)
     fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s\033[0m\n", stamp,
             (long)(tv.tv_usec / 1000), level_colors[lvl], level_names[lvl], text);
   else
     fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, (long)(tv.tv_usec / 1000),
             level_names[lvl], text);
+  if (h->log_show) h->log_show(h->log_ud);
 }
 
 static void store_line(emu_ctx *ctx, emu_level lvl, const char *text) {

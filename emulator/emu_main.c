@@ -2,6 +2,7 @@
  * emu_main.c — the c4emu command.
  *
  *   c4emu run PATH    load a driver, run its lifecycle, serve until SIGINT/SIGTERM
+ *                     (or Ctrl-D at the console, emu_console.c)
  *   c4emu check PATH  load → init → 60 virtual seconds → destroy, per OS version;
  *                     report errors, init-rule violations and missing APIs
  *
@@ -74,7 +75,7 @@ static const cli_opt opts[] = {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: c4emu run PATH [options]      run a driver until Ctrl-C\n"
+          "usage: c4emu run PATH [options]      run a driver, with a Lua console on a terminal\n"
           "       c4emu check PATH [options]    check a driver on one or more OS versions\n"
           "       c4emu --help | --version\n"
           "\n"
@@ -251,61 +252,23 @@ static void free_args(cli_args *a) {
 
 typedef struct {
   emu_ctx *ctx;
-  uv_async_t wake; /* the signal handler's wake-up (emu_signals_install) */
-  bool console;
-  char line[4096];
-  size_t nline;
-  uv_tty_t tty;
+  uv_async_t wake;      /* the signal handler's wake-up (emu_signals_install) */
+  emu_console *console; /* NULL: stdin is not a terminal, or --once */
 } run_state;
 
-/* On the loop after SIGINT/SIGTERM/SIGHUP.  A signal that stopped a runaway
- * callback has done its job when a console is open (as Ctrl-C in lua.c);
- * otherwise the run shuts down. */
+/* On the loop after SIGINT/SIGTERM/SIGHUP.  At the console, Ctrl-C that
+ * stopped running code or discarded a typed line has done its job (as in
+ * lua.c and shells); Ctrl-C on an empty prompt, SIGTERM and SIGHUP shut the
+ * run down. */
 static void on_wake(uv_async_t *a) {
   run_state *rs = a->data;
   bool stopped_callback;
   int sig = emu_signal_take(&stopped_callback);
   if (!sig) return;
-  if (stopped_callback && sig == SIGINT && rs->console) return;
+  if (sig == SIGINT && rs->console && (stopped_callback || emu_console_sigint(rs->console)))
+    return;
   emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(sig));
   uv_stop(rs->ctx->loop);
-}
-
-static void console_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)hint;
-  run_state *rs = h->data;
-  buf->base = rs->line + rs->nline;
-  buf->len = sizeof rs->line - 1 - rs->nline;
-}
-
-static void prompt(void) {
-  fputs("lua> ", stderr);
-  fflush(stderr);
-}
-
-static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
-  (void)buf;
-  run_state *rs = st->data;
-  if (n < 0) { /* end of input: the console closes, the driver keeps running */
-    uv_read_stop(st);
-    return;
-  }
-  rs->nline += (size_t)n;
-  char *nl;
-  while ((nl = memchr(rs->line, '\n', rs->nline)) != NULL) {
-    *nl = '\0';
-    if (nl > rs->line && nl[-1] == '\r') nl[-1] = '\0';
-    if (rs->line[0]) emu_console_line(rs->ctx, rs->line);
-    size_t used = (size_t)(nl - rs->line) + 1;
-    memmove(rs->line, nl + 1, rs->nline - used);
-    rs->nline -= used;
-    prompt();
-  }
-  if (rs->nline == sizeof rs->line - 1) { /* a line too long for the console */
-    emu_log(rs->ctx, EMU_LOG_ERROR, "[c4emu] console line longer than %zu bytes dropped",
-            sizeof rs->line - 1);
-    rs->nline = 0;
-  }
 }
 
 static int cmd_run(cli_args *a) {
@@ -326,20 +289,16 @@ static int cmd_run(cli_args *a) {
   emu_driver_init(ctx, "DIT_ADDING");
   if (a->once) {
     uv_stop(ctx->loop);
-  } else if (isatty(0) && uv_tty_init(ctx->loop, &rs.tty, 0, 1) == 0) {
-    rs.console = true;
-    rs.tty.data = &rs;
-    emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Lua console below, Ctrl-C to stop");
-    prompt();
-    uv_read_start((uv_stream_t *)&rs.tty, console_alloc, console_read);
+  } else if ((rs.console = emu_console_open(ctx)) != NULL) {
+    emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Lua console below (:help), "
+            "Ctrl-D or SIGTERM to stop");
   } else {
     emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Ctrl-C or SIGTERM to stop");
   }
   uv_run(ctx->loop, UV_RUN_DEFAULT);
-  if (rs.console) {
-    uv_tty_reset_mode();
-    uv_close((uv_handle_t *)&rs.tty, NULL);
-  }
+  bool by_console = rs.console && emu_console_ended(rs.console);
+  emu_console_close(rs.console);
+  if (by_console) emu_log(ctx, EMU_LOG_INFO, "[c4emu] end of console input: shutting down");
   /* Signals still stop a runaway OnDriverDestroyed, with no loop to wake. */
   emu_signals_install(NULL);
   uv_close((uv_handle_t *)&rs.wake, NULL);

@@ -5,6 +5,8 @@ set -e
 PKGS="build-essential pkg-config liblua5.1-0-dev lua5.1 libuv1-dev libssl-dev openssl
 lua-bitop-dev lua-bitop lua-busted libzip-dev libexpat1-dev lua-cjson-dev lua-cjson
 libcmocka-dev lua-luv netcat-openbsd zip"
+# issue 15: the console (readline), its pty tests (python3), coverage (genhtml), JUnit (xmllint)
+PKGS="$PKGS libreadline-dev python3 lcov libxml2-utils"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
