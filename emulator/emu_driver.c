@@ -237,6 +237,7 @@ void emu_driver_free(emu_ctx *ctx) {
   if (ctx->phase != EMU_PHASE_DEAD) emu_driver_destroy(ctx, "DIT_LOADED");
   if (ctx->L) lua_close(ctx->L); /* __gc of closed objects touches nothing native */
   ctx->L = NULL;
+  emu_coverage_finish(ctx);
   if (uv_loop_close(&h->loop) != 0)
     emu_log(ctx, EMU_LOG_WARN, "[c4emu] the event loop still had handles at free");
   free(h->clock);

@@ -346,7 +346,11 @@ static int cmd_check(cli_args *a) {
   emu_report_print(&rep, stdout);
   int rc = emu_report_clean(&rep) ? 0 : 1;
   if (a->junit && emu_report_junit(&rep, a->junit) != 0) {
-    fprintf(stderr, "c4emu: cannot write %s\n", a->junit);
+    fprintf(stderr, "c4emu: cannot write %s: %s\n", a->junit, strerror(errno));
+    rc = 2;
+  }
+  if (a->coverage && emu_coverage_write(a->coverage) != 0) {
+    fprintf(stderr, "c4emu: cannot write %s: %s\n", a->coverage, strerror(errno));
     rc = 2;
   }
   emu_report_free(&rep);

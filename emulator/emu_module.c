@@ -6,6 +6,7 @@
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
+ *   d:coverage()   (issue 15; load options watchdog = ms, memory = bytes, coverage = true)
  *
  * Each driver has its own lua_State and libuv loop; values crossing between
  * the spec's state and the driver's are copied (emu_lua_copy).  A driver
@@ -431,6 +432,13 @@ static int d_memory(lua_State *L) {
   return 2;
 }
 
+/* d:coverage() → {["driver.lua"] = {[line] = hits}}: lines of the driver's
+ * own files that ran (c4emu.load(..., {coverage = true})); {} when off */
+static int d_coverage(lua_State *L) {
+  emu_coverage_push(emu_mdriver_check(L, 1)->ctx, L);
+  return 1;
+}
+
 /* d:now() → the emulator clock in ms */
 static int d_now(lua_State *L) {
   lua_pushnumber(L, (lua_Number)emu_now(emu_mdriver_check(L, 1)->ctx));
@@ -577,6 +585,8 @@ static const luaL_Reg driver_methods[] = {
     {"notes", d_notes},       {"phase", d_phase},         {"handles", d_handles},
     {"memory", d_memory},     {"now", d_now},             {"advance", d_advance},
     {"run_until", d_run_until}, {"timers", d_timers},     {"stall", d_stall},
+    /* issue 15 */
+    {"coverage", d_coverage},
     {NULL, NULL},
 };
 
