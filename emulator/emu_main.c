@@ -332,6 +332,7 @@ static int cmd_check(cli_args *a) {
   }
   emu_report rep;
   emu_report_init(&rep, a->opt.path);
+  rep.strict = a->strict;
   a->opt.virtual_clock = true;
   a->opt.bind_addr = a->opt.bind_addr ? a->opt.bind_addr : "127.0.0.1";
   /* The per-version report is the output; the log only shows problems. */

@@ -391,14 +391,17 @@ static int d_unseen_errors(lua_State *L) {
   return 1;
 }
 
-/* d:notes() → list of {kind="init-rule"|"missing-api", text=} */
+/* d:notes() → list of {kind="init-rule"|"missing-api", level="error"|"warning", text=} */
 static int d_notes(lua_State *L) {
   struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
   lua_createtable(L, (int)h->nnotes, 0);
   for (size_t i = 0; i < h->nnotes; i++) {
     lua_createtable(L, 0, 2);
-    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE ? "init-rule" : "missing-api");
+    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_MISSING_API ? "missing-api" : "init-rule");
     lua_setfield(L, -2, "kind");
+    /* issue 15: discouraged calls are warnings, forbidden ones errors */
+    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error");
+    lua_setfield(L, -2, "level");
     lua_pushstring(L, h->notes[i].text);
     lua_setfield(L, -2, "text");
     lua_rawseti(L, -2, (int)i + 1);

@@ -23,7 +23,7 @@
  *
  * Signals: a runaway callback blocks the loop, so a signal watched with
  * uv_signal would never be seen.  The CLI installs a plain sigaction handler
- * (emu_signals_install) that sets emu_signal_pending — the hook reads it —
+ * (emu_signals_install) that counts the signal — the hook reads the count —
  * and wakes the loop with uv_async_send, which libuv documents as
  * async-signal-safe; the loop then decides whether to shut down.
  */
@@ -35,9 +35,13 @@
 
 #define EMU_WATCHDOG_COUNT 1000
 
-volatile sig_atomic_t emu_signal_pending; /* signum the hook has not consumed */
-volatile sig_atomic_t emu_signal_last;    /* signum the loop has not handled */
-volatile sig_atomic_t emu_signal_consumed; /* the hook stopped a callback for it */
+/* Signals are counted, not flagged: uv_async_send coalesces wake-ups, so a
+ * second Ctrl-C arriving before the loop saw the first must still count. */
+static volatile sig_atomic_t signal_total;  /* signals received (only the handler writes) */
+static volatile sig_atomic_t signal_last;   /* the latest signum */
+static int signal_hook_seen;    /* signals the hook has looked at */
+static int signal_stopped_upto; /* signals up to this one stopped a callback */
+static int signal_loop_seen;    /* signals the loop has handled */
 static uv_async_t *signal_async;
 
 static const char *sig_name(int sig) {
@@ -72,10 +76,9 @@ static void guard_hook(lua_State *L, lua_Debug *ar) {
     char msg[256];
     uint64_t now = uv_hrtime();
     uint64_t ran_ms = (now - h->guard_start_ns) / 1000000u;
-    if (emu_signal_pending) {
-      int sig = emu_signal_pending;
-      emu_signal_pending = 0;
-      emu_signal_consumed = 1;
+    if (signal_total != signal_hook_seen) {
+      int sig = signal_last;
+      signal_hook_seen = signal_stopped_upto = signal_total;
       snprintf(msg, sizeof msg, "interrupted by %s: %s stopped after %llu ms", sig_name(sig),
                h->guard_what, (unsigned long long)ran_ms);
       trip(L, h, msg);
@@ -131,8 +134,8 @@ void emu_guard_leave(emu_ctx *ctx) {
 /* ---- signals (the CLI) ------------------------------------------------- */
 
 static void on_signal(int sig) {
-  emu_signal_pending = sig;
-  emu_signal_last = sig;
+  signal_last = sig;
+  signal_total = signal_total + 1;
   if (signal_async) uv_async_send(signal_async);
 }
 
@@ -156,10 +159,16 @@ void emu_signals_remove(void) {
 }
 
 int emu_signal_take(bool *stopped_callback) {
-  int sig = emu_signal_last;
-  emu_signal_last = 0;
-  *stopped_callback = emu_signal_consumed != 0;
-  emu_signal_consumed = 0;
-  emu_signal_pending = 0; /* not for a callback that starts later */
-  return sig;
+  int total = signal_total;
+  if (total == signal_loop_seen) {
+    *stopped_callback = false;
+    return 0;
+  }
+  /* Only signals that did not stop a callback are left for the loop. */
+  int stopped = signal_stopped_upto > signal_loop_seen ? signal_stopped_upto - signal_loop_seen : 0;
+  int fresh = total - signal_loop_seen;
+  signal_loop_seen = total;
+  signal_hook_seen = total; /* not for a callback that starts later */
+  *stopped_callback = fresh <= stopped;
+  return signal_last;
 }
