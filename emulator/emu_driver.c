@@ -141,6 +141,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   ctx->pkg_dir = h->pkg.root;
   char sandbox[] = "/tmp/c4emu-sandbox-XXXXXX";
   h->sandbox = mkdtemp(sandbox) ? strdup(sandbox) : NULL;
+  int sandbox_errno = h->sandbox ? 0 : errno;
   ctx->sandbox_dir = h->sandbox;
 
   struct timeval tv;
@@ -154,7 +155,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
 
   lua_State *L = emu_lua_new(ctx);
   if (!L) {
-    snprintf(err, errsz, "cannot create a Lua state");
+    snprintf(err, errsz, "cannot create a Lua state: out of memory");
     emu_driver_free(ctx);
     return NULL;
   }
@@ -183,6 +184,9 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   }
   emu_log(ctx, EMU_LOG_INFO, "[c4emu] loading %s (%s) on OS %s", opt->path, h->pkg.xml.script,
           c4_osver_format(ctx->os, (char[16]){0}, 16));
+  if (sandbox_errno)
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] cannot create the sandbox folder in /tmp: %s; "
+            "C4:GetSandboxDir has none", strerror(sandbox_errno));
   ctx->phase = EMU_PHASE_LOAD;
   emu_pcall(ctx, 0, 0, "driver chunk");
   ctx->phase = EMU_PHASE_NONE;
