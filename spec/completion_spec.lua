@@ -8,9 +8,14 @@ local function complete(...)
   local script = ("source tools/c4emu.bash-completion; PATH=%s:$PATH; COMP_WORDS=(%s); " ..
     "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _c4emu; printf '%%s\\n' \"${COMPREPLY[@]}\"")
     :format(S.build, table.concat(words, " "))
-  local p = io.popen("bash -c " .. ("%q"):format(script))
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  f:write(script, "\n")
+  f:close()
+  local p = io.popen("bash " .. file)
   local out = p:read("*a")
   p:close()
+  os.remove(file)
   local set = {}
   for w in out:gmatch("[^\n]+") do set[w] = true end
   return set
