@@ -104,6 +104,11 @@ $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client:
 bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)BUILD=$(BUILD) tools/bench_echo.sh
 
+# issue 15: watchdog and coverage overhead
+.PHONY: bench-watchdog
+bench-watchdog: all $(BUILD)/bench-echo-client
+	$(Q)BUILD=$(BUILD) tools/bench_watchdog.sh
+
 bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)tools/bench.sh
 
