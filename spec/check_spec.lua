@@ -13,7 +13,7 @@ end
 
 -- xmllint's verdict on a file: true, or false and its complaint.
 local function well_formed(path)
-  local p = io.popen("xmllint --noout " .. path .. " 2>&1; echo \"rc=$?\"")
+  local p = io.popen("unset LD_PRELOAD; xmllint --noout " .. path .. " 2>&1; echo \"rc=$?\"")
   local out = p:read("*a")
   p:close()
   return out:match("rc=(%d+)") == "0", out

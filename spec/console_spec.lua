@@ -16,7 +16,8 @@ local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local function console(steps, args, driver)
   local parts = {}
   for _, s in ipairs(steps) do parts[#parts + 1] = q(s) end
-  local cmd = ("HOME=%s python3 spec/pty_drive.py %s -- %s/c4emu run %s %s"):format(
+  -- python3 runs without the sanitizer preload of `make asan` (c4emu links it itself)
+  local cmd = ("unset LD_PRELOAD; HOME=%s python3 spec/pty_drive.py %s -- %s/c4emu run %s %s"):format(
     home, table.concat(parts, " "), S.build, driver or S.folder("console"), args or "")
   local p = io.popen(cmd)
   local out = p:read("*a")
