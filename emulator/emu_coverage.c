@@ -210,10 +210,25 @@ static int scan_entry(const char *path, const struct stat *sb, int flag, struct 
 
 /* ---- the hook side ----------------------------------------------------- */
 
-static void write_at_exit(void) {
+static void write_env_file(void) {
   const char *file = getenv("C4EMU_COVERAGE");
   if (file && *file && emu_coverage_write(file) != 0)
     fprintf(stderr, "c4emu: cannot write coverage to %s: %s\n", file, strerror(errno));
+}
+
+/* At exit — or when the spec module is unloaded (lua_close → dlclose runs the
+ * handlers the library registered): write, then free the collection. */
+static void write_at_exit(void) {
+  write_env_file();
+  for (size_t i = 0; i < all.n; i++) {
+    free(all.files[i].package);
+    free(all.files[i].name);
+    free(all.files[i].hits);
+    free(all.files[i].exec);
+  }
+  free(all.files);
+  all.files = NULL;
+  all.n = all.cap = 0;
 }
 
 struct emu_cov *emu_coverage_new(emu_ctx *ctx) {
@@ -228,7 +243,7 @@ struct emu_cov *emu_coverage_new(emu_ctx *ctx) {
   scan_package = c->package;
   scan_root = ctx->pkg_dir;
   nftw(ctx->pkg_dir, scan_entry, 16, FTW_PHYS);
-  if (!all.exit_hook && getenv("C4EMU_COVERAGE")) {
+  if (!all.exit_hook) {
     all.exit_hook = true;
     atexit(write_at_exit); /* busted ends with os.exit: no __gc runs */
   }
@@ -311,7 +326,7 @@ void emu_coverage_finish(emu_ctx *ctx) {
   free(c->package);
   free(c);
   ctx->host->coverage = NULL;
-  write_at_exit(); /* also now: a run that crashes later keeps what it had */
+  write_env_file(); /* also now: a run that crashes later keeps what it had */
 }
 
 /* ---- writing ----------------------------------------------------------- */
