@@ -322,7 +322,9 @@ static void on_winch(uv_signal_t *s, int sig) {
 }
 
 emu_console *emu_console_open(emu_ctx *ctx) {
-  if (the_console || !isatty(0)) return NULL;
+  /* Not in the background either (`c4emu run &`): touching the terminal
+   * from there would stop the process with SIGTTIN/SIGTTOU. */
+  if (the_console || !isatty(0) || tcgetpgrp(0) != getpgrp()) return NULL;
   emu_console *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->ctx = ctx;

@@ -190,7 +190,8 @@ int emu_signal_take(bool *stopped_callback);
 
 /* ---- issue 15: the console of `c4emu run` (emu_console.c) ------------- */
 typedef struct emu_console emu_console;
-/* Opens the readline console on stdin; NULL when stdin is not a terminal. */
+/* Opens the readline console on stdin; NULL when stdin is not a terminal
+ * or the process is not in the terminal's foreground. */
 emu_console *emu_console_open(emu_ctx *ctx);
 /* Ctrl-C at the prompt: discards what is typed; false if there was nothing. */
 bool emu_console_sigint(emu_console *c);

@@ -4,12 +4,7 @@
 -- well-formed XML 1.0 whatever bytes an error carries (checked with xmllint).
 local S = require "support"
 
-local function read(path)
-  local f = assert(io.open(path))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = S.read
 
 -- xmllint's verdict on a file: true, or false and its complaint.
 local function well_formed(path)

@@ -6,12 +6,7 @@ local S = require "support"
 
 local fixture = S.folder("coverage")
 
-local function read(path)
-  local f = assert(io.open(path))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = S.read
 
 -- LCOV text → {file = {line = hits}}, and the LF/LH of each file.
 local function parse_lcov(text)

@@ -52,4 +52,12 @@ function M.raised(f, ...)
   return tostring(err)
 end
 
+-- issue 15: the whole text of a file (it must exist).
+function M.read(path)
+  local f = assert(io.open(path))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
 return M

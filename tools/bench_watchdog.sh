@@ -35,15 +35,7 @@ throughput() {
   "$BUILD/c4emu" run fixtures/drivers/server_echo --bind 127.0.0.1 --watchdog "$1" </dev/null \
     >"$TMP/out" 2>"$TMP/err" &
   bench_wait_port "c4emu --watchdog $1"
-  t0=$(ticks "$SPID")
-  out=$("$BUILD/bench-echo-client" load 127.0.0.1 "$PORT" "$CLIENTS" "$SECS" "$WINDOW") ||
-    { echo "bench: client failed"; exit 1; }
-  t1=$(ticks "$SPID")
-  stop_server
-  rate=$(echo "$out" | awk '{print $2}')
-  total=$(echo "$out" | awk '{print $4}')
-  cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$total" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
-  echo "$rate $cpu"
+  echo_load "$BUILD/bench-echo-client" "$CLIENTS" "$SECS" "$WINDOW"
 }
 median() { sort -n "$TMP/runs.$1" | awk '{l[NR] = $0} END {print l[int((NR + 1) / 2)]}'; }
 
