@@ -36,7 +36,7 @@ describe("the console", function()
       "expect:lua> ", "send:twice(21)\n", "expect:42",
       "send:local t = {} for i = 1, 3 do t[i] = i end\n", "expect:lua> ",
       "send:x = \n", "expect:>> ", "send:7\n", "send:=x\n", "expect:\n7\n",
-      "send:\\x04"})
+      "expect:lua> ", "send:\\x04"})
     assert.equal("0", code, out)
     has(out, "console fixture destroyed") -- Ctrl-D: OnDriverDestroyed first
   end)
@@ -46,7 +46,7 @@ describe("the console", function()
       "send:{1, s = '\\\\n', [true] = 1, nested = {a = {b = {c = {d = 1}}}}}\n",
       "expect:}\n",
       "send:t = {} t.me = t\n", "send:=t\n", "expect:cycle",
-      "send:=nil, false, 'plain'\n", "expect:plain", "send:\\x04"})
+      "send:=nil, false, 'plain'\n", "expect:plain", "expect:lua> ", "send:\\x04"})
     has(out, '{1, nested = {a = {b = {c = {...1 entry}}}}, s = "\\n", [true] = 1}')
     has(out, "{me = <cycle: table")
     has(out, "nil\tfalse\tplain")
@@ -55,20 +55,20 @@ describe("the console", function()
   it("breaks a table that does not fit on one line into one entry per line", function()
     local out = console({"expect:lua> ",
       "send:=string.rep('x', 40), {alpha = string.rep('a', 30), beta = string.rep('b', 30), gamma = 3}\n",
-      "expect:gamma", "send:\\x04"})
+      "expect:gamma", "expect:lua> ", "send:\\x04"})
     has(out, '{\n  alpha = "' .. ("a"):rep(30) .. '",\n  beta = "' .. ("b"):rep(30) .. '",\n  gamma = 3\n}')
   end)
 
   it("prints results on stdout even with -q (the log is quiet)", function()
     local out = console({"expect:lua> ", "send:print('from the log') return 6 * 7\n", "expect:42",
-      "send:\\x04"}, "-q")
+      "expect:lua> ", "send:\\x04"}, "-q")
     assert.falsy(out:find("INFO  from the log", 1, true), out)
   end)
 
   it("stops `while true do end` with the watchdog and gives the prompt back", function()
     local out, code = console({"expect:lua> ", "send:while true do end\n",
       "expect:watchdog: console line ran longer than 300 ms", "expect:lua> ",
-      "send:=1 + 2\n", "expect:\n3\n", "send:\\x04"}, "--watchdog 300")
+      "send:=1 + 2\n", "expect:\n3\n", "expect:lua> ", "send:\\x04"}, "--watchdog 300")
     assert.equal("0", code, out)
     has(out, "stack traceback:")
   end)
@@ -85,14 +85,14 @@ describe("the console", function()
   it("refuses bytecode and survives binary garbage", function()
     local out = console({"expect:lua> ", "send:\\x1b[200~\\x1bLuaQ\\x00\\x01\\x1b[201~\n",
       "expect:bytecode", "send:\\x01\\x02)) ((\n", "expect:console:1:", "send:=8\n",
-      "expect:\n8\n", "send:\\x04"})
+      "expect:\n8\n", "expect:lua> ", "send:\\x04"})
     has(out, "precompiled chunks (bytecode) are not accepted")
   end)
 
   it("keeps history in ~/.c4emu_history; the up arrow brings a line back", function()
     os.remove(home .. "/.c4emu_history")
     local out = console({"expect:lua> ", "send:=40 + 2\n", "expect:42", "send:\\x1b[A\n",
-      "expect:=40 \\+ 2\n42", "send:\\x04"})
+      "expect:=40 \\+ 2\n42", "expect:lua> ", "send:\\x04"})
     local f = assert(io.open(home .. "/.c4emu_history"))
     local hist = f:read("*a")
     f:close()
@@ -106,7 +106,7 @@ describe("the console", function()
     -- prompt with the half-typed line again (that expect is the assertion)
     local out, code = console({"expect:lua> ", "send::cmd TICK ms=200\n", "expect:ticking",
       "send:=COU", "expect:=COU", "expect:tick [0-9]+[^\n]*\nlua> =COU", "send:NT\n",
-      "expect:\n[0-9]+\n", "send:\\x04"})
+      "expect:\n[0-9]+\n", "expect:lua> ", "send:\\x04"})
     assert.equal("0", code, out)
     assert.truthy(out:find("tick %d+[^\n]*\nlua> =COU"), out)
   end)
@@ -120,7 +120,7 @@ describe("the console", function()
       "send::timers\n", "expect:SetTimer .* every 60000 ms",
       "send:C4:CreateServer(0, '\\\\n')\n", "expect:lua> ", "send::servers\n", "expect:tcp  port",
       "send::help\n", "expect::action NAME", "send::nope\n", "expect:unknown command ':nope'",
-      "send::cmd\n", "expect::cmd NAME", "send:\\x04"})
+      "send::cmd\n", "expect::cmd NAME", "expect:lua> ", "send:\\x04"})
     has(out, "action Reset")
   end)
 

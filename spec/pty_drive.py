@@ -59,9 +59,9 @@ def main():
                     print("\npty_drive: timed out waiting for " + arg)
                     os.kill(pid, signal.SIGKILL)
                     sys.exit(3)
+    # Ctrl-D (EOF) is read as such only in readline's raw mode: a spec sends
+    # it after the prompt is back, never while a line still runs.
     deadline = time.time() + 30
-    while time.time() < deadline and pump(0.1):
-        pass
     status = None
     while time.time() < deadline:
         wpid, st = os.waitpid(pid, os.WNOHANG)
@@ -72,6 +72,11 @@ def main():
     if status is None:
         os.kill(pid, signal.SIGKILL)
         status = "killed"
+    # what the program wrote just before it exited
+    while True:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r or not pump(0):
+            break
     sys.stdout.write(out.decode("latin-1"))
     print("\nexit=%s" % status)
 
