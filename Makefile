@@ -10,6 +10,8 @@ PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
 PKGS    += libwebsockets
 # issue 13: HTTP
 PKGS    += libcurl
+# issue 15: the console
+PKGS    += readline
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
@@ -34,6 +36,9 @@ MODULE_EXTRA += emulator/emu_device.c emulator/emu_devchan.c \
 # issue 13: HTTP fake devices
 MODULE_EXTRA += emulator/emu_httpdev.c
 FRONTS  += $(MODULE_EXTRA)
+# issue 15: the console, in the binary only
+CONSOLE := emulator/emu_console.c emulator/emu_pretty.c
+FRONTS  += $(CONSOLE)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -73,7 +78,8 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(CMDS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(CMDS:%.c=$(BUILD)/obj/%.o) \
+                $(CONSOLE:%.c=$(BUILD)/obj/%.o)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -121,6 +127,11 @@ $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client:
 .PHONY: bench-echo
 bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)BUILD=$(BUILD) tools/bench_echo.sh
+
+# issue 15: watchdog and coverage overhead
+.PHONY: bench-watchdog
+bench-watchdog: all $(BUILD)/bench-echo-client
+	$(Q)BUILD=$(BUILD) tools/bench_watchdog.sh
 
 bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)tools/bench.sh

@@ -93,8 +93,8 @@ c4_rule c4_rule_of(const char *api);
 /*
  * Applies the rule for `api` in the current phase: raises (luaL_error), logs a
  * warning, or does nothing.  The dispatch wrapper calls it for C4:<api>;
- * object methods (server:Listen, client:Connect) call it themselves with the
- * name in the rule table ("Listen", "Connect").
+ * object methods call it themselves as "Type:Method" ("C4LuaTcpServer:Listen"):
+ * the rule table is keyed by the method name, notes name the method as itself.
  */
 void c4_rule_check(lua_State *L, const char *api);
 

@@ -112,7 +112,13 @@ void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...)
  * Findings for `c4emu check` and d:notes(): an init-rule violation, or a read
  * of a C4 API that the chosen OS version does not have.  Also logged (warn).
  */
-typedef enum { EMU_NOTE_RULE, EMU_NOTE_MISSING_API, EMU_NOTE_NOT_PROVIDED } emu_note_kind;
+typedef enum {
+  EMU_NOTE_RULE,          /* a forbidden call in OnDriverInit: fails `check` */
+  EMU_NOTE_MISSING_API,
+  EMU_NOTE_NOT_PROVIDED,  /* issue 10: a C4 API c4emu does not provide: fails `check` */
+  /* issue 15 */
+  EMU_NOTE_RULE_DISCOURAGED, /* "should not be invoked during OnDriverInit": a warning */
+} emu_note_kind;
 void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /*

@@ -32,7 +32,16 @@ typedef struct {
   bool deny_net;             /* --deny-net: outgoing HTTP to loopback only */
   /* issue 10: the emulated project (device, controller, other devices) */
   emu_project_decl project;
+  /* issue 15: the guards and coverage */
+  int watchdog_ms;           /* longest a callback may run (wall time); 0: off */
+  size_t memory_cap;         /* bytes the driver's Lua state may hold; 0: off */
+  int run_timeout_ms;        /* whole-run deadline (check --timeout); 0: none */
+  bool signals;              /* the CLI: the hook also watches SIGINT/SIGTERM */
+  bool coverage;             /* record which lines of the driver's files run */
 } emu_options;
+
+#define EMU_WATCHDOG_DEFAULT_MS 5000
+#define EMU_MEMORY_DEFAULT (1024u * 1024u * 1024u)
 
 /* One captured log line. */
 typedef struct {
@@ -106,6 +115,21 @@ struct emu_host {
   struct emu_state_section { char *name, *columns; emu_state_fn fn; void *data; } *sections;
   size_t nsections, capsections;
   struct emu_web *web;
+
+  /* issue 15: the watchdog (emu_watchdog.c), the memory cap, coverage */
+  int guard_depth;            /* protected calls into the driver in progress */
+  uint64_t guard_start_ns;    /* when the outermost began (uv_hrtime) */
+  uint64_t guard_deadline_ns; /* watchdog deadline of the outermost; 0: none */
+  uint64_t run_deadline_ns;   /* check --timeout; 0: none */
+  char guard_what[64];        /* the outermost callback's name */
+  char guard_msg[320];        /* the error a tripped guard raises */
+  bool guard_tripped;
+  bool run_timed_out;
+  bool mem_refused;           /* the allocator refused a block over the cap */
+  struct emu_cov *coverage;   /* NULL: coverage off */
+  void (*log_hide)(void *ud); /* the console: around each printed log line */
+  void (*log_show)(void *ud);
+  void *log_ud;
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -130,8 +154,6 @@ void emu_call_lifecycle(emu_ctx *ctx, const char *fn, emu_phase phase, const cha
 /* Sets Properties[name] = value and calls OnPropertyChanged(name). */
 void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
 
-/* Runs a line of Lua in the driver (the console); results printed to the log. */
-void emu_console_line(emu_ctx *ctx, const char *line);
 
 long emu_handles_open(emu_ctx *ctx); /* sum over kinds */
 /* issue 9: the driver callbacks the host itself calls (NULL-terminated). */
@@ -143,8 +165,9 @@ lua_State *emu_lua_new(emu_ctx *ctx);
 /* Copies the value at src_idx of `from` onto `to` (nil, booleans, numbers,
  * strings, tables of those).  Returns 0, or -1 with a message pushed on `to`. */
 int emu_lua_copy(lua_State *from, int src_idx, lua_State *to);
-/* Protected call whose error (message + traceback) is left on the stack. */
-int emu_pcall_keep(lua_State *L, int nargs, int nresults);
+/* Protected call whose error (message + traceback) is left on the stack;
+ * `what` names it for the watchdog. */
+int emu_pcall_keep(lua_State *L, int nargs, int nresults, const char *what);
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb);
 
 /* issue 14 (emu_lua_load.c): require's Lua searcher with package-relative
@@ -214,5 +237,41 @@ void emu_state_free(emu_ctx *ctx);
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);
 const char *emu_level_name(emu_level lvl);
+
+/* ---- issue 15: watchdog, signals (emu_watchdog.c) --------------------- */
+/* Installs the hook on the driver's main thread (before any driver code). */
+void emu_guard_install(emu_ctx *ctx);
+/* Around every protected call into the driver; nested calls count once. */
+void emu_guard_enter(emu_ctx *ctx, const char *what);
+void emu_guard_leave(emu_ctx *ctx);
+/* The CLI: SIGINT/SIGTERM/SIGHUP set a flag the hook reads and wake the
+ * loop through `wake` (uv_async_send is async-signal-safe). */
+void emu_signals_install(uv_async_t *wake);
+void emu_signals_remove(void);
+/* On the loop: the last signal (0: none), and whether it stopped a callback. */
+int emu_signal_take(bool *stopped_callback);
+
+/* ---- issue 15: the console of `c4emu run` (emu_console.c) ------------- */
+typedef struct emu_console emu_console;
+/* Opens the readline console on stdin; NULL when stdin is not a terminal
+ * or the process is not in the terminal's foreground. */
+emu_console *emu_console_open(emu_ctx *ctx);
+/* Ctrl-C at the prompt: discards what is typed; false if there was nothing. */
+bool emu_console_sigint(emu_console *c);
+/* Whether Ctrl-D (or the end of input) ended it; it then stopped the loop. */
+bool emu_console_ended(const emu_console *c);
+void emu_console_close(emu_console *c); /* NULL-safe; saves the history */
+
+/* ---- issue 15: coverage (emu_coverage.c) ------------------------------- */
+struct emu_cov *emu_coverage_new(emu_ctx *ctx);
+void emu_coverage_line(emu_ctx *ctx, lua_State *L, lua_Debug *ar);
+/* Adds this driver's hits to the process-wide collection (C4EMU_COVERAGE,
+ * check --coverage) and frees them. */
+void emu_coverage_finish(emu_ctx *ctx);
+/* Pushes {["file.lua"] = {[line] = hits}} of this driver onto L. */
+void emu_coverage_push(emu_ctx *ctx, lua_State *L);
+/* Writes the process-wide collection: LCOV, or luacov's stats format when
+ * the name ends in ".out".  Returns 0, or -1 with errno set. */
+int emu_coverage_write(const char *file);
 
 #endif

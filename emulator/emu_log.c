@@ -57,11 +57,13 @@ static void print_line(emu_ctx *ctx, emu_level lvl, const char *text) {
   localtime_r(&secs, &tm);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+  if (h->log_hide) h->log_hide(h->log_ud);
   if (h->opt.log_color)
     fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s\033[0m\n", stamp, milli,
             level_colors[lvl], level_names[lvl], text);
   else
     fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, milli, level_names[lvl], text);
+  if (h->log_show) h->log_show(h->log_ud);
 }
 
 static void store_line(emu_ctx *ctx, emu_level lvl, const char *text) {
@@ -137,6 +139,7 @@ const char *emu_note_kind_name(emu_note_kind kind) {
   case EMU_NOTE_RULE: return "init-rule";
   case EMU_NOTE_MISSING_API: return "missing-api";
   case EMU_NOTE_NOT_PROVIDED: return "not-provided";
+  case EMU_NOTE_RULE_DISCOURAGED: return "init-rule"; /* a warning of the same rule */
   }
   return "note";
 }

@@ -2,6 +2,7 @@
  * emu_main.c — the c4emu command.
  *
  *   c4emu run PATH    load a driver, run its lifecycle, serve until SIGINT/SIGTERM
+ *                     (or Ctrl-D at the console, emu_console.c)
  *   c4emu check PATH  load → init → 60 virtual seconds → destroy, per OS version;
  *                     report errors, init-rule violations and missing APIs
  *   c4emu apis        the API coverage table (emu_cmd_apis.c)
@@ -10,6 +11,7 @@
  * Exit codes: 0 clean, 1 findings (check), 2 the driver cannot run / bad usage.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +38,8 @@ enum {
   OPT_EPOCH, /* issue 9 */
   /* issue 10: the emulated project */
   OPT_DEVICE_ID, OPT_DEVICE_NAME, OPT_ROOM, OPT_CONTROLLER_IP, OPT_CONTROLLER_MAC,
+  /* issue 15 */
+  OPT_WATCHDOG, OPT_MEMORY, OPT_TIMEOUT, OPT_COVERAGE, OPT_STRICT,
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
   /* issue 17: web console */
   OPT_WEB = 300, OPT_VIRTUAL,
@@ -60,7 +64,19 @@ static const cli_opt opts[] = {
     {"bind", required_argument, OPT_BIND, FOR_BOTH, "ADDR",
      "address servers listen on (run: all interfaces; check: 127.0.0.1)"},
     {"junit", required_argument, OPT_JUNIT, FOR_CHECK, "FILE", "also write a JUnit XML report"},
-    {"once", no_argument, OPT_ONCE, FOR_RUN, NULL, "stop right after OnDriverLateInit"},
+    {"once", no_argument, OPT_ONCE, FOR_RUN, NULL,
+     "stop right after OnDriverLateInit (exit 1 if the driver raised)"},
+    /* issue 15 */
+    {"watchdog", required_argument, OPT_WATCHDOG, FOR_BOTH, "MS",
+     "stop a callback that runs longer than MS ms (default 5000; 0: off)"},
+    {"memory", required_argument, OPT_MEMORY, FOR_BOTH, "MB",
+     "memory the driver's Lua state may hold (default 1024; 0: off)"},
+    {"timeout", required_argument, OPT_TIMEOUT, FOR_CHECK, "S",
+     "fail a version whose run does not finish within S s (default 60; 0: none)"},
+    {"coverage", required_argument, OPT_COVERAGE, FOR_CHECK, "FILE",
+     "write line coverage of the driver's Lua files (LCOV; luacov stats if FILE ends in .out)"},
+    {"strict", no_argument, OPT_STRICT, FOR_CHECK, NULL,
+     "discouraged calls in OnDriverInit fail the check too"},
     {"epoch", required_argument, OPT_EPOCH, FOR_BOTH, "TIME",
      "wall time at load: 2026-01-01T00:00:00Z, a date, or seconds (default: now)"},
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
@@ -89,7 +105,7 @@ static const cli_opt opts[] = {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: c4emu run PATH [options]      run a driver until Ctrl-C\n"
+          "usage: c4emu run PATH [options]      run a driver, with a Lua console on a terminal\n"
           "       c4emu check PATH [options]    check a driver on one or more OS versions\n"
           "       c4emu pack PROJECT.c4zproj    build a .c4z from a DriverPackager project (pack --help)\n"
           "       c4emu apis [--os VERSION] [--markdown]   the API coverage table\n"
@@ -119,7 +135,8 @@ typedef struct {
   const char *cmd;
   const char *os_list;
   const char *junit;
-  bool once;
+  const char *coverage;
+  bool once, strict;
   emu_kv props[64];
   char web_addr[64];   /* issue 17: --web */
   int web_port;        /* -1: no web console */
@@ -168,6 +185,15 @@ static int die_usage(const char *fmt, ...) {
   return 2;
 }
 
+/* A whole number in [0, max], or -1. */
+static long parse_count(const char *s, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < 0 || v > max) return -1;
+  return v;
+}
+
 /* Applies one parsed option; returns 0 or an exit code. */
 static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
   switch (o->code) {
@@ -206,6 +232,26 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
       return die_usage("--web wants [ADDR:]PORT (numeric address, port 0-65535), not '%s'", val);
     break;
   case OPT_VIRTUAL: a->opt.virtual_clock = true; break;
+  case OPT_WATCHDOG: {
+    long v = parse_count(val, 86400000);
+    if (v < 0) return die_usage("--watchdog wants milliseconds (0 turns it off), not '%s'", val);
+    a->opt.watchdog_ms = (int)v;
+    break;
+  }
+  case OPT_MEMORY: {
+    long v = parse_count(val, 1L << 20);
+    if (v < 0) return die_usage("--memory wants megabytes (0 turns the cap off), not '%s'", val);
+    a->opt.memory_cap = (size_t)v * 1024 * 1024;
+    break;
+  }
+  case OPT_TIMEOUT: {
+    long v = parse_count(val, 86400);
+    if (v < 0) return die_usage("--timeout wants seconds (0: no limit), not '%s'", val);
+    a->opt.run_timeout_ms = (int)v * 1000;
+    break;
+  }
+  case OPT_COVERAGE: a->coverage = val; a->opt.coverage = true; break;
+  case OPT_STRICT: a->strict = true; break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
   case OPT_DENY_NET: a->opt.deny_net = true; break;
@@ -246,6 +292,9 @@ static int parse_args(int argc, char **argv, cli_args *a) {
   a->opt.log_level = EMU_LOG_INFO;
   a->opt.init_rule = EMU_RULE_STRICT;
   a->web_port = -1;
+  a->opt.watchdog_ms = EMU_WATCHDOG_DEFAULT_MS;
+  a->opt.memory_cap = EMU_MEMORY_DEFAULT;
+  a->opt.run_timeout_ms = 60000;
   int mine = strcmp(a->cmd, "run") == 0 ? FOR_RUN : FOR_CHECK;
   struct option lo[NOPTS + 1];
   for (size_t i = 0; i < NOPTS; i++) lo[i] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].code};
@@ -297,62 +346,33 @@ static void free_args(cli_args *a) {
 
 typedef struct {
   emu_ctx *ctx;
-  uv_signal_t sigint, sigterm, sighup;
-  uv_tty_t tty;
-  bool console;
-  bool stopping; /* a signal came: leave the run loop */
-  char line[4096];
-  size_t nline;
+  uv_async_t wake;      /* the signal handler's wake-up (emu_signals_install) */
+  emu_console *console; /* NULL: stdin is not a terminal, or --once */
+  bool stopping;        /* a signal came: leave the run loop (issue 17's advance loop) */
 } run_state;
 
-static void on_signal(uv_signal_t *s, int signum) {
-  run_state *rs = s->data;
-  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(signum));
+/* On the loop after SIGINT/SIGTERM/SIGHUP.  At the console, Ctrl-C that
+ * stopped running code or discarded a typed line has done its job (as in
+ * lua.c and shells); Ctrl-C on an empty prompt, SIGTERM and SIGHUP shut the
+ * run down. */
+static void on_wake(uv_async_t *a) {
+  run_state *rs = a->data;
+  bool stopped_callback;
+  int sig = emu_signal_take(&stopped_callback);
+  if (!sig) return;
+  if (sig == SIGINT && rs->console && (stopped_callback || emu_console_sigint(rs->console)))
+    return;
+  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(sig));
   rs->stopping = true;
   uv_stop(rs->ctx->loop);
-}
-
-static void console_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)hint;
-  run_state *rs = h->data;
-  buf->base = rs->line + rs->nline;
-  buf->len = sizeof rs->line - 1 - rs->nline;
-}
-
-static void prompt(void) {
-  fputs("lua> ", stderr);
-  fflush(stderr);
-}
-
-static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
-  (void)buf;
-  run_state *rs = st->data;
-  if (n < 0) { /* end of input: the console closes, the driver keeps running */
-    uv_read_stop(st);
-    return;
-  }
-  rs->nline += (size_t)n;
-  char *nl;
-  while ((nl = memchr(rs->line, '\n', rs->nline)) != NULL) {
-    *nl = '\0';
-    if (nl > rs->line && nl[-1] == '\r') nl[-1] = '\0';
-    if (rs->line[0]) emu_console_line(rs->ctx, rs->line);
-    size_t used = (size_t)(nl - rs->line) + 1;
-    memmove(rs->line, nl + 1, rs->nline - used);
-    rs->nline -= used;
-    prompt();
-  }
-  if (rs->nline == sizeof rs->line - 1) { /* a line too long for the console */
-    emu_log(rs->ctx, EMU_LOG_ERROR, "[c4emu] console line longer than %zu bytes dropped",
-            sizeof rs->line - 1);
-    rs->nline = 0;
-  }
 }
 
 static int cmd_run(cli_args *a) {
   if (a->os_list && c4_osver_parse(a->os_list, &a->opt.os) != 0)
     return die_usage("unknown OS version '%s'; known: %s", a->os_list, c4_osver_known());
   char err[1024];
+  a->opt.signals = true;
+  a->opt.run_timeout_ms = 0;
   emu_ctx *ctx = emu_driver_load(&a->opt, err, sizeof err);
   if (!ctx) {
     fprintf(stderr, "c4emu: %s\n", err);
@@ -371,31 +391,24 @@ static int cmd_run(cli_args *a) {
     fflush(stdout);
   }
   run_state rs = {.ctx = ctx};
-  uv_signal_init(ctx->loop, &rs.sigint);
-  uv_signal_init(ctx->loop, &rs.sigterm);
-  uv_signal_init(ctx->loop, &rs.sighup); /* the terminal went away: shut down cleanly too */
-  rs.sigint.data = rs.sigterm.data = rs.sighup.data = &rs;
-  uv_signal_start(&rs.sigint, on_signal, SIGINT);
-  uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&rs.sighup, on_signal, SIGHUP);
+  uv_async_init(ctx->loop, &rs.wake, on_wake);
+  rs.wake.data = &rs;
+  emu_signals_install(&rs.wake);
   emu_driver_init(ctx, "DIT_ADDING");
   if (a->once) {
     uv_stop(ctx->loop);
-  } else if (isatty(0) && uv_tty_init(ctx->loop, &rs.tty, 0, 1) == 0) {
-    rs.console = true;
-    rs.tty.data = &rs;
-    emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Lua console below, Ctrl-C to stop");
-    prompt();
-    uv_read_start((uv_stream_t *)&rs.tty, console_alloc, console_read);
+  } else if ((rs.console = emu_console_open(ctx)) != NULL) {
+    emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Lua console below (:help), "
+            "Ctrl-D or SIGTERM to stop");
   } else {
     emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Ctrl-C or SIGTERM to stop");
   }
-  /* Virtual clock: the console's advance stops the loop; the clock moves
+  /* Virtual clock: the web console's advance stops the loop; the clock moves
    * here, outside any libuv callback, then the loop serves again. */
   while (!rs.stopping) {
     uv_run(ctx->loop, UV_RUN_DEFAULT);
     uint64_t ms = emu_web_take_advance(web);
-    if (ms == 0) break; /* a signal, or --once */
+    if (ms == 0) break; /* a signal, the end of the console, or --once */
     /* Advancing serves the loop too: a signal or another advance asked for
      * meanwhile is seen here (its uv_stop was spent on an inner run). */
     while (ms != 0 && !rs.stopping) {
@@ -405,18 +418,19 @@ static int cmd_run(cli_args *a) {
     }
   }
   emu_web_stop(web);
-  uv_close((uv_handle_t *)&rs.sigint, NULL);
-  uv_close((uv_handle_t *)&rs.sigterm, NULL);
-  uv_close((uv_handle_t *)&rs.sighup, NULL);
-  if (rs.console) {
-    uv_tty_reset_mode();
-    uv_close((uv_handle_t *)&rs.tty, NULL);
-  }
+  bool by_console = rs.console && emu_console_ended(rs.console);
+  emu_console_close(rs.console);
+  if (by_console) emu_log(ctx, EMU_LOG_INFO, "[c4emu] end of console input: shutting down");
+  /* Signals still stop a runaway OnDriverDestroyed, with no loop to wake. */
+  emu_signals_install(NULL);
+  uv_close((uv_handle_t *)&rs.wake, NULL);
   emu_driver_destroy(ctx, "DIT_LOADED");
+  emu_signals_remove();
   size_t nerr = ctx->host->nerrors;
   emu_log(ctx, EMU_LOG_INFO, "[c4emu] stopped; %zu driver error%s", nerr, nerr == 1 ? "" : "s");
   emu_driver_free(ctx);
-  return 0;
+  /* run --once is a smoke test: a driver that raised fails it */
+  return a->once && nerr > 0 ? 1 : 0;
 }
 
 /* ---- check -------------------------------------------------------------- */
@@ -440,6 +454,7 @@ static int cmd_check(cli_args *a) {
   }
   emu_report rep;
   emu_report_init(&rep, a->opt.path);
+  rep.strict = a->strict;
   a->opt.virtual_clock = true;
   a->opt.bind_addr = a->opt.bind_addr ? a->opt.bind_addr : "127.0.0.1";
   /* The per-version report is the output; the log only shows problems. */
@@ -454,7 +469,11 @@ static int cmd_check(cli_args *a) {
   emu_report_print(&rep, stdout);
   int rc = emu_report_clean(&rep) ? 0 : 1;
   if (a->junit && emu_report_junit(&rep, a->junit) != 0) {
-    fprintf(stderr, "c4emu: cannot write %s\n", a->junit);
+    fprintf(stderr, "c4emu: cannot write %s: %s\n", a->junit, strerror(errno));
+    rc = 2;
+  }
+  if (a->coverage && emu_coverage_write(a->coverage) != 0) {
+    fprintf(stderr, "c4emu: cannot write %s: %s\n", a->coverage, strerror(errno));
     rc = 2;
   }
   emu_report_free(&rep);

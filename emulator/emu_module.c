@@ -12,6 +12,7 @@
  *   (issue 9) d:settle([timeout_ms]) (emu_settle.c); d:device(opts) (emu_device.c);
  *   c4emu.spawn(fn, ...), c4emu.pcall, c4emu.spawned/spawn_reset/spawn_errors
  *   (emu_spawn.c).  See README-devices.md.
+ *   d:coverage()   (issue 15; load options watchdog = ms, memory = bytes, coverage = true)
  *
  * Each driver has its own lua_State and libuv loop; values crossing between
  * the spec's state and the driver's are copied (emu_lua_copy).  A driver
@@ -77,6 +78,10 @@ static const char *const load_options[] = {
     "device",
     "controller",
     "devices",
+    /* issue 15: the guards and coverage */
+    "watchdog",
+    "memory",
+    "coverage",
     NULL,
 };
 
@@ -132,7 +137,8 @@ static int read_project(lua_State *L) {
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   emu_options opt = {.path = path, .virtual_clock = true, .init_rule = EMU_RULE_STRICT,
-                     .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1"};
+                     .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1",
+                     .watchdog_ms = EMU_WATCHDOG_DEFAULT_MS, .memory_cap = EMU_MEMORY_DEFAULT};
   emu_kv props[128];
   emu_project_opts project = {0};
   if (!lua_isnoneornil(L, 2)) {
@@ -171,6 +177,22 @@ static int l_load(lua_State *L) {
     lua_getfield(L, 2, "log");
     opt.log_stderr = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    /* issue 15: watchdog = ms (0: off), memory = bytes (0: off), coverage = true */
+    lua_getfield(L, 2, "watchdog");
+    if (!lua_isnil(L, -1)) {
+      lua_Number ms = luaL_checknumber(L, -1);
+      if (ms < 0 || ms > 86400000) return luaL_error(L, "watchdog must be 0 (off) to 86400000 ms");
+      opt.watchdog_ms = (int)ms;
+    }
+    lua_getfield(L, 2, "memory");
+    if (!lua_isnil(L, -1)) {
+      lua_Number b = luaL_checknumber(L, -1);
+      if (b < 0 || b > 1e15) return luaL_error(L, "memory must be 0 (off) or a number of bytes");
+      opt.memory_cap = (size_t)b;
+    }
+    lua_getfield(L, 2, "coverage");
+    opt.coverage = lua_toboolean(L, -1);
+    lua_pop(L, 3);
     lua_getfield(L, 2, "properties");
     if (lua_istable(L, -1)) {
       lua_pushnil(L);
@@ -190,6 +212,8 @@ static int l_load(lua_State *L) {
     lua_pop(L, 1);
   }
   if (getenv("C4EMU_LOG")) opt.log_stderr = true;
+  const char *cov = getenv("C4EMU_COVERAGE");
+  if (cov && *cov) opt.coverage = true;
   opt.props = props;
   /* issue 10: device=, controller=, devices=; a bad declaration raises, so
    * it is read in a protected call that lets the properties be freed. */
@@ -330,7 +354,7 @@ int emu_mdriver_call(lua_State *L, emu_ctx *ctx, int first, int last, const char
       return lua_error(L);
     }
   }
-  if (emu_pcall_keep(D, last - first + 1, LUA_MULTRET) != 0) {
+  if (emu_pcall_keep(D, last - first + 1, LUA_MULTRET, what) != 0) {
     lua_pushfstring(L, "driver error in %s: %s", what, lua_tostring(D, -1));
     lua_settop(D, base);
     return lua_error(L);
@@ -491,14 +515,17 @@ static int d_unseen_errors(lua_State *L) {
   return 1;
 }
 
-/* d:notes() → list of {kind="init-rule"|"missing-api", text=} */
+/* d:notes() → list of {kind="init-rule"|"missing-api"|"not-provided", level="error"|"warning", text=, count=} */
 static int d_notes(lua_State *L) {
   struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
   lua_createtable(L, (int)h->nnotes, 0);
   for (size_t i = 0; i < h->nnotes; i++) {
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
     lua_setfield(L, -2, "kind");
+    /* issue 15: discouraged calls are warnings, forbidden ones errors */
+    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error");
+    lua_setfield(L, -2, "level");
     lua_pushstring(L, h->notes[i].text);
     lua_setfield(L, -2, "text");
     lua_pushinteger(L, h->notes[i].count);
@@ -532,6 +559,13 @@ static int d_memory(lua_State *L) {
   lua_pushnumber(L, (lua_Number)h->mem_now);
   lua_pushnumber(L, (lua_Number)h->mem_peak);
   return 2;
+}
+
+/* d:coverage() → {["driver.lua"] = {[line] = hits}}: lines of the driver's
+ * own files that ran (c4emu.load(..., {coverage = true})); {} when off */
+static int d_coverage(lua_State *L) {
+  emu_coverage_push(emu_mdriver_check(L, 1)->ctx, L);
+  return 1;
 }
 
 /* d:now() → the emulator clock in ms */
@@ -743,6 +777,8 @@ static const luaL_Reg driver_methods[] = {
     {"run_until", d_run_until}, {"timers", d_timers},     {"stall", d_stall},
     /* issue 9: settle */
     {"settle", d_settle},
+    /* issue 15 */
+    {"coverage", d_coverage},
     {NULL, NULL},
 };
 

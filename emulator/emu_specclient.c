@@ -745,10 +745,11 @@ static int d_udp(lua_State *L) {
   struct sockaddr_storage ss;
   c4_sockaddr_parse(loopback(ctx), 0, &ss);
   c->udp = malloc(sizeof *c->udp);
-  if (!c->udp || uv_udp_init(ctx->loop, c->udp) != 0) {
+  int rc = c->udp ? uv_udp_init(ctx->loop, c->udp) : UV_ENOMEM;
+  if (rc != 0) {
     free(c->udp);
     c->udp = NULL;
-    return luaL_error(L, "d:udp: cannot create a UDP socket");
+    return luaL_error(L, "d:udp: cannot create a UDP socket: %s", uv_strerror(rc));
   }
   c->udp->data = c;
   emu_track(ctx, TRACK_KIND, +1);

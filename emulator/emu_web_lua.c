@@ -172,6 +172,14 @@ void emu_web_run_lua(emu_ctx *ctx, const char *code, size_t len, lua_State *J) {
   lua_State *L = ctx->L;
   int top = lua_gettop(L);
   lua_createtable(J, 0, 3);
+  /* Bytecode is refused here as everywhere (hostile bytecode can crash Lua 5.1). */
+  if (emu_is_bytecode(code, len)) {
+    lua_pushboolean(J, 0);
+    lua_setfield(J, -2, "ok");
+    lua_pushliteral(J, "precompiled Lua (bytecode) is refused: type Lua source");
+    lua_setfield(J, -2, "error");
+    return;
+  }
   /* An expression first ("1 + 1", "Properties"), then a chunk. */
   lua_pushliteral(L, "return ");
   lua_pushlstring(L, code, len);
@@ -182,7 +190,7 @@ void emu_web_run_lua(emu_ctx *ctx, const char *code, size_t len, lua_State *J) {
     lua_pop(L, 1);
     st = luaL_loadbuffer(L, code, len, "=console");
   }
-  if (st == 0) st = emu_pcall_keep(L, 0, LUA_MULTRET);
+  if (st == 0) st = emu_pcall_keep(L, 0, LUA_MULTRET, "web console Lua");
   lua_pushboolean(J, st == 0);
   lua_setfield(J, -2, "ok");
   if (st != 0) {

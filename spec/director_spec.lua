@@ -483,7 +483,7 @@ describe("c4emu check and APIs c4emu does not provide", function()
     d:init()
     local notes = d:notes()
     assert.equal(1, #notes)
-    assert.same({kind = "not-provided", count = 3,
+    assert.same({kind = "not-provided", level = "error", count = 3,
                  text = "C4:MediaGetAllAlbums is not provided by c4emu (not emulated, or not a DriverWorks API): it reads as nil"},
                 notes[1])
   end)

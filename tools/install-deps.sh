@@ -11,6 +11,8 @@ lua-dkjson unzip"
 PKGS="$PKGS libwebsockets-dev libwebsockets-evlib-uv chromium"
 # issue 13: HTTP (C4:url on libcurl)
 PKGS="$PKGS libcurl4-openssl-dev curl"
+# issue 15: the console (readline), its pty tests (python3), coverage (genhtml), JUnit (xmllint)
+PKGS="$PKGS libreadline-dev python3 lcov libxml2-utils"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

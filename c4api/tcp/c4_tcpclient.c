@@ -492,7 +492,7 @@ static int l_TcpClient_Connect(lua_State *L) {
   char buf[16];
   bool numeric;
   const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
-  c4_rule_check(L, "Connect");
+  c4_rule_check(L, "C4LuaTcpClient:Connect");
   if (!c->outgoing) return tcp_client_fail(L, "Connect", "an accepted connection cannot connect");
   if (c->state != CL_IDLE) return tcp_client_fail(L, "Connect", state_why(c));
   const char *node = host;

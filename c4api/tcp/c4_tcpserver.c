@@ -192,7 +192,7 @@ static int l_TcpServer_Listen(lua_State *L) {
   const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
   lua_Number backlog = luaL_optnumber(L, 4, 0);
   luaL_argcheck(L, backlog >= 0 && backlog <= 65535, 4, "backlog must be from 0 to 65535");
-  c4_rule_check(L, "Listen");
+  c4_rule_check(L, "C4LuaTcpServer:Listen");
   if (s->o.pending || s->lis) {
     lua_pushnil(L);
     lua_pushstring(L, s->lis ? "C4LuaTcpServer:Listen: the server is already listening"
