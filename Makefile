@@ -47,7 +47,7 @@ DRIVERS := $(patsubst fixtures/drivers/%/,%,$(sort $(dir $(wildcard fixtures/dri
 C4ZS    := $(DRIVERS:%=$(BUILD)/fixtures/%.c4z)
 DEPS    := $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
 
-.PHONY: all deps run test asan unit spec bench clean fixtures certs install uninstall
+.PHONY: all deps run test asan unit spec bench clean fixtures certs install uninstall fuzz fuzz-build
 all: $(BUILD)/c4emu $(BUILD)/c4emu.so $(BUILD)/pack-c4z fixtures certs
 
 deps:
@@ -60,11 +60,17 @@ run: deps
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/unit
-	$(Q)BUILD=$(BUILD) tools/run-tests.sh
+	$(Q)$(MAKE) --no-print-directory fuzz-build
+	$(Q)BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tools/run-tests.sh
 
+# GCC's -fsanitize=undefined leaves out float-cast-overflow (a NaN or 1e300
+# cast to an integer), float-divide-by-zero and bounds-strict: added, since a
+# driver's numbers reach C casts.
+ASAN_SAN := -fsanitize=address,undefined,float-cast-overflow,float-divide-by-zero,bounds-strict \
+            -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  SAN="$(ASAN_SAN)" \
 	  all build-asan/unit
 	$(Q)BUILD=build-asan SANITIZE=1 tools/run-tests.sh
 
@@ -167,7 +173,27 @@ uninstall:
 readme-apis: $(BUILD)/c4emu
 	$(Q)BUILD=$(BUILD) tools/update-readme-apis.sh
 
+# issue 16: libFuzzer harnesses (fuzz/fuzz_*.c), built with clang under ASan +
+# UBSan (float-cast-overflow included) into $(FUZZ_BUILD).  `make fuzz` runs
+# each for FUZZ_SECONDS (default 60) from its committed seed corpus
+# (fuzz/corpus/<name>, copied: the grown corpus stays in $(FUZZ_BUILD));
+# `make test` runs each for TEST_FUZZ_SECONDS so a regression fails CI.
+FUZZ_BUILD        ?= build-fuzz
+FUZZERS           := framer xml package json matcher
+FUZZ_SECONDS      ?= 60
+TEST_FUZZ_SECONDS ?= 10
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined,float-cast-overflow,float-divide-by-zero \
+            -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz-build: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" \
+	  $(FUZZERS:%=$(FUZZ_BUILD)/fuzz-%)
+fuzz: fuzz-build
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tools/run-fuzz.sh $(FUZZERS)
+$(BUILD)/fuzz-%: fuzz/fuzz_%.c $(CORE_O)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(CORE_O) $(LDLIBS) -o $@
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(DEPS)

@@ -12,6 +12,11 @@
  */
 #include <string.h>
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "c4api.h"
 
 static const c4_family *const families[] = {
@@ -43,9 +48,40 @@ const c4_family *const *c4_families(size_t *n) {
 }
 
 int c4_check_port(lua_State *L, int i) {
-  lua_Integer p = luaL_checkinteger(L, i);
+  lua_Number p = luaL_checknumber(L, i); /* not checkinteger: NaN would be cast first */
   luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range (0-65535)");
+  luaL_argcheck(L, p == floor(p), i, "port must be a whole number");
   return (int)p;
+}
+
+const char *c4_check_cstring(lua_State *L, int i, const char *what) {
+  size_t n;
+  const char *s = luaL_checklstring(L, i, &n);
+  if (memchr(s, '\0', n)) {
+    lua_pushfstring(L, "%s must not contain a NUL byte (\\0)", what);
+    luaL_argerror(L, i, lua_tostring(L, -1));
+  }
+  return s;
+}
+
+const char *c4_opt_cstring(lua_State *L, int i, const char *what) {
+  return lua_isnoneornil(L, i) ? NULL : c4_check_cstring(L, i, what);
+}
+
+uint64_t c4_env_number(emu_ctx *ctx, const char *name, uint64_t min, uint64_t max,
+                       uint64_t dflt) {
+  const char *s = getenv(name);
+  if (!s || !*s) return dflt;
+  char *end;
+  errno = 0;
+  unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+  if (s[0] < '0' || s[0] > '9' || *end || errno || v < min || v > max) {
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] %s=%s is not a whole number from %llu to %llu; "
+            "using %llu", name, s, (unsigned long long)min, (unsigned long long)max,
+            (unsigned long long)dflt);
+    return dflt;
+  }
+  return v;
 }
 
 const char *c4_opt_string(lua_State *L, int i, size_t *len) {

@@ -33,6 +33,12 @@ static const struct {
      * FileSetDir page (3.3.0 restricts it to allowed locations). */
     {C4F_NO_LEGACY_CIPHERS, V(4, 0, 0), "low-level ciphers (Blowfish, DES, RC4, ...) removed"},
     {C4F_FILESETDIR_CONFINED, V(3, 3, 0), "C4:FileSetDir limited to path aliases and allowed paths"},
+    /* issue 16: the seed (older page) says CreateServer "Returns None"; the
+     * current page, rewritten for 3.3.1 (identifier, doc edit 2022-09-26),
+     * documents true / false, message (reference §11-12).  Before 3.3.1 it
+     * returns nothing.  CreateTLSServer (3.3.0) documents its results from
+     * the start, so it is not affected. */
+    {C4F_SERVER_CREATE_RESULT, V(3, 3, 1), "C4:CreateServer returns true | false, message"},
 };
 
 /*

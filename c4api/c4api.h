@@ -60,6 +60,8 @@ typedef enum {
   /* issue 14 */
   C4F_NO_LEGACY_CIPHERS,    /* Blowfish, CAST, DES, IDEA, RC2/4, SEED, Camellia gone (OpenSSL 3) */
   C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always) */
+  /* issue 16: CreateServer's results */
+  C4F_SERVER_CREATE_RESULT, /* C4:CreateServer returns true | false, message */
   C4F__COUNT
 } c4_feature;
 
@@ -103,6 +105,17 @@ void c4_rule_check(lua_State *L, const char *api);
 int c4_check_port(lua_State *L, int i);
 /* Argument i as a string that may be nil or absent (NULL, *len 0 then). */
 const char *c4_opt_string(lua_State *L, int i, size_t *len);
+/* issue 16: argument i as a string that becomes a C string (a host, a path, a
+ * name): raises "<what> must not contain a NUL byte" rather than let C cut it
+ * short ("127.0.0.1\0evil" must not connect to 127.0.0.1).  opt: nil → NULL. */
+const char *c4_check_cstring(lua_State *L, int i, const char *what);
+const char *c4_opt_cstring(lua_State *L, int i, const char *what);
+/* issue 16: a whole number from environment variable `name`, from min to max;
+ * unset → dflt; anything else (a sign, a fraction, junk, out of range) logs a
+ * warning naming the variable and gives dflt (C4EMU_MAX_PAYLOAD=-1 must not
+ * wrap to "unlimited"). */
+uint64_t c4_env_number(emu_ctx *ctx, const char *name, uint64_t min, uint64_t max,
+                       uint64_t dflt);
 
 /* ---- the families ------------------------------------------------------ */
 extern const c4_family c4_family_core;     /* core/c4_core.c: log, identity, properties */

@@ -174,9 +174,9 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
     return NULL;
   }
   ctx->pkg_dir = h->pkg.root;
-  char sandbox[] = "/tmp/c4emu-sandbox-XXXXXX";
-  h->sandbox = mkdtemp(sandbox) ? strdup(sandbox) : NULL;
-  int sandbox_errno = h->sandbox ? 0 : errno;
+  char why[512];
+  h->sandbox = emu_tmp_make("sandbox", why, sizeof why);
+  if (!h->sandbox) emu_log(ctx, EMU_LOG_WARN, "[c4emu] no sandbox folder: %s", why);
   ctx->sandbox_dir = h->sandbox;
 
   struct timeval tv;
@@ -237,9 +237,6 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   }
   emu_log(ctx, EMU_LOG_INFO, "[c4emu] loading %s (%s) on OS %s", opt->path, shown,
           c4_osver_format(ctx->os, (char[16]){0}, 16));
-  if (sandbox_errno)
-    emu_log(ctx, EMU_LOG_WARN, "[c4emu] cannot create the sandbox folder in /tmp: %s; "
-            "C4:GetSandboxDir has none", strerror(sandbox_errno));
   ctx->phase = EMU_PHASE_LOAD;
   emu_pcall(ctx, 0, 0, "driver chunk");
   ctx->phase = EMU_PHASE_NONE;
@@ -282,6 +279,7 @@ void emu_driver_destroy(emu_ctx *ctx, const char *dit) {
     hk.fn(ctx, hk.data);
   }
   emu_clock_free(h->clock);
+  emu_gc_check_close(ctx);
   uv_run(&h->loop, UV_RUN_NOWAIT); /* run close callbacks */
   uv_walk(&h->loop, close_leftover, ctx);
   while (uv_run(&h->loop, UV_RUN_NOWAIT) != 0) {

@@ -38,6 +38,8 @@ typedef struct {
   int run_timeout_ms;        /* whole-run deadline (check --timeout); 0: none */
   bool signals;              /* the CLI: the hook also watches SIGINT/SIGTERM */
   bool coverage;             /* record which lines of the driver's files run */
+  /* issue 16 */
+  bool gc_each_callback;     /* a full collection after every driver callback */
 } emu_options;
 
 #define EMU_WATCHDOG_DEFAULT_MS 5000
@@ -130,6 +132,10 @@ struct emu_host {
   void (*log_hide)(void *ud); /* the console: around each printed log line */
   void (*log_show)(void *ud);
   void *log_ud;
+  /* issue 16: --gc-each-callback: runs a full collection once the callback's
+   * C caller has unwound (the check phase of the loop); active only when due */
+  uv_check_t gc_check;
+  bool gc_check_init;
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -168,6 +174,8 @@ int emu_lua_copy(lua_State *from, int src_idx, lua_State *to);
 /* Protected call whose error (message + traceback) is left on the stack;
  * `what` names it for the watchdog. */
 int emu_pcall_keep(lua_State *L, int nargs, int nresults, const char *what);
+/* issue 16: closes the --gc-each-callback check handle (driver teardown). */
+void emu_gc_check_close(emu_ctx *ctx);
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb);
 
 /* issue 14 (emu_lua_load.c): require's Lua searcher with package-relative
@@ -233,6 +241,11 @@ void emu_settle_for_advance(emu_ctx *ctx, bool *warned);
  * timers, handles): {name=, columns={...}, rows={...}}. */
 void emu_state_push_sections(emu_ctx *ctx, lua_State *L);
 void emu_state_free(emu_ctx *ctx);
+/* ---- temporary folders (emu_tmp.c) --- issue 16 ------------------------- */
+/* A new private folder $TMPDIR/c4emu-<uid>/<what>-<pid>-XXXXXX (malloc'd,
+ * canonical), after removing the folders left by processes that are gone;
+ * NULL with a reason in err. */
+char *emu_tmp_make(const char *what, char *err, size_t errsz);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

@@ -120,9 +120,40 @@ static void split_traceback(const char *full, char *msg, size_t msgsz, const cha
   *tb = cut ? cut + 1 : "";
 }
 
+/*
+ * --gc-each-callback: an object the driver forgot to keep a reference to
+ * dies right after the callback instead of "some time later".  Not inside
+ * emu_pcall itself: the C code that made the call (a socket event, say) may
+ * still hold the object on the stack or by a self-reference it drops on its
+ * way out.  The collection runs in the loop's check phase, right after the
+ * I/O callbacks of this iteration; every __gc of c4api is C only.
+ */
+static void on_gc_check(uv_check_t *chk) {
+  emu_ctx *ctx = chk->data;
+  uv_check_stop(chk);
+  if (ctx->L && ctx->phase != EMU_PHASE_DEAD) lua_gc(ctx->L, LUA_GCCOLLECT, 0);
+}
+
+static void gc_soon(emu_ctx *ctx) {
+  struct emu_host *h = ctx->host;
+  if (!h->gc_check_init) {
+    if (uv_check_init(ctx->loop, &h->gc_check) != 0) return;
+    h->gc_check.data = ctx;
+    h->gc_check_init = true;
+  }
+  uv_check_start(&h->gc_check, on_gc_check);
+}
+
+void emu_gc_check_close(emu_ctx *ctx) {
+  if (!ctx->host->gc_check_init) return;
+  ctx->host->gc_check_init = false;
+  uv_close((uv_handle_t *)&ctx->host->gc_check, NULL);
+}
+
 int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what) {
   lua_State *L = ctx->L;
   int st = pcall_tb(L, nargs, nresults, what);
+  if (ctx->host->opt.gc_each_callback) gc_soon(ctx);
   if (st == 0) return 0;
   const char *full = lua_tostring(L, -1);
   char msg[2048];

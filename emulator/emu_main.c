@@ -40,6 +40,8 @@ enum {
   OPT_DEVICE_ID, OPT_DEVICE_NAME, OPT_ROOM, OPT_CONTROLLER_IP, OPT_CONTROLLER_MAC,
   /* issue 15 */
   OPT_WATCHDOG, OPT_MEMORY, OPT_TIMEOUT, OPT_COVERAGE, OPT_STRICT,
+  /* issue 16 */
+  OPT_SERVER_FLUSH_MS, OPT_GC_EACH_CALLBACK,
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
   /* issue 17: web console */
   OPT_WEB = 300, OPT_VIRTUAL,
@@ -100,6 +102,11 @@ static const cli_opt opts[] = {
      "what C4:GetControllerNetworkAddress gives (default 127.0.0.1)"},
     {"controller-mac", required_argument, OPT_CONTROLLER_MAC, FOR_BOTH, "MAC",
      "what C4:GetUniqueMAC gives (default 000FFF0C4E01)"},
+    /* issue 16 */
+    {"server-flush-ms", required_argument, OPT_SERVER_FLUSH_MS, FOR_BOTH, "MS",
+     "CreateServer: deliver an undelimited partial payload after MS quiet (default 500, 0 off)"},
+    {"gc-each-callback", no_argument, OPT_GC_EACH_CALLBACK, FOR_BOTH, NULL,
+     "full garbage collection after every driver callback (finds missing references)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -278,6 +285,17 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
       return die_usage("--controller-mac wants 12 hex digits (000FFF0C4E01), not '%s'", val);
     a->opt.project.controller_mac = val;
     break;
+  case OPT_SERVER_FLUSH_MS: {
+    /* Carried as C4EMU_SERVER_FLUSH_MS, which the socket core reads for every
+     * driver (run and each version of check) — one source for the value. */
+    char *end;
+    unsigned long v = val[0] >= '0' && val[0] <= '9' ? strtoul(val, &end, 10) : 0;
+    if (val[0] < '0' || val[0] > '9' || *end || v > 3600000)
+      return die_usage("--server-flush-ms wants milliseconds from 0 to 3600000, not '%s'", val);
+    setenv("C4EMU_SERVER_FLUSH_MS", val, 1);
+    break;
+  }
+  case OPT_GC_EACH_CALLBACK: a->opt.gc_each_callback = true; break;
   }
   return 0;
 }

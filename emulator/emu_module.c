@@ -28,6 +28,7 @@
 #include "emu_host.h"
 #include "emu_module.h"
 #include "c4api.h"
+#include "net/c4_conn.h"
 
 #define DRIVER_MT "c4emu.driver"
 
@@ -82,6 +83,8 @@ static const char *const load_options[] = {
     "watchdog",
     "memory",
     "coverage",
+    /* issue 16: a full collection after every driver callback */
+    "gc_each_callback",
     NULL,
 };
 
@@ -193,6 +196,10 @@ static int l_load(lua_State *L) {
     lua_getfield(L, 2, "coverage");
     opt.coverage = lua_toboolean(L, -1);
     lua_pop(L, 3);
+    /* issue 16: a full collection after every driver callback */
+    lua_getfield(L, 2, "gc_each_callback");
+    opt.gc_each_callback = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 2, "properties");
     if (lua_istable(L, -1)) {
       lua_pushnil(L);
@@ -541,7 +548,7 @@ static int d_phase(lua_State *L) {
   return 1;
 }
 
-/* d:handles() → total open native handles, {kind = count} */
+/* d:handles() → total open native handles, {kind = count}, {kind = bytes queued to send} */
 static int d_handles(lua_State *L) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
   lua_pushinteger(L, emu_handles_open(ctx));
@@ -550,7 +557,13 @@ static int d_handles(lua_State *L) {
     lua_pushinteger(L, ctx->host->handles[i].count);
     lua_setfield(L, -2, ctx->host->handles[i].kind);
   }
-  return 2;
+  /* issue 16: bytes queued to send, per kind of connection */
+  lua_newtable(L);
+  for (size_t i = 0; i < ctx->host->nhandle_kinds; i++) {
+    lua_pushnumber(L, (lua_Number)c4_conn_queued_total(ctx, ctx->host->handles[i].kind));
+    lua_setfield(L, -2, ctx->host->handles[i].kind);
+  }
+  return 3;
 }
 
 /* d:memory() → bytes held by the driver's Lua state now, and at peak */

@@ -13,6 +13,8 @@ PKGS="$PKGS libwebsockets-dev libwebsockets-evlib-uv chromium"
 PKGS="$PKGS libcurl4-openssl-dev curl"
 # issue 15: the console (readline), its pty tests (python3), coverage (genhtml), JUnit (xmllint)
 PKGS="$PKGS libreadline-dev python3 lcov libxml2-utils"
+# issue 16: clang and its libFuzzer runtime for `make fuzz` (and make test's short runs)
+PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -265,6 +265,7 @@ typedef struct {
   int nargs, nres;
   bool with_self;
   bool called;
+  tcp_result_check check;  /* NULL, or validates the results (may raise) */
 } tcp_callspec;
 
 /* (spec, values...) — inside emu_pcall: builds the arguments, calls the handler. */
@@ -292,6 +293,7 @@ static int l_trampoline(lua_State *L) {
   }
   cs->called = true;
   lua_call(L, cs->nargs + (cs->with_self ? 1 : 0), cs->nres);
+  if (cs->check) cs->check(L, lua_gettop(L) - cs->nres + 1); /* raises inside the pcall */
   return cs->nres;
 }
 
@@ -313,6 +315,7 @@ static const char *what_of(const char *mt, const char *name) {
 }
 
 static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
+                      tcp_result_check check,
                       bool with_self) {
   lua_State *L = o->ctx->L;
   if (!o->st || o->dead) {
@@ -323,7 +326,7 @@ static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nar
     for (int i = 0; i < nres; i++) lua_pushnil(L);
     return false;
   }
-  tcp_callspec cs = {o, name, args, nargs, nres, with_self, false};
+  tcp_callspec cs = {o, name, args, nargs, nres, with_self, false, check};
   lua_checkstack(L, nargs + 4);
   lua_rawgeti(L, LUA_REGISTRYINDEX, o->st->tramp_ref);
   lua_pushlightuserdata(L, &cs);
@@ -343,11 +346,12 @@ static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nar
 }
 
 bool tcp_call(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres) {
-  return call_impl(o, name, args, nargs, nres, true);
+  return call_impl(o, name, args, nargs, nres, NULL, true);
 }
 
-bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres) {
-  return call_impl(o, name, args, nargs, nres, false);
+bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
+                    tcp_result_check check) {
+  return call_impl(o, name, args, nargs, nres, check, false);
 }
 
 /* ---- resolving and choosing ---------------------------------------------------- */
@@ -577,6 +581,7 @@ const char *tcp_check_service(lua_State *L, int i, char *buf, size_t bufsz, bool
   size_t len;
   const char *s = lua_tolstring(L, i, &len);
   luaL_argcheck(L, len > 0, i, "service must not be empty");
+  luaL_argcheck(L, !memchr(s, '\0', len), i, "service must not contain a NUL byte (\\0)");
   bool digits = len <= 5;
   for (size_t k = 0; k < len && digits; k++) digits = s[k] >= '0' && s[k] <= '9';
   if (digits) {

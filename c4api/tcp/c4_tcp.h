@@ -148,8 +148,14 @@ typedef struct {
  * (always nres values: nils when not called).  Charges a pending d:stall.
  */
 bool tcp_call(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres);
-/* The same without the object as first argument (the ReadUntil matcher). */
-bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres);
+/* Validates a handler's nres results (the first at stack index `first`) inside
+ * the protected call: raises with luaL_error when they are unusable, so the
+ * failure is logged and counted like any error of the handler. */
+typedef void (*tcp_result_check)(lua_State *L, int first);
+/* The same without the object as first argument (the ReadUntil matcher), with
+ * an optional check of the results. */
+bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
+                    tcp_result_check check);
 
 /* ---- Listen / Connect: resolve and choose -------------------------------------- */
 /*

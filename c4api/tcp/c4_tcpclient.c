@@ -45,6 +45,7 @@
 #include <strings.h>
 #include <netinet/in.h>
 
+#include "net/c4_limits.h"
 #include "tcp/c4_tcpclient.h"
 
 tcp_client *tcp_check_client(lua_State *L) {
@@ -215,7 +216,7 @@ static void ev_data(c4_conn *conn, const char *p, size_t n) {
   tcp_client_service(c);
   batch_end(c);
   tcp_sync_alive(&c->o);
-  if (c->len >= BUF_CAP && !c->paused && c->conn) {
+  if (c->len >= c->max_unread && !c->paused && c->conn) {
     c->paused = true;
     c4_conn_pause(c->conn);
     if (!c->warned_full)
@@ -368,16 +369,17 @@ static const tcp_ops client_ops = {
     .describe = cl_describe,
 };
 
-static tcp_client *client_new(void) {
+static tcp_client *client_new(emu_ctx *ctx) {
   tcp_client *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->nodelay = c->keepalive = c->linger = -1;
+  c->max_unread = (size_t)c4_net_limits_of(ctx)->max_unread;
   return c;
 }
 
 int tcp_client_create(lua_State *L, tcp_state *st) {
   tcp_box *b = tcp_newud(L, st, TCP_CLIENT_MT);
-  tcp_client *c = client_new();
+  tcp_client *c = client_new(emu_ctx_of(L));
   if (!c) return luaL_error(L, "C4:CreateTCPClient: out of memory");
   c->outgoing = true;
   tcp_link(st, b, &c->o, &client_ops);
@@ -407,7 +409,7 @@ void tcp_client_accepted(tcp_obj *so, c4_conn *conn) {
     c4_conn_abort(conn);
     return;
   }
-  tcp_client *c = client_new();
+  tcp_client *c = client_new(so->ctx);
   if (!c) {
     c4_conn_abort(conn);
     return;
@@ -488,7 +490,7 @@ static const char *state_why(const tcp_client *c) {
 static int l_TcpClient_Connect(lua_State *L) {
   tcp_client *c = tcp_check_client(L);
   tcp_check_open(L, &c->o, "Connect");
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = c4_check_cstring(L, 2, "host");
   char buf[16];
   bool numeric;
   const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
@@ -534,7 +536,7 @@ static int l_TcpClient_Write(lua_State *L) {
 static int l_TcpClient_Option(lua_State *L) {
   tcp_client *c = tcp_check_client(L);
   tcp_check_open(L, &c->o, "Option");
-  const char *name = luaL_checkstring(L, 2);
+  const char *name = c4_check_cstring(L, 2, "option name");
   bool on = tcp_check_flag(L, 3);
   lua_Number secs = luaL_optnumber(L, 4, 0);
   luaL_argcheck(L, secs >= 0 && secs <= 65535, 4, "seconds must be from 0 to 65535");

@@ -155,7 +155,7 @@ static int l_TcpServer_OnError(lua_State *L) {
 static int l_TcpServer_Option(lua_State *L) {
   tcp_server *s = check_server(L);
   tcp_check_open(L, &s->o, "Option");
-  const char *name = luaL_checkstring(L, 2);
+  const char *name = c4_check_cstring(L, 2, "option name");
   bool on = tcp_check_flag(L, 3);
   lua_Number secs = luaL_optnumber(L, 4, 0);
   luaL_argcheck(L, secs >= 0 && secs <= 65535, 4, "seconds must be from 0 to 65535");
@@ -186,7 +186,7 @@ static bool is_loopback_name(const char *h) {
 static int l_TcpServer_Listen(lua_State *L) {
   tcp_server *s = check_server(L);
   tcp_check_open(L, &s->o, "Listen");
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = c4_check_cstring(L, 2, "host");
   char buf[16];
   bool numeric;
   const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
