@@ -29,14 +29,8 @@
 #include <strings.h>
 
 #include "emu_pack.h"
+#include "emu_package.h"
 
-static int fail(char *err, size_t errsz, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errsz, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -128,30 +122,30 @@ int emu_c4zproj_parse(const char *text, size_t len, emu_c4zproj *out, char *err,
   *out = (emu_c4zproj){0};
   proj_state st = {.out = out};
   st.parser = XML_ParserCreate(NULL);
-  if (!st.parser) return fail(err, errsz, "out of memory");
+  if (!st.parser) return emu_errf(err, errsz, "out of memory");
   XML_SetUserData(st.parser, &st);
   XML_SetElementHandler(st.parser, proj_start, proj_end);
   int rc = 0;
   if (len > (64u << 20)) {
-    rc = fail(err, errsz, "the file is larger than 64 MiB");
+    rc = emu_errf(err, errsz, "the file is larger than 64 MiB");
   } else if (XML_Parse(st.parser, text, (int)len, XML_TRUE) != XML_STATUS_OK) {
-    rc = fail(err, errsz, "line %lu, column %lu: %s", (unsigned long)XML_GetCurrentLineNumber(st.parser),
+    rc = emu_errf(err, errsz, "line %lu, column %lu: %s", (unsigned long)XML_GetCurrentLineNumber(st.parser),
               (unsigned long)XML_GetCurrentColumnNumber(st.parser) + 1,
               st.why[0] ? st.why : XML_ErrorString(XML_GetErrorCode(st.parser)));
   }
   XML_ParserFree(st.parser);
   if (rc == 0 && (!out->type || strcmp(out->type, "c4z") != 0))
-    rc = fail(err, errsz, "<Driver type=\"%s\">: only type=\"c4z\" can be packed",
+    rc = emu_errf(err, errsz, "<Driver type=\"%s\">: only type=\"c4z\" can be packed",
               out->type ? out->type : "");
   if (rc == 0 && (!out->name || !out->name[0]))
-    rc = fail(err, errsz, "<Driver> has no name attribute (the .c4z is named after it)");
-  if (rc == 0 && !out->has_items) rc = fail(err, errsz, "<Driver> has no <Items>");
+    rc = emu_errf(err, errsz, "<Driver> has no name attribute (the .c4z is named after it)");
+  if (rc == 0 && !out->has_items) rc = emu_errf(err, errsz, "<Driver> has no <Items>");
   for (size_t i = 0; rc == 0 && i < out->nitems; i++) {
     emu_proj_item *it = &out->items[i];
     if (!it->type || (strcmp(it->type, "dir") != 0 && strcmp(it->type, "file") != 0))
-      rc = fail(err, errsz, "line %lu: <Item> type must be \"dir\" or \"file\"", it->line);
+      rc = emu_errf(err, errsz, "line %lu: <Item> type must be \"dir\" or \"file\"", it->line);
     else if (!it->name || !it->name[0])
-      rc = fail(err, errsz, "line %lu: <Item> has no name", it->line);
+      rc = emu_errf(err, errsz, "line %lu: <Item> has no name", it->line);
   }
   if (rc != 0) emu_c4zproj_free(out);
   return rc;
@@ -178,10 +172,10 @@ static int quoted(const char *s, char **out, int max, unsigned long line, char *
     if (*s == '"' || *s == '\'') {
       char q = *s++;
       const char *end = strchr(s, q);
-      if (!end) return fail(err, errsz, "squishy line %lu: unterminated string", line);
-      if (n == max) return fail(err, errsz, "squishy line %lu: too many strings", line);
+      if (!end) return emu_errf(err, errsz, "squishy line %lu: unterminated string", line);
+      if (n == max) return emu_errf(err, errsz, "squishy line %lu: too many strings", line);
       out[n] = strndup(s, (size_t)(end - s));
-      if (!out[n]) return fail(err, errsz, "out of memory");
+      if (!out[n]) return emu_errf(err, errsz, "out of memory");
       n++;
       s = end + 1;
     } else if (*s == '-' && s[1] == '-') {
@@ -203,7 +197,7 @@ int emu_squishy_parse(const char *text, emu_squishy *out, char *err, size_t errs
     line++;
     if (n >= sizeof buf) {
       emu_squishy_free(out);
-      return fail(err, errsz, "squishy line %lu is too long", line);
+      return emu_errf(err, errsz, "squishy line %lu is too long", line);
     }
     memcpy(buf, p, n);
     buf[n] = '\0';
@@ -230,11 +224,11 @@ int emu_squishy_parse(const char *text, emu_squishy *out, char *err, size_t errs
       strs[0] = NULL;
     } else if (w == 6 && strncmp(s, "Module", 6) == 0 && k >= 1) {
       if (strpbrk(strs[0], "'\\\n") || !strs[0][0]) {
-        rc = fail(err, errsz, "squishy line %lu: module name '%s' is not a plain name", line, strs[0]);
+        rc = emu_errf(err, errsz, "squishy line %lu: module name '%s' is not a plain name", line, strs[0]);
       } else if (out->nmods == cap) {
         cap = cap ? cap * 2 : 16;
         void *l = realloc(out->mods, cap * sizeof *out->mods);
-        if (!l) rc = fail(err, errsz, "out of memory");
+        if (!l) rc = emu_errf(err, errsz, "out of memory");
         else out->mods = l;
       }
       if (rc == 0) {
@@ -246,7 +240,7 @@ int emu_squishy_parse(const char *text, emu_squishy *out, char *err, size_t errs
     } else if (w == 6 && strncmp(s, "Option", 6) == 0) {
       /* minify and the like: squish options that change nothing here */
     } else {
-      rc = fail(err, errsz, "squishy line %lu: expected Main \"file\", Module \"name\" [\"file\"] "
+      rc = emu_errf(err, errsz, "squishy line %lu: expected Main \"file\", Module \"name\" [\"file\"] "
                 "or Output \"file\"", line);
     }
     free(strs[0]);
@@ -258,7 +252,7 @@ int emu_squishy_parse(const char *text, emu_squishy *out, char *err, size_t errs
   }
   if (!out->main) {
     emu_squishy_free(out);
-    return fail(err, errsz, "squishy has no Main \"file\" line");
+    return emu_errf(err, errsz, "squishy has no Main \"file\" line");
   }
   for (size_t i = 0; i < out->nmods; i++) {
     if (out->mods[i].path) continue;
@@ -266,7 +260,7 @@ int emu_squishy_parse(const char *text, emu_squishy *out, char *err, size_t errs
     char *path = malloc(n + 5);
     if (!path) {
       emu_squishy_free(out);
-      return fail(err, errsz, "out of memory");
+      return emu_errf(err, errsz, "out of memory");
     }
     for (size_t j = 0; j < n; j++) path[j] = out->mods[i].name[j] == '.' ? '/' : out->mods[i].name[j];
     memcpy(path + n, ".lua", 5);
@@ -330,7 +324,7 @@ int emu_squish(const emu_squishy *q, const emu_squish_src *mods, const emu_squis
   put_source(&b, main_src->text, main_src->len);
   if (b.oom) {
     free(b.p);
-    return fail(err, errsz, "out of memory");
+    return emu_errf(err, errsz, "out of memory");
   }
   *out = b.p;
   *outlen = b.len;

@@ -37,7 +37,8 @@
 #define DRIVER_XML_READ_MAX (16u << 20)  /* emu_xml_parse refuses less than this */
 #define NAME_SHOWN_MAX 120               /* characters of an entry name put in messages */
 
-static int fail(char *err, size_t errsz, const char *fmt, ...) {
+/* Writes the reason into err and returns -1: the refusals' one shape. */
+int emu_errf(char *err, size_t errsz, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, errsz, fmt, ap);
@@ -136,7 +137,7 @@ static int make_dirs(const char *root, const char *rel, bool whole, const char *
                      char *err, size_t errsz) {
   char path[PATH_MAX], nb[NAME_SHOWN_MAX + 8];
   size_t len = strlen(root);
-  if (len >= sizeof path) return fail(err, errsz, "temporary folder path too long");
+  if (len >= sizeof path) return emu_errf(err, errsz, "temporary folder path too long");
   memcpy(path, root, len + 1);
   for (const char *s = rel; *s;) {
     size_t n = strcspn(s, "/");
@@ -144,7 +145,7 @@ static int make_dirs(const char *root, const char *rel, bool whole, const char *
     if (last && !whole) break;
     if (n > 0 && !(n == 1 && s[0] == '.')) {
       if (len + 1 + n >= sizeof path)
-        return fail(err, errsz, "entry '%s': name too long", shown(entry, nb, sizeof nb));
+        return emu_errf(err, errsz, "entry '%s': name too long", shown(entry, nb, sizeof nb));
       path[len++] = '/';
       memcpy(path + len, s, n);
       len += n;
@@ -154,7 +155,7 @@ static int make_dirs(const char *root, const char *rel, bool whole, const char *
         int e = errno;
         bool is_dir = e == EEXIST && lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
         if (!is_dir)
-          return fail(err, errsz, "entry '%s': cannot create folder: %s%s", shown(entry, nb, sizeof nb),
+          return emu_errf(err, errsz, "entry '%s': cannot create folder: %s%s", shown(entry, nb, sizeof nb),
                       strerror(e), e == EEXIST ? " (a file has the same name)" : "");
       }
     }
@@ -180,18 +181,18 @@ static int extract_file(zip_t *za, zip_uint64_t i, const char *name, const char 
                         char *buf, size_t bufsz, uint64_t *total, char *err, size_t errsz) {
   char path[PATH_MAX], nb[NAME_SHOWN_MAX + 8];
   if (snprintf(path, sizeof path, "%s/%s", root, name) >= (int)sizeof path)
-    return fail(err, errsz, "entry '%s': name too long", shown(name, nb, sizeof nb));
+    return emu_errf(err, errsz, "entry '%s': name too long", shown(name, nb, sizeof nb));
   if (make_dirs(root, name, false, name, err, errsz) != 0) return -1;
 
   zip_file_t *zf = zip_fopen_index(za, i, 0);
   if (!zf)
-    return fail(err, errsz, "entry '%s' cannot be read: %s", shown(name, nb, sizeof nb),
+    return emu_errf(err, errsz, "entry '%s' cannot be read: %s", shown(name, nb, sizeof nb),
                 zip_strerror(za));
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) {
     int e = errno;
     zip_fclose(zf);
-    return fail(err, errsz, "entry '%s': cannot create file: %s%s", shown(name, nb, sizeof nb),
+    return emu_errf(err, errsz, "entry '%s': cannot create file: %s%s", shown(name, nb, sizeof nb),
                 strerror(e), e == EEXIST ? " (another entry has the same name)" : "");
   }
 
@@ -200,30 +201,30 @@ static int extract_file(zip_t *za, zip_uint64_t i, const char *name, const char 
   for (;;) {
     zip_int64_t n = zip_fread(zf, buf, bufsz);
     if (n < 0) {
-      rc = fail(err, errsz, "entry '%s' is damaged: %s", shown(name, nb, sizeof nb), zip_file_strerror(zf));
+      rc = emu_errf(err, errsz, "entry '%s' is damaged: %s", shown(name, nb, sizeof nb), zip_file_strerror(zf));
       break;
     }
     if (n == 0) break;
     size += (uint64_t)n;
     *total += (uint64_t)n;
     if (size > EMU_ZIP_MAX_ENTRY) {
-      rc = fail(err, errsz, "entry '%s' inflates past the %u MiB limit for one file",
+      rc = emu_errf(err, errsz, "entry '%s' inflates past the %u MiB limit for one file",
                 shown(name, nb, sizeof nb), EMU_ZIP_MAX_ENTRY >> 20);
       break;
     }
     if (*total > EMU_ZIP_MAX_TOTAL) {
-      rc = fail(err, errsz, "the files in the package inflate past the %u MiB limit for all files "
+      rc = emu_errf(err, errsz, "the files in the package inflate past the %u MiB limit for all files "
                 "(at entry '%s')", EMU_ZIP_MAX_TOTAL >> 20, shown(name, nb, sizeof nb));
       break;
     }
     if (write_all(fd, buf, (size_t)n) != 0) {
-      rc = fail(err, errsz, "entry '%s': cannot write: %s", shown(name, nb, sizeof nb), strerror(errno));
+      rc = emu_errf(err, errsz, "entry '%s': cannot write: %s", shown(name, nb, sizeof nb), strerror(errno));
       break;
     }
   }
   zip_fclose(zf);
   if (close(fd) != 0 && rc == 0)
-    rc = fail(err, errsz, "entry '%s': cannot write: %s", shown(name, nb, sizeof nb), strerror(errno));
+    rc = emu_errf(err, errsz, "entry '%s': cannot write: %s", shown(name, nb, sizeof nb), strerror(errno));
   return rc;
 }
 
@@ -232,19 +233,19 @@ static int extract_file(zip_t *za, zip_uint64_t i, const char *name, const char 
 static int vet_entries(zip_t *za, const char *zpath, char *err, size_t errsz) {
   char nb[NAME_SHOWN_MAX + 8];
   zip_int64_t count = zip_get_num_entries(za, 0);
-  if (count < 0) return fail(err, errsz, "%s: cannot list entries: %s", zpath, zip_strerror(za));
+  if (count < 0) return emu_errf(err, errsz, "%s: cannot list entries: %s", zpath, zip_strerror(za));
   if (count > EMU_ZIP_MAX_FILES)
-    return fail(err, errsz, "%s has %lld entries; the limit is %d", zpath, (long long)count,
+    return emu_errf(err, errsz, "%s has %lld entries; the limit is %d", zpath, (long long)count,
                 EMU_ZIP_MAX_FILES);
 
   uint64_t total = 0;
   for (zip_uint64_t i = 0; i < (zip_uint64_t)count; i++) {
     const char *name = zip_get_name(za, i, 0);
-    if (!name) return fail(err, errsz, "%s: entry %llu has no name: %s", zpath,
+    if (!name) return emu_errf(err, errsz, "%s: entry %llu has no name: %s", zpath,
                            (unsigned long long)i, zip_strerror(za));
     const char *why = name_problem(name);
     if (why)
-      return fail(err, errsz, "%s: entry '%s' refused: %s; entries must be relative paths inside the package",
+      return emu_errf(err, errsz, "%s: entry '%s' refused: %s; entries must be relative paths inside the package",
                   zpath, shown(name, nb, sizeof nb), why);
 
     zip_uint8_t opsys;
@@ -252,23 +253,23 @@ static int vet_entries(zip_t *za, const char *zpath, char *err, size_t errsz) {
     if (zip_file_get_external_attributes(za, i, 0, &opsys, &attr) == 0 && opsys == ZIP_OPSYS_UNIX) {
       mode_t type = (mode_t)(attr >> 16) & S_IFMT;
       if (type == S_IFLNK)
-        return fail(err, errsz, "%s: entry '%s' refused: symbolic links are not allowed in a package",
+        return emu_errf(err, errsz, "%s: entry '%s' refused: symbolic links are not allowed in a package",
                     zpath, shown(name, nb, sizeof nb));
       if (type != 0 && type != S_IFREG && type != S_IFDIR)
-        return fail(err, errsz, "%s: entry '%s' refused: it is a special file", zpath,
+        return emu_errf(err, errsz, "%s: entry '%s' refused: it is a special file", zpath,
                     shown(name, nb, sizeof nb));
     }
 
     zip_stat_t st;
     if (zip_stat_index(za, i, 0, &st) != 0)
-      return fail(err, errsz, "%s: entry '%s': %s", zpath, shown(name, nb, sizeof nb), zip_strerror(za));
+      return emu_errf(err, errsz, "%s: entry '%s': %s", zpath, shown(name, nb, sizeof nb), zip_strerror(za));
     if (st.valid & ZIP_STAT_SIZE) {
       if (st.size > EMU_ZIP_MAX_ENTRY)
-        return fail(err, errsz, "%s: entry '%s' is %llu bytes uncompressed; the limit for one file is %u MiB",
+        return emu_errf(err, errsz, "%s: entry '%s' is %llu bytes uncompressed; the limit for one file is %u MiB",
                     zpath, shown(name, nb, sizeof nb), (unsigned long long)st.size, EMU_ZIP_MAX_ENTRY >> 20);
       total += st.size;
       if (total > EMU_ZIP_MAX_TOTAL)
-        return fail(err, errsz, "%s: the files in the package add up to more than the %u MiB limit "
+        return emu_errf(err, errsz, "%s: the files in the package add up to more than the %u MiB limit "
                     "(at entry '%s')", zpath, EMU_ZIP_MAX_TOTAL >> 20, shown(name, nb, sizeof nb));
     }
   }
@@ -279,7 +280,7 @@ static int extract_entries(zip_t *za, const char *zpath, const char *root, char 
   enum { COPY_BUF = 64 * 1024 };
   char why[512];
   char *buf = malloc(COPY_BUF);
-  if (!buf) return fail(err, errsz, "out of memory");
+  if (!buf) return emu_errf(err, errsz, "out of memory");
   uint64_t total = 0;
   int rc = 0;
   zip_int64_t count = zip_get_num_entries(za, 0);
@@ -290,7 +291,7 @@ static int extract_entries(zip_t *za, const char *zpath, const char *root, char 
        ? make_dirs(root, name, true, name, why, sizeof why)
        : extract_file(za, i, name, root, buf, COPY_BUF, &total, why, sizeof why);
     if (rc != 0) {
-      rc = fail(err, errsz, "%s: %s", zpath, why);
+      rc = emu_errf(err, errsz, "%s: %s", zpath, why);
       break;
     }
   }
@@ -314,23 +315,23 @@ static int make_tmpdir(emu_package *pkg, char *err, size_t errsz) {
    * whatever the current folder is by then. */
   char why[512];
   pkg->tmpdir = emu_tmp_make("pkg", why, sizeof why);
-  if (!pkg->tmpdir) return fail(err, errsz, "%s", why);
+  if (!pkg->tmpdir) return emu_errf(err, errsz, "%s", why);
   pkg->root = strdup(pkg->tmpdir);
-  return pkg->root ? 0 : fail(err, errsz, "out of memory");
+  return pkg->root ? 0 : emu_errf(err, errsz, "out of memory");
 }
 
 static int open_zip(const char *path, off_t size, emu_package *pkg, char *err, size_t errsz) {
   /* libzip takes an empty file for an empty archive; for us it is no package. */
-  if (size == 0) return fail(err, errsz, "%s is not a .c4z (zip) file: the file is empty", path);
+  if (size == 0) return emu_errf(err, errsz, "%s is not a .c4z (zip) file: the file is empty", path);
   int zerr = 0;
   zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
   if (!za) {
     zip_error_t ze;
     zip_error_init_with_code(&ze, zerr);
     if (zerr == ZIP_ER_OPEN || zerr == ZIP_ER_READ || zerr == ZIP_ER_MEMORY)
-      fail(err, errsz, "%s: cannot read: %s", path, zip_error_strerror(&ze));
+      emu_errf(err, errsz, "%s: cannot read: %s", path, zip_error_strerror(&ze));
     else
-      fail(err, errsz, "%s is not a .c4z (zip) file: %s", path, zip_error_strerror(&ze));
+      emu_errf(err, errsz, "%s is not a .c4z (zip) file: %s", path, zip_error_strerror(&ze));
     zip_error_fini(&ze);
     return -1;
   }
@@ -346,11 +347,11 @@ static int open_zip(const char *path, off_t size, emu_package *pkg, char *err, s
       const char *nested = nested_driver_xml(za);
       char nb[NAME_SHOWN_MAX + 8];
       if (nested)
-        rc = fail(err, errsz, "%s: driver.xml not found at the root of the package (there is '%s': "
+        rc = emu_errf(err, errsz, "%s: driver.xml not found at the root of the package (there is '%s': "
                   "pack the contents of the driver folder, not the folder itself)", path,
                   shown(nested, nb, sizeof nb));
       else
-        rc = fail(err, errsz, "%s: driver.xml not found at the root of the package", path);
+        rc = emu_errf(err, errsz, "%s: driver.xml not found at the root of the package", path);
     }
   }
   zip_discard(za);
@@ -399,18 +400,18 @@ static int read_bounded(const char *path, size_t max, char **out, size_t *outlen
 static int load_driver_xml(emu_package *pkg, const char *path, bool c4i, char *err, size_t errsz) {
   char xml[PATH_MAX], why[400];
   if (snprintf(xml, sizeof xml, "%s/driver.xml", pkg->root) >= (int)sizeof xml)
-    return fail(err, errsz, "%s: path too long", path);
+    return emu_errf(err, errsz, "%s: path too long", path);
   char *text;
   size_t len;
   if (read_bounded(xml, DRIVER_XML_READ_MAX, &text, &len) != 0) {
-    if (errno == ENOENT) return fail(err, errsz, "%s: driver.xml not found in this folder", path);
-    if (errno == EINVAL) return fail(err, errsz, "%s: driver.xml is not a regular file", path);
-    return fail(err, errsz, "%s: cannot read driver.xml: %s", path, strerror(errno));
+    if (errno == ENOENT) return emu_errf(err, errsz, "%s: driver.xml not found in this folder", path);
+    if (errno == EINVAL) return emu_errf(err, errsz, "%s: driver.xml is not a regular file", path);
+    return emu_errf(err, errsz, "%s: cannot read driver.xml: %s", path, strerror(errno));
   }
   int rc = emu_xml_parse(text, len, &pkg->xml, why, sizeof why);
   free(text);
-  if (rc != 0 && c4i) return fail(err, errsz, "%s (legacy .c4i driver): %s", path, why);
-  return rc == 0 ? 0 : fail(err, errsz, "driver.xml: %s", why);
+  if (rc != 0 && c4i) return emu_errf(err, errsz, "%s (legacy .c4i driver): %s", path, why);
+  return rc == 0 ? 0 : emu_errf(err, errsz, "driver.xml: %s", why);
 }
 
 /* Basename of a path, for chunk names. */
@@ -422,7 +423,7 @@ static const char *base_name(const char *path) {
 static int set_chunkname(emu_package *pkg, const char *name, char *err, size_t errsz) {
   size_t n = strlen(name) + 2;
   pkg->chunkname = malloc(n);
-  if (!pkg->chunkname) return fail(err, errsz, "out of memory");
+  if (!pkg->chunkname) return emu_errf(err, errsz, "out of memory");
   snprintf(pkg->chunkname, n, "@%s", name);
   return 0;
 }
@@ -443,7 +444,7 @@ static int check_encryption(emu_package *pkg, const char *text, size_t len, cons
   if (!enc || enc[0] == '\0' || strcmp(enc, "0") == 0) return 0;
   if (emu_is_bytecode(text, len)) return 0;   /* refused as bytecode, with its own message */
   if (!emu_looks_like_text(text, len))
-    return fail(err, errsz, "%s is encrypted (encryption=\"%s\" and its content is not Lua text): %s",
+    return emu_errf(err, errsz, "%s is encrypted (encryption=\"%s\" and its content is not Lua text): %s",
                 shown_name, shown(enc, sb, sizeof sb), advice);
   add_warning(pkg, "[c4emu] driver.xml says encryption=\"%s\" but %s is plain Lua text: a controller "
               "would expect it encrypted; running it as it is", shown(enc, sb, sizeof sb), shown_name);
@@ -455,16 +456,16 @@ static int check_script(emu_package *pkg, const char *path_given, char *err, siz
   char sb1[NAME_SHOWN_MAX + 8], sb2[NAME_SHOWN_MAX + 8], path[PATH_MAX];
   const char *why = name_problem(script);
   if (why)
-    return fail(err, errsz, "driver.xml: script file '%s' refused: %s; "
+    return emu_errf(err, errsz, "driver.xml: script file '%s' refused: %s; "
                 "it must be a relative path inside the package", shown(script, sb1, sizeof sb1), why);
 
   static const char advice[] = "encrypted drivers cannot run off the controller; build an unencrypted "
                                "version of the driver (DriverPackager without encryption) to run it in c4emu";
   struct stat st;
   if (snprintf(path, sizeof path, "%s/%s.encrypted", pkg->root, script) >= (int)sizeof path)
-    return fail(err, errsz, "driver.xml: script file name too long");
+    return emu_errf(err, errsz, "driver.xml: script file name too long");
   if (lstat(path, &st) == 0)
-    return fail(err, errsz, "%s is encrypted (the package holds %s.encrypted): %s",
+    return emu_errf(err, errsz, "%s is encrypted (the package holds %s.encrypted): %s",
                 shown(script, sb1, sizeof sb1), shown(script, sb2, sizeof sb2), advice);
 
   const char *jit = pkg->xml.jit;
@@ -483,20 +484,20 @@ static int check_script(emu_package *pkg, const char *path_given, char *err, siz
     return check_encryption(pkg, pkg->xml.script_text, pkg->xml.script_len, where, err, errsz);
   }
   if (path_given && !pkg->xml.script_text)
-    return fail(err, errsz, "%s: this legacy .c4i driver has no script inside <script> "
+    return emu_errf(err, errsz, "%s: this legacy .c4i driver has no script inside <script> "
                 "(expected <script><![CDATA[ ... ]]></script>)", path_given);
 
   shown(script, sb1, sizeof sb1);
   if (!file_there)
-    return fail(err, errsz, "script '%s' named by driver.xml is not in the package", sb1);
+    return emu_errf(err, errsz, "script '%s' named by driver.xml is not in the package", sb1);
   if (!S_ISREG(st.st_mode))
-    return fail(err, errsz, "script '%s' named by driver.xml is not a regular file", sb1);
+    return emu_errf(err, errsz, "script '%s' named by driver.xml is not a regular file", sb1);
   if (set_chunkname(pkg, script, err, errsz) != 0) return -1;
   if (pkg->xml.encryption) {
     char *text;
     size_t len;
     if (read_bounded(path, 4096, &text, &len) != 0)
-      return fail(err, errsz, "cannot read %s: %s", sb1, strerror(errno));
+      return emu_errf(err, errsz, "cannot read %s: %s", sb1, strerror(errno));
     int rc = check_encryption(pkg, text, len, sb1, err, errsz);
     free(text);
     return rc;
@@ -523,14 +524,14 @@ static int open_c4i(const char *path, emu_package *pkg, char *err, size_t errsz)
   char *text;
   size_t len;
   if (read_bounded(path, DRIVER_XML_READ_MAX, &text, &len) != 0)
-    return fail(err, errsz, "%s: cannot read: %s", path, strerror(errno));
+    return emu_errf(err, errsz, "%s: cannot read: %s", path, strerror(errno));
   int rc = make_tmpdir(pkg, err, errsz);
   if (rc == 0) {
     char xml[PATH_MAX];
     snprintf(xml, sizeof xml, "%s/driver.xml", pkg->root);
     int fd = open(xml, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || write_all(fd, text, len) != 0)
-      rc = fail(err, errsz, "%s: cannot copy into the package folder: %s", path, strerror(errno));
+      rc = emu_errf(err, errsz, "%s: cannot copy into the package folder: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
   }
   free(text);
@@ -541,24 +542,24 @@ int emu_package_open(const char *path, emu_package *pkg, char *err, size_t errsz
   *pkg = (emu_package){0};
   struct stat st;
   if (stat(path, &st) != 0) {
-    if (errno == ENOENT) return fail(err, errsz, "%s: no such file or directory", path);
-    return fail(err, errsz, "%s: %s", path, strerror(errno));
+    if (errno == ENOENT) return emu_errf(err, errsz, "%s: no such file or directory", path);
+    return emu_errf(err, errsz, "%s: %s", path, strerror(errno));
   }
 
   int rc;
   bool c4i = false;
   if (S_ISDIR(st.st_mode)) {
     char real[PATH_MAX];
-    if (!realpath(path, real)) return fail(err, errsz, "%s: %s", path, strerror(errno));
+    if (!realpath(path, real)) return emu_errf(err, errsz, "%s: %s", path, strerror(errno));
     pkg->root = strdup(real);
-    rc = pkg->root ? 0 : fail(err, errsz, "out of memory");
+    rc = pkg->root ? 0 : emu_errf(err, errsz, "out of memory");
   } else if (S_ISREG(st.st_mode) && st.st_size > 0 && starts_like_xml(path)) {
     c4i = true;
     rc = open_c4i(path, pkg, err, errsz);
   } else if (S_ISREG(st.st_mode)) {
     rc = open_zip(path, st.st_size, pkg, err, errsz);
   } else {
-    rc = fail(err, errsz, "%s is neither a driver folder nor a .c4z file", path);
+    rc = emu_errf(err, errsz, "%s is neither a driver folder nor a .c4z file", path);
   }
   if (rc == 0) rc = load_driver_xml(pkg, path, c4i, err, errsz);
   if (rc == 0) rc = check_script(pkg, c4i ? path : NULL, err, errsz);

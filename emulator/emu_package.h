@@ -50,6 +50,8 @@ typedef struct {
 
 /* Returns 0, or -1 with a one-line reason in err. */
 int emu_package_open(const char *path, emu_package *pkg, char *err, size_t errsz);
+/* Formats a refusal into err (errsz bytes) and returns -1. */
+int emu_errf(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void emu_package_free(emu_package *pkg);
 
 /* Parses driver.xml text.  Returns 0, or -1 with "line L, column C: why" in err. */
