@@ -487,6 +487,19 @@ static int check_script(emu_package *pkg, const char *path_given, char *err, siz
     return emu_errf(err, errsz, "%s: this legacy .c4i driver has no script inside <script> "
                 "(expected <script><![CDATA[ ... ]]></script>)", path_given);
 
+  /* <script></script> with no file and nothing inside (the driver.xml of a
+   * project not yet written, a proxy-only driver): a controller loads it as
+   * a driver with no Lua, so we run an empty script rather than look for a
+   * driver.lua that driver.xml never named. */
+  if (!file_there && pkg->xml.script_seen && !pkg->xml.script_file_given && !path_given) {
+    pkg->xml.script_text = strdup("");
+    if (!pkg->xml.script_text) return emu_errf(err, errsz, "out of memory");
+    pkg->xml.script_len = 0;
+    pkg->inline_script = true;
+    add_warning(pkg, "[c4emu] driver.xml's <script> names no file and holds no code: "
+                "the driver has no Lua to run");
+    return set_chunkname(pkg, "driver.xml", err, errsz);
+  }
   shown(script, sb1, sizeof sb1);
   if (!file_there)
     return emu_errf(err, errsz, "script '%s' named by driver.xml is not in the package", sb1);

@@ -22,6 +22,7 @@ typedef struct {
   char *encryption;      /* <script encryption=…> or NULL */
   char *jit;             /* <script jit=…> or NULL */
   bool script_file_given; /* <script> has a file attribute */
+  bool script_seen;      /* driver.xml has a <config><script> element at all */
   char *script_text;     /* the text inside <script> (CDATA or inline code), or NULL */
   size_t script_len;
   unsigned long script_line; /* line of driver.xml where that text starts */

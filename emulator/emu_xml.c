@@ -210,6 +210,7 @@ static const char *attr(const XML_Char **atts, const char *name) {
 static void take_script(xml_state *st, const XML_Char **atts) {
   if (st->seen_script) return;
   st->seen_script = true;
+  st->out->script_seen = true;
   const char *file = attr(atts, "file");
   const char *enc = attr(atts, "encryption");
   const char *jit = attr(atts, "jit");

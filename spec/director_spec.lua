@@ -116,6 +116,16 @@ describe("variables", function()
                  {id = 2, name = "Pump Off", device = 100, time = 1750}}, d:events())
   end)
 
+  it("a lookup that finds nothing returns one nil, so tonumber()/tostring() of it do not raise", function()
+    local d = director()
+    assert.same({1, "nil", "nil"}, d:eval([[local n = select("#", C4:GetVariable(C4:GetDeviceID(), 4242))
+      return {n, tostring(C4:GetVariable(C4:GetDeviceID(), 4242)), tostring(tonumber(C4:GetDeviceVariable(987654, 1000)))}]]))
+    assert.same({1, 1, 1, 1, 1, 1}, d:eval([[return {select("#", C4:GetDeviceVariables(987654)),
+      select("#", C4:GetDriverConfigInfo("no_such_tag")), select("#", C4:GetCapability("no_such_cap")),
+      select("#", C4:GetDeviceData(987654)), select("#", C4:GetDeviceData(C4:GetDeviceID(), "no_such_tag")),
+      select("#", C4:SetTimer(1000, function() end):Cancel())}]]))
+  end)
+
   it("AddVariable returns true, id; ids from 1001 skip taken ones; duplicates give false", function()
     local d = director()
     local r = d:eval([[

@@ -46,6 +46,30 @@ describe("require 'json'", function()
   end)
 end)
 
+describe("require 'json' for its effect (global json, JSON_LIBRARY_CHUNK)", function()
+  local d
+  before_each(function() d = load("json_chunk") end)
+  after_each(function() d:destroy() end)
+
+  it("leaves a global json whose chunk compiles to a :decode/:encode object", function()
+    assert.same({ power = "on", level = 40, second = "b" }, d:eval("return SEEN"))
+    assert.equal('{"answer":42}', d:eval("return TEXT"))
+    assert.is_true(d:eval([[return json == require "json"]]))
+  end)
+
+  it("raises from :decode on bad JSON and decodes null to nil", function()
+    local ok, err = d:eval([[return pcall(function() return Codec:decode('{"a":') end)]])
+    assert.is_false(ok)
+    assert.matches("JSON:decode", err)
+    assert.is_nil(d:eval([[return Codec:decode('{"a":null}').a]]))
+  end)
+
+  it("pretty-prints with :encode_pretty", function()
+    assert.same({ x = 1 }, d:eval([[return json.decode(Codec:encode_pretty({ x = 1 }))]]))
+    assert.matches("\n", d:eval([[return Codec:encode_pretty({ x = { 1 } })]]))
+  end)
+end)
+
 describe("lpack", function()
   local d
   before_each(function() d = load("minimal") end)

@@ -46,7 +46,11 @@ static int l_GetDeviceID(lua_State *L) {
 /* C4:GetDriverConfigInfo(tag) → string or nil */
 static int l_GetDriverConfigInfo(lua_State *L) {
   const char *v = emu_config_info(emu_ctx_of(L), c4_check_cstring(L, 2, "tag"));
-  if (!v) return 0;
+  /* one nil, not nothing: tostring(C4:GetDriverConfigInfo("x")) must not raise */
+  if (!v) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_pushstring(L, v);
   return 1;
 }
@@ -54,7 +58,10 @@ static int l_GetDriverConfigInfo(lua_State *L) {
 /* C4:GetCapability(name) → string or nil */
 static int l_GetCapability(lua_State *L) {
   const char *v = emu_capability(emu_ctx_of(L), c4_check_cstring(L, 2, "capability name"));
-  if (!v) return 0;
+  if (!v) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_pushstring(L, v);
   return 1;
 }

@@ -40,6 +40,13 @@ static int l_GetUniqueMAC(lua_State *L) {
   return 1;
 }
 
+/* One nil (not no value) for "not found", so tostring()/tonumber() of the
+ * result behave as on a controller. */
+static int push_nil(lua_State *L) {
+  lua_pushnil(L);
+  return 1;
+}
+
 /* C4:GetDeviceData(deviceId [, tag]) → the XML inside <devicedata>, or inside
  * its first <tag> in the first two levels; nil for an unknown device or tag,
  * "" for a device c4emu has no driver.xml of. */
@@ -47,10 +54,10 @@ static int l_GetDeviceData(lua_State *L) {
   c4_project *p = proj(L);
   c4_device *d = c4_project_device(p, c4_check_id(L, 2));
   const char *tag = c4_opt_string(L, 3, NULL);
-  if (!d) return 0;
+  if (!d) return push_nil(L);
   const c4_xnode *root = d == p->self ? p->driver_xml : NULL;
   if (!root) {
-    if (tag) return 0;
+    if (tag) return push_nil(L);
     lua_pushliteral(L, "");
     return 1;
   }
@@ -58,7 +65,7 @@ static int l_GetDeviceData(lua_State *L) {
   if (tag) {
     n = c4_xml_child(root, tag);
     for (size_t i = 0; !n && i < root->nkids; i++) n = c4_xml_child(root->kids[i], tag);
-    if (!n) return 0;
+    if (!n) return push_nil(L);
   }
   c4_xml_push_inner(L, n);
   return 1;

@@ -208,7 +208,12 @@ static c4_var *device_var(lua_State *L, c4_device **dev) {
 static int l_GetVariable(lua_State *L) {
   c4_device *d;
   c4_var *v = device_var(L, &d);
-  if (!v) return 0;
+  /* one nil, not nothing: drivers write tonumber(C4:GetVariable(id, 1000)),
+   * which raises "value expected" when the call returns no value at all */
+  if (!v) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_pushstring(L, v->value);
   return 1;
 }
@@ -216,7 +221,10 @@ static int l_GetVariable(lua_State *L) {
 /* C4:GetDeviceVariables(idDevice) → {[id] = {name=, value=}}, or nil for an unknown device */
 static int l_GetDeviceVariables(lua_State *L) {
   c4_device *d = c4_project_device(emu_ctx_of(L)->project, c4_check_id(L, 2));
-  if (!d) return 0;
+  if (!d) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_createtable(L, 0, (int)d->nvars);
   for (size_t i = 0; i < d->nvars; i++) {
     lua_createtable(L, 0, 2);

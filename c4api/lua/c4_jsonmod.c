@@ -13,6 +13,17 @@
  *   json.decode(s [, pos [, null]]) / json:decode(s ...)  -> value | nil, pos, err
  *   json.null, json.version and the rest of dkjson's table as they are.
  *
+ * `require "json"` also sets the global `json` (as a Lua 5.1 `module("json")`
+ * does) and the module carries `json.JSON_LIBRARY_CHUNK`: Lua source that,
+ * run with loadstring, returns an object with :decode/:encode/:encode_pretty.
+ * Public drivers (and the DriverCentral licence code many commercial drivers
+ * embed) do exactly `require "json"; JSON = (loadstring(json.JSON_LIBRARY_CHUNK))()`,
+ * so the controller's module evidently has both.  What the controller's chunk
+ * contains is not public; ours is our own few lines over this same module,
+ * with the object's documented-by-use behaviour: decode raises on bad JSON
+ * (the object-style library reports through an error handler that raises)
+ * and JSON null decodes to nil.
+ *
  * The loader sits at the END of package.loaders, after the package's own Lua
  * searcher, so a driver that ships its own json.lua gets its own (as a
  * squished driver does with package.preload).  dkjson's optional LPeg mode
@@ -37,9 +48,25 @@ static int json_method(lua_State *L) {
   return lua_gettop(L);
 }
 
-/* The opener require calls: returns upvalue 1 (the module built below). */
+/* The object JSON_LIBRARY_CHUNK returns (see the header comment). */
+static const char json_library_chunk[] =
+    "local j = require 'json'\n"
+    "local o = {}\n"
+    "function o:decode(text)\n"
+    "  local v, pos, err = j.decode(text)\n"
+    "  if v == nil and err then error('JSON:decode: ' .. tostring(err), 2) end\n"
+    "  return v\n"
+    "end\n"
+    "function o:encode(value) return (j.encode(value)) end\n"
+    "function o:encode_pretty(value) return (j.encode(value, { indent = true })) end\n"
+    "return o\n";
+
+/* The opener require calls: sets the global `json` and returns upvalue 1
+ * (the module built below). */
 static int json_opener(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, -1);
+  lua_setglobal(L, "json");
   return 1;
 }
 
@@ -74,6 +101,8 @@ static int json_loader(lua_State *L) {
     lua_rawset(L, mod);
     lua_pop(L, 1);          /* value */
   }
+  lua_pushlstring(L, json_library_chunk, sizeof json_library_chunk - 1);
+  lua_setfield(L, mod, "JSON_LIBRARY_CHUNK");
   lua_pushcclosure(L, json_opener, 1);
   return 1;
 }

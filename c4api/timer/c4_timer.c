@@ -237,7 +237,8 @@ static c4_timer *check_timer(lua_State *L, int i) {
 static int l_Timer_Cancel(lua_State *L) {
   c4_timer *t = check_timer(L, 1);
   if (t->ts) disarm(L, t, T_CANCELLED);
-  return 0;
+  lua_pushnil(L);   /* drivers write t = t:Cancel() and tostring(t:Cancel()) */
+  return 1;
 }
 
 /* __gc: an armed timer is referenced by the registry, so only an idle or
