@@ -25,6 +25,8 @@ FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c $
 # issue 9: the spec module's devices and spawn (emu_channel.c, the framing, is core: unit-tested)
 MODULE_EXTRA := emulator/emu_device.c emulator/emu_devchan.c \
                 emulator/emu_spawn.c
+# issue 12: d:set_binding_address, d:net_connections, d:serial
+MODULE_EXTRA += emulator/emu_netspec.c
 FRONTS  += $(MODULE_EXTRA)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)

@@ -25,6 +25,9 @@ static const c4_family *const families[] = {
     &c4_family_lpack,
     &c4_family_file,
     &c4_family_crypto,
+    /* issue 12: network and serial bindings */
+    &c4_family_netbind,
+    &c4_family_serial,
 };
 
 const c4_family *const *c4_families(size_t *n) {

@@ -33,6 +33,9 @@ static const struct {
      * FileSetDir page (3.3.0 restricts it to allowed locations). */
     {C4F_NO_LEGACY_CIPHERS, V(4, 0, 0), "low-level ciphers (Blowfish, DES, RC4, ...) removed"},
     {C4F_FILESETDIR_CONFINED, V(3, 3, 0), "C4:FileSetDir limited to path aliases and allowed paths"},
+    /* issue 12: reference §7.2 / §7.5 */
+    {C4F_NETWORK_FROM_IP, V(4, 0, 0), "ReceivedFromNetwork(binding, port, data, fromIP)"},
+    {C4F_NET_SUPPRESS_EVENTS, V(2, 8, 0), "NetPortOptions SUPPRESS_CONNECTION_EVENTS"},
 };
 
 /*
@@ -199,6 +202,10 @@ static const c4_api_row api_rows[] = {
     {"FileList", 0, "File API page"},
     {"FileSetDir", 0, "File API page"},
     {"FileGetDir", 0, "File API page"},
+    /* issue 12: network and serial bindings (reference §7.5; the reference
+     * gives no version for DestroyNetworkConnection or SendToSerial) */
+    {"DestroyNetworkConnection", 0, "reference §7.5 (CreateNetworkConnection's companion)"},
+    {"SendToSerial", 0, "serial bindings; ReceivedFromSerial [A4], [DCP]"},
 };
 
 /* The driver's global callbacks the reference names. */

@@ -58,6 +58,9 @@ typedef enum {
   /* issue 14 */
   C4F_NO_LEGACY_CIPHERS,    /* Blowfish, CAST, DES, IDEA, RC2/4, SEED, Camellia gone (OpenSSL 3) */
   C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always) */
+  /* issue 12 */
+  C4F_NETWORK_FROM_IP,      /* ReceivedFromNetwork gets the sender's IP last */
+  C4F_NET_SUPPRESS_EVENTS,  /* NetPortOptions' SUPPRESS_CONNECTION_EVENTS */
   C4F__COUNT
 } c4_feature;
 
@@ -114,5 +117,8 @@ extern const c4_family c4_family_jsonmod;  /* lua/c4_jsonmod.c: require "json" *
 extern const c4_family c4_family_lpack;    /* lua/c4_lpack.c: string.pack/unpack */
 extern const c4_family c4_family_file;     /* file/c4_file.c: C4:File*, io confined */
 extern const c4_family c4_family_crypto;   /* lua/c4_crypto.c: Encrypt, PBKDF2, TEA */
+/* issue 12: network and serial bindings */
+extern const c4_family c4_family_netbind;  /* netbind/c4_netbind.c: NetConnect & co */
+extern const c4_family c4_family_serial;   /* netbind/c4_serial.c: SendToSerial */
 
 #endif

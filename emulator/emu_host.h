@@ -28,6 +28,9 @@ typedef struct {
   /* issue 9: the emulator's wall clock */
   bool has_epoch;            /* epoch_ms given (--epoch, {epoch=}); else the real time at load */
   int64_t epoch_ms;          /* wall time at load, ms since the Unix epoch */
+  /* issue 12: network binding addresses (name = binding id, value = address) */
+  const emu_kv *net;
+  size_t nnet;
 } emu_options;
 
 /* One captured log line. */
@@ -94,6 +97,11 @@ struct emu_host {
                                                  coroutines; true if anything ran */
   void *spec_step_ud;
   int settling;             /* depth of emu_settle / advance / serve (nesting is refused) */
+  /* issue 12: emu_on_running hooks; copies of opt.net */
+  emu_hook *run_hooks;
+  size_t nrun_hooks, caprun_hooks;
+  emu_kv *own_net;
+  size_t nown_net;
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */

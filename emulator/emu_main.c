@@ -33,6 +33,7 @@ enum { FOR_RUN = 1, FOR_CHECK = 2, FOR_BOTH = FOR_RUN | FOR_CHECK };
 enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
   OPT_EPOCH, /* issue 9 */
+  OPT_NET,   /* issue 12 */
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
 };
 typedef struct {
@@ -59,6 +60,9 @@ static const cli_opt opts[] = {
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
     {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
     {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
+    /* issue 12 */
+    {"net", required_argument, OPT_NET, FOR_BOTH, "BINDING=ADDR",
+     "address of a network binding, as Composer sets it (repeatable): --net 6001=192.168.1.20"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -96,6 +100,7 @@ typedef struct {
   const char *junit;
   bool once;
   emu_kv props[64];
+  emu_kv net[64]; /* issue 12 */
 } cli_args;
 
 static int parse_rule(const char *s, emu_rule_mode *out) {
@@ -132,6 +137,19 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
     if (a->opt.nprops == sizeof a->props / sizeof a->props[0])
       return die_usage("too many --prop options (at most 64): '%s'", val);
     emu_kv *kv = &a->props[a->opt.nprops++];
+    kv->name = strndup(val, (size_t)(eq - val));
+    kv->value = strdup(eq + 1);
+    break;
+  }
+  case OPT_NET: { /* issue 12 */
+    const char *eq = strchr(val, '=');
+    char *end = NULL;
+    long id = eq ? strtol(val, &end, 10) : 0;
+    if (!eq || end != eq || id <= 0 || !eq[1])
+      return die_usage("--net wants BINDING=ADDRESS (6001=192.168.1.20), got '%s'", val);
+    if (a->opt.nnet == sizeof a->net / sizeof a->net[0])
+      return die_usage("too many --net options (at most 64): '%s'", val);
+    emu_kv *kv = &a->net[a->opt.nnet++];
     kv->name = strndup(val, (size_t)(eq - val));
     kv->value = strdup(eq + 1);
     break;
@@ -203,6 +221,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
   }
   if (!a->opt.path) return die_usage("%s: no driver given: c4emu %s PATH", a->cmd, a->cmd);
   a->opt.props = a->props;
+  a->opt.net = a->net;
   return 0;
 }
 
@@ -210,6 +229,10 @@ static void free_args(cli_args *a) {
   for (size_t i = 0; i < a->opt.nprops; i++) {
     free(a->props[i].name);
     free(a->props[i].value);
+  }
+  for (size_t i = 0; i < a->opt.nnet; i++) { /* issue 12 */
+    free(a->net[i].name);
+    free(a->net[i].value);
   }
 }
 

@@ -59,4 +59,9 @@ void emu_device_open(lua_State *L);
 const char *emu_spec_loopback(emu_ctx *ctx);
 extern const luaL_Reg emu_device_methods[];
 
+/* issue 12 (emu_netspec.c): d:set_binding_address, d:net_connections,
+ * d:serial and the serial endpoint class */
+extern const luaL_Reg emu_netspec_methods[];
+void emu_netspec_open(lua_State *L);
+
 #endif

@@ -1,0 +1,348 @@
+-- Network and serial bindings (issue 12): connections from driver.xml, the
+-- address from the project, the C4 calls and callbacks, what the controller
+-- does (auto_connect, keep_connection with its back-off in virtual time,
+-- monitor_connection → OnPoll), SSL, UDP, serial bindings on a pty, and
+-- bad input.  Devices are d:device; everything is asserted on settled state.
+local c4emu = require "c4emu"
+local S = require "support"
+
+-- A free loopback port: a device on a throwaway driver, closed at once.
+local function free_port()
+  local d0 = c4emu.load(S.folder("minimal"))
+  local dev = d0:device{}
+  local p = dev.local_port
+  dev:close()
+  d0:destroy()
+  return p
+end
+
+-- A copy of fixture `name` whose driver.xml declares `port` instead of 23
+-- (the port comes from driver.xml, as on a controller; specs need an
+-- ephemeral one).
+local function fixture_on_port(name, port, edit)
+  local dir = S.scratch("netbind_" .. name .. "_" .. port)
+  os.execute("cp -r " .. S.folder(name) .. "/. '" .. dir .. "'")
+  local xml = S.read(dir .. "/driver.xml"):gsub("<number>23</number>", "<number>" .. port .. "</number>")
+  if edit then xml = edit(xml) end
+  S.write_file(dir .. "/driver.xml", xml)
+  return dir
+end
+
+-- The template-pattern driver bound to a device that answers every CR-ended
+-- line with "OK <line>\r"; returns d, dev, port, and the device's state.
+local function polled_device(opts)
+  opts = opts or {}
+  local port = free_port()
+  local d = c4emu.load(fixture_on_port("netbind_tcp", port, opts.edit),
+                       {net = {[6001] = "127.0.0.1"}, epoch = 0, os = opts.os})
+  local dev = d:device{port = port, mode = "end", end_char = "\r"}
+  local state = {clients = {}, lines = {}}
+  dev:run{
+    socket_accepted = function(c) state.clients[#state.clients + 1] = c end,
+    socket_message = function(c, line)
+      state.lines[#state.lines + 1] = line
+      c:send("OK " .. line .. "\r")
+    end,
+  }
+  return d, dev, port, state
+end
+
+local function conn(d, binding, port)
+  for _, c in ipairs(d:net_connections()) do
+    if c.binding == binding and (port == nil or c.port == port) then return c end
+  end
+end
+
+describe("network bindings from driver.xml", function()
+  it("exist from load, with their port, class and no address until the project gives one", function()
+    local d = c4emu.load(S.folder("netbind_tcp"))
+    local c = conn(d, 6001, 23)
+    assert.are.same({binding = 6001, port = 23, type = "TCP", address = "", status = "OFFLINE",
+                     connects = 0, drops = 0}, c)
+    assert.equal("", d:eval("return C4:GetBindingAddress(6001)"))
+    d:init()
+    d:settle()
+    assert.equal("OFFLINE", conn(d, 6001, 23).status)   -- auto_connect waits for an address
+    assert.equal(0, #d:eval("return Statuses"))
+    d:destroy()
+  end)
+
+  it("take the address from c4emu.load's net option", function()
+    local d = c4emu.load(S.folder("netbind_tcp"), {net = {[6001] = "127.0.0.1"}})
+    assert.equal("127.0.0.1", conn(d, 6001).address)
+    assert.equal("127.0.0.1", d:eval("return C4:GetBindingAddress(6001)"))
+    d:destroy()
+  end)
+
+  it("refuse a net option that is not a table of binding ids and addresses", function()
+    local ok, err = pcall(c4emu.load, S.folder("netbind_tcp"), {net = "127.0.0.1"})
+    assert.is_false(ok)
+    assert.matches("net must be a table", err)
+    ok, err = pcall(c4emu.load, S.folder("netbind_tcp"), {net = {a = "127.0.0.1"}})
+    assert.is_false(ok)
+    assert.matches("keys must be binding ids", err)
+  end)
+end)
+
+describe("the template pattern: auto_connect, delimiter, polling", function()
+  it("connects once running, frames replies by the CR delimiter and polls the device", function()
+    local d, dev, port, st = polled_device()
+    d:init()
+    d:settle()
+    assert.equal("ONLINE", conn(d, 6001, port).status)
+    assert.same({"ONLINE@0"}, d:eval("return Statuses"))
+    assert.equal(port, d:eval("return ConnectedPort"))
+    -- the first query went out on ONLINE; the reply came back framed, with its delimiter
+    assert.same({"POWER?"}, st.lines)
+    assert.same({"OK POWER?\r"}, d:eval("return Received"))
+    assert.equal("127.0.0.1", d:eval("return LastFrom"))   -- fromIP: OS 4.0.0
+    d:advance(60 * 1000)                                   -- a poll every 5 s
+    assert.equal(13, #st.lines)
+    assert.equal(13, d:eval("return Replies"))
+    assert.equal(2, d:eval("return OnPolls"))             -- monitor_connection: every 30 s
+    dev:close()
+    d:destroy()
+  end)
+
+  it("passes no fromIP before OS 4.0.0", function()
+    local d, dev = polled_device{os = "3.3.1"}
+    d:init()
+    d:settle()
+    assert.equal(1, d:eval("return Replies"))
+    assert.is_nil(d:eval("return LastFrom"))
+    dev:close()
+    d:destroy()
+  end)
+
+  it("delivers several replies in one read and a reply split across reads, one call each", function()
+    local d, dev, port, st = polled_device()
+    d:init()
+    d:settle()
+    local c = st.clients[1]
+    c:send("A\rB\rC")
+    d:settle()
+    c:send("C\r")
+    d:settle()
+    local got = d:eval("return Received")
+    assert.same({"OK POWER?\r", "A\r", "B\r", "CC\r"}, got)
+    dev:close()
+    d:destroy()
+  end)
+end)
+
+describe("keep_connection", function()
+  it("survives the device dropping and coming back, reconnecting after 1, 2, 4 s in virtual time", function()
+    local d, dev, port, st = polled_device()
+    d:init()
+    d:settle()
+    assert.same({"ONLINE@0"}, d:eval("return Statuses"))
+    d:advance(1000)
+    -- the device goes away: it drops the connection and refuses new ones
+    dev:stop()
+    st.clients[1]:close()
+    d:settle()
+    assert.equal("OFFLINE", conn(d, 6001, port).status)
+    assert.same({"ONLINE@0", "OFFLINE@1000"}, d:eval("return Statuses"))
+    d:advance(999)
+    assert.equal("OFFLINE", conn(d, 6001, port).status)   -- first retry at +1 s: refused
+    d:advance(1)
+    d:settle()
+    assert.equal("OFFLINE", conn(d, 6001, port).status)
+    -- a refused retry is not reported again: still one OFFLINE
+    assert.same({"ONLINE@0", "OFFLINE@1000"}, d:eval("return Statuses"))
+    d:advance(2000)                                      -- second retry at +3 s: refused
+    assert.equal(1, #st.clients)
+    -- the device comes back on the same port; the third retry (+4 s, at 8000) connects
+    dev:run{
+      socket_accepted = function(c) st.clients[#st.clients + 1] = c end,
+      socket_message = function(c, line) st.lines[#st.lines + 1] = line c:send("OK\r") end,
+    }
+    d:advance(3999)
+    assert.equal("OFFLINE", conn(d, 6001, port).status)
+    d:advance(1)
+    assert.equal("ONLINE", conn(d, 6001, port).status)
+    assert.same({"ONLINE@0", "OFFLINE@1000", "ONLINE@8000"}, d:eval("return Statuses"))
+    assert.equal(2, #st.clients)
+    local c = conn(d, 6001, port)
+    assert.equal(2, c.connects)
+    assert.equal(1, c.drops)
+    -- and it polls again
+    d:advance(10 * 1000)
+    assert.equal("OK\r", d:eval("return Received[#Received]"))
+    dev:close()
+    d:destroy()
+  end)
+
+  it("reconnects after a reset in the middle of a message, delivering the partial message first", function()
+    local d, dev, port, st = polled_device()
+    d:init()
+    d:settle()
+    st.clients[1]:send("HALF")
+    d:settle()
+    st.clients[1]:reset()
+    d:settle()
+    local rec = d:eval("return Received")
+    assert.equal("HALF", rec[#rec])                        -- without a delimiter, before OFFLINE
+    assert.equal("OFFLINE", conn(d, 6001, port).status)
+    d:advance(1000)
+    assert.equal("ONLINE", conn(d, 6001, port).status)
+    dev:close()
+    d:destroy()
+  end)
+
+  it("stops reconnecting after NetDisconnect", function()
+    local d, dev, port, st = polled_device()
+    d:init()
+    d:settle()
+    d:eval("C4:NetDisconnect(6001, ...)", port)
+    d:settle()
+    assert.equal("OFFLINE", conn(d, 6001, port).status)
+    d:advance(60 * 1000)
+    assert.equal("OFFLINE", conn(d, 6001, port).status)
+    assert.equal(1, #st.clients)
+    assert.same({"ONLINE@0", "OFFLINE@0"}, d:eval("return Statuses"))
+    dev:close()
+    d:destroy()
+  end)
+end)
+
+describe("a connect to a closed port", function()
+  it("reports OFFLINE once and keeps retrying on the back-off (1, 2, 4, ... at most 30 s)", function()
+    local port = free_port()
+    local d = c4emu.load(fixture_on_port("netbind_tcp", port), {net = {[6001] = "127.0.0.1"}, epoch = 0})
+    d:init()
+    d:settle()
+    assert.same({"OFFLINE@0"}, d:eval("return Statuses"))
+    assert.is_true(d:logged("OFFLINE %(connection refused") ~= nil)
+    d:advance(120 * 1000)
+    assert.same({"OFFLINE@0"}, d:eval("return Statuses"))
+    -- retries at 1, 3, 7, 15, 31, 61, 91 s: the back-off stops growing at 30 s
+    local tries = 0
+    for _, l in ipairs(d:logs()) do
+      if l.text:match("binding 6001 port %d+: OFFLINE") then tries = tries + 1 end
+    end
+    assert.equal(8, tries)
+    d:destroy()
+  end)
+end)
+
+describe("d:set_binding_address", function()
+  it("fires OnNetworkBindingChanged and connects the auto_connect port to the new address", function()
+    local port = free_port()
+    local d = c4emu.load(fixture_on_port("netbind_tcp", port), {epoch = 0})
+    local dev = d:device{port = port, mode = "end", end_char = "\r"}
+    dev:run{socket_message = function(c, line) c:send("OK\r") end}
+    d:init()
+    d:settle()
+    assert.equal("OFFLINE", conn(d, 6001).status)
+    d:set_binding_address(6001, "127.0.0.1")
+    d:settle()
+    assert.same({"6001=true"}, d:eval("return BindingChanges"))
+    assert.equal("ONLINE", conn(d, 6001).status)
+    assert.equal("127.0.0.1", d:eval("return C4:GetBindingAddress(6001)"))
+    d:set_binding_address(6001, "")
+    d:settle()
+    assert.same({"6001=true", "6001=false"}, d:eval("return BindingChanges"))
+    assert.equal("OFFLINE", conn(d, 6001).status)
+    assert.equal("", conn(d, 6001).address)
+    dev:close()
+    d:destroy()
+  end)
+
+  it("refuses an unknown binding and an address that is not numeric", function()
+    local d = c4emu.load(S.folder("netbind_tcp"))
+    local ok, err = pcall(d.set_binding_address, d, 6099, "127.0.0.1")
+    assert.is_false(ok)
+    assert.matches("no network binding 6099", err)
+    ok, err = pcall(d.set_binding_address, d, 6001, "not an address")
+    assert.is_false(ok)
+    assert.matches("not a numeric IP address", err)
+    d:destroy()
+  end)
+end)
+
+describe("the calls", function()
+  it("CreateNetworkConnection, NetPortOptions, NetConnect, SendToNetwork are binary-safe and ordered", function()
+    local d = c4emu.load(S.folder("minimal"), {epoch = 0})
+    local dev = d:device{}
+    local got = {}
+    dev:run{socket_message = function(c, data) got[#got + 1] = data c:send(data) end}
+    d:init()
+    d:eval([[
+      IN, ST = {}, {}
+      function OnConnectionStatusChanged(b, p, s) ST[#ST + 1] = b .. ":" .. p .. ":" .. s end
+      function ReceivedFromNetwork(b, p, data) IN[#IN + 1] = data end
+      C4:CreateNetworkConnection(6005, "127.0.0.1")
+      C4:NetPortOptions(6005, ..., "TCP", {DELIMITER = "00", KEEP_CONNECTION = false})
+      C4:NetConnect(6005, ...)
+      for i = 1, 100 do C4:SendToNetwork(6005, ..., "m" .. i .. "\0") end
+      C4:SendToNetwork(6005, ..., "\1\2\255\0")
+    ]], dev.local_port)
+    d:settle()
+    assert.same({"6005:" .. dev.local_port .. ":ONLINE"}, d:eval("return ST"))
+    local all = table.concat(got)
+    local want = {}
+    for i = 1, 100 do want[#want + 1] = "m" .. i .. "\0" end
+    assert.equal(table.concat(want) .. "\1\2\255\0", all)
+    local back = d:eval("return IN")
+    assert.equal(101, #back)
+    assert.equal("m1\0", back[1])
+    assert.equal("\1\2\255\0", back[101])
+    local list = d:eval("return C4:GetNetworkConnections()")
+    assert.same({binding = 6005, port = dev.local_port, type = "TCP", address = "127.0.0.1",
+                 status = "ONLINE"}, list[1])
+    d:eval("C4:DestroyNetworkConnection(6005)")
+    d:settle()
+    assert.same({}, d:net_connections())
+    dev:close()
+    d:destroy()
+  end)
+
+  it("honours SUPPRESS_CONNECTION_EVENTS and NetConnect's suppress argument", function()
+    local d = c4emu.load(S.folder("minimal"))
+    local dev = d:device{}
+    dev:run{}
+    d:init()
+    d:eval([[
+      ST = {}
+      function OnConnectionStatusChanged(b, p, s) ST[#ST + 1] = b .. ":" .. s end
+      C4:CreateNetworkConnection(6001, "127.0.0.1")
+      C4:CreateNetworkConnection(6002, "127.0.0.1")
+      C4:NetPortOptions(6001, ..., "TCP", {SUPPRESS_CONNECTION_EVENTS = true})
+      C4:NetConnect(6001, ...)
+      C4:NetConnect(6002, ..., "TCP", true)
+    ]], dev.local_port)
+    d:settle()
+    assert.equal("ONLINE", conn(d, 6001).status)
+    assert.equal("ONLINE", conn(d, 6002).status)
+    assert.same({}, d:eval("return ST"))
+    dev:close()
+    d:destroy()
+  end)
+
+  it("argument errors are Lua's; unknown bindings, undeclared ports and OFFLINE sends warn", function()
+    local d = c4emu.load(S.folder("netbind_tcp"))
+    d:init()
+    local ok, err = pcall(d.eval, d, "C4:NetConnect('x', 23)")
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'NetConnect'", err)
+    ok, err = pcall(d.eval, d, "C4:NetPortOptions(6001, 23, 'FTP', {})")
+    assert.is_false(ok)
+    assert.matches("type must be", err)
+    ok, err = pcall(d.eval, d, "C4:SendToNetwork(6001, 70000, 'x')")
+    assert.is_false(ok)
+    assert.matches("port out of range", err)
+    d:eval("C4:SendToNetwork(6999, 23, 'x')")
+    assert.truthy(d:logged("no network binding 6999", "WARN"))
+    d:eval("C4:SendToNetwork(6001, 24, 'x')")
+    assert.truthy(d:logged("6001, 24%): the binding has no such port", "WARN"))
+    d:eval("C4:SendToNetwork(6001, 23, 'x') C4:SendToNetwork(6001, 23, 'y')")
+    local n = 0
+    for _, l in ipairs(d:logs()) do if l.text:match("6001, 23%): the port is OFFLINE") then n = n + 1 end end
+    assert.equal(1, n)                                     -- warned once per OFFLINE stretch
+    d:eval("C4:NetConnect(6001, 23)")
+    assert.truthy(d:logged("the binding has no address", "WARN"))
+    assert.equal(0, #d:errors())
+    d:destroy()
+  end)
+end)
