@@ -346,3 +346,113 @@ describe("the calls", function()
     d:destroy()
   end)
 end)
+
+describe("SSL network bindings", function()
+  local CERTS = (os.getenv("C4EMU_CERTS") or ((os.getenv("BUILD") or "build") .. "/certs"))
+  local function cert(n) return CERTS .. "/" .. n end
+
+  -- The SSL fixture on a fresh port, with the test certificates in its
+  -- package folder (driver paths are package-relative).
+  local function ssl_driver(opts, password)
+    local port = free_port()
+    local dir = fixture_on_port("netbind_ssl", port)
+    for _, f in ipairs{"ca.pem", "rogue-ca.pem", "client.pem", "client.key", "server.pem",
+                       "server.enc.key"} do
+      os.execute("cp '" .. cert(f) .. "' '" .. dir .. "/" .. f .. "'")
+    end
+    local d = c4emu.load(dir, {net = {[6001] = "127.0.0.1"}})
+    d:eval("DEVICE_PORT, SSL_OPTS, KEY_PASSWORD = ...", port, opts, password)
+    return d, port
+  end
+
+  local function tls_device(d, port, verify_client)
+    local dev = d:device{port = port, mode = "end", end_char = "\r\n",
+                         tls = {cert = cert("server.pem"), key = cert("server.key"),
+                                ca = verify_client and cert("ca.pem") or nil,
+                                verify = verify_client or nil}}
+    dev:run{socket_message = function(c, line) c:send("WELCOME " .. line .. "\r\n") end}
+    return dev
+  end
+
+  it("talks to a TLS d:device, checking its certificate against CACERTFILE (VERIFY_MODE peer)", function()
+    local d, port = ssl_driver{CACERTFILE = "ca.pem", VERIFY_MODE = "peer", METHOD = "tlsv1_2"}
+    local dev = tls_device(d, port)
+    d:init()
+    d:settle()
+    assert.same({"ONLINE"}, d:eval("return Statuses"))
+    assert.same({"WELCOME HELLO\r\n"}, d:eval("return Received"))
+    assert.equal("SSL", conn(d, 6001).type)
+    dev:close()
+    d:destroy()
+  end)
+
+  it("goes OFFLINE when the device's certificate does not chain to CACERTFILE", function()
+    local d, port = ssl_driver{CACERTFILE = "rogue-ca.pem", VERIFY_MODE = "peer"}
+    local dev = tls_device(d, port)
+    d:init()
+    d:settle()
+    assert.same({"OFFLINE"}, d:eval("return Statuses"))
+    assert.truthy(d:logged("certificate verify failed"))
+    -- VERIFY_MODE none (the default) does not check
+    d:eval("C4:NetPortOptions(6001, DEVICE_PORT, 'SSL', {VERIFY_MODE = 'none'}) C4:NetConnect(6001, DEVICE_PORT)")
+    d:settle()
+    assert.same({"OFFLINE", "ONLINE"}, d:eval("return Statuses"))
+    dev:close()
+    d:destroy()
+  end)
+
+  it("presents CERTIFICATE / PRIVATE_KEY to a device that asks for a client certificate", function()
+    local d, port = ssl_driver{CERTIFICATE = "client.pem", PRIVATE_KEY = "client.key"}
+    local dev = tls_device(d, port, true)
+    d:init()
+    d:settle()
+    assert.same({"ONLINE"}, d:eval("return Statuses"))
+    assert.same({"WELCOME HELLO\r\n"}, d:eval("return Received"))
+    dev:close()
+    d:destroy()
+    -- without one the device refuses the handshake
+    d, port = ssl_driver{}
+    dev = tls_device(d, port, true)
+    d:init()
+    d:settle()
+    assert.are_not.same({"ONLINE"}, d:eval("return Statuses"))
+    assert.same({}, d:eval("return Received"))
+    dev:close()
+    d:destroy()
+  end)
+
+  it("asks GetPrivateKeyPassword for a PROTECTED key", function()
+    local d, port = ssl_driver({CERTIFICATE = "server.pem", PRIVATE_KEY = "server.enc.key",
+                                PROTECTED = "True"}, "c4emu-test")
+    local dev = tls_device(d, port)
+    d:init()
+    d:settle()
+    assert.equal(1, d:eval("return PasswordAsked"))
+    assert.same({"ONLINE"}, d:eval("return Statuses"))
+    dev:close()
+    d:destroy()
+    d, port = ssl_driver({CERTIFICATE = "server.pem", PRIVATE_KEY = "server.enc.key",
+                          PROTECTED = true}, "wrong")
+    dev = tls_device(d, port)
+    d:init()
+    d:settle()
+    assert.same({"OFFLINE"}, d:eval("return Statuses"))
+    assert.truthy(d:logged("PRIVATE_KEY: "))
+    dev:close()
+    d:destroy()
+  end)
+
+  it("confines file paths as CreateTLSServer does", function()
+    local d, port = ssl_driver{CACERTFILE = "../ca.pem", VERIFY_MODE = "peer"}
+    local dev = tls_device(d, port)
+    d:init()
+    d:settle()
+    assert.same({"OFFLINE"}, d:eval("return Statuses"))
+    assert.truthy(d:logged("CACERTFILE '../ca.pem'"))
+    d:eval("C4:NetPortOptions(6001, DEVICE_PORT, 'SSL', {CACERTFILE = '/etc/ssl/certs/ca-certificates.crt'}) C4:NetConnect(6001, DEVICE_PORT)")
+    d:settle()
+    assert.same({"OFFLINE", "OFFLINE"}, d:eval("return Statuses"))
+    dev:close()
+    d:destroy()
+  end)
+end)

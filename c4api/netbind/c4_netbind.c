@@ -480,6 +480,7 @@ static int l_NetConnect(lua_State *L) {
   if (p->status == NB_OFFLINE) {
     emu_sched_cancel(st->ctx, p->retry);
     p->retry = NULL;
+    p->warned_offline = false;   /* the driver asked: it hears how this attempt ends */
     start_connect(p);
   }
   return 0;
