@@ -456,3 +456,95 @@ describe("SSL network bindings", function()
     d:destroy()
   end)
 end)
+
+describe("serial bindings on a pty", function()
+  it("round-trip bytes through d:serial(1), binary-safe, in the endpoint's mode", function()
+    local d = c4emu.load(S.folder("netbind_serial"))
+    d:init()
+    local s = d:serial(1)
+    assert.matches("^/dev/pts/%d+$", s.path)
+    assert.truthy(d:logged("serial binding 1 \226\134\146 /dev/pts/%d+"))
+    s:send("PING\r")
+    d:settle()
+    assert.same({"PING"}, d:eval("return Lines"))
+    s:change_mode("end", "\r")
+    assert.equal("ACK PING", s:read())
+    -- bytes pass unchanged: no echo, no CR/LF translation, NUL and 0xFF kept
+    s:send("\0\255\n\r")
+    assert.equal("ACK \0\255\n", s:read())
+    -- many lines at once
+    local many = {}
+    for i = 1, 200 do many[#many + 1] = "L" .. i .. "\r" end
+    s:send(table.concat(many))
+    d:settle()
+    assert.equal(202, #d:eval("return Lines"))
+    for i = 1, 200 do assert.equal("ACK L" .. i, s:read()) end
+    s:close()
+    s:close()
+    d:destroy()
+  end)
+
+  it("applies <serialsettings> to the pty where it can hold them", function()
+    local d = c4emu.load(S.folder("netbind_serial"))
+    local s = d:serial(1)
+    local out = S.sh("stty -F " .. s.path .. " -a")
+    assert.matches("speed 19200 baud", out)
+    assert.matches(" cstopb", out)
+    -- a Linux pty keeps CS8 and no parity whatever is asked (the bytes are
+    -- never framed): data bits and parity are not held
+    assert.matches(" %-echo ", out)
+    s:close()
+    d:destroy()
+  end)
+
+  it("round-trips through the pty path with socat bridging it to a device", function()
+    local d = c4emu.load(S.folder("netbind_serial"), {clock = "real"})
+    d:init()
+    -- the pty's path (the endpoint is closed at once: socat is the device now)
+    local ep = d:serial(1)
+    local path = ep.path
+    ep:close()
+    local dev = d:device{mode = "end", end_char = "\r"}
+    local lines = {}
+    dev:run{
+      socket_accepted = function(c) c:send("HELLO\r") end,
+      socket_message = function(c, line) lines[#lines + 1] = line end,
+    }
+    local pidfile = os.tmpname()
+    os.execute("(socat FILE:" .. path .. ",raw,echo=0 TCP:127.0.0.1:" .. dev.local_port ..
+               " & echo $! > " .. pidfile .. ") 2>/dev/null")
+    d:run_until(function() return #lines > 0 end, 5000)
+    os.execute("kill $(cat " .. pidfile .. ") 2>/dev/null; rm -f " .. pidfile)
+    assert.same({"HELLO"}, d:eval("return Lines"))
+    assert.same({"ACK HELLO"}, lines)
+    dev:close()
+    d:destroy()
+  end)
+
+  it("SendToSerial on a binding that is not serial warns; d:serial refuses it", function()
+    local d = c4emu.load(S.folder("netbind_serial"))
+    d:eval("C4:SendToSerial(7, 'x')")
+    assert.truthy(d:logged("no serial binding 7", "WARN"))
+    local ok, err = pcall(d.serial, d, 7)
+    assert.is_false(ok)
+    assert.matches("no serial binding 7", err)
+    ok, err = pcall(d.eval, d, "C4:SendToSerial(1)")
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'SendToSerial'", err)
+    d:destroy()
+  end)
+end)
+
+describe("the CLI", function()
+  it("prints the pty of each serial binding", function()
+    local out = S.cli("run " .. S.folder("netbind_serial") .. " --once 2>&1")
+    assert.matches("serial binding 1 \226\134\146 /dev/pts/%d+", out)
+  end)
+
+  it("takes --net BINDING=ADDRESS and refuses anything else", function()
+    S.cli_refuses("run " .. S.folder("netbind_tcp") .. " --once --net 6001", "%-%-net wants BINDING=ADDRESS")
+    S.cli_refuses("run " .. S.folder("netbind_tcp") .. " --once --net x=1.2.3.4", "%-%-net wants BINDING=ADDRESS")
+    local out = S.cli("run " .. S.folder("netbind_tcp") .. " --once --net 6001=nowhere 2>&1")
+    assert.matches("network binding 6001: 'nowhere' is not a numeric IP address", out)
+  end)
+end)
