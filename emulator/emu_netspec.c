@@ -42,6 +42,8 @@ typedef struct {
   char path[64];
   int id;
   bool eof;
+  uint64_t sent, received;   /* by this endpoint */
+  uint64_t base_rx, base_tx; /* the driver side's counts when it opened */
 } sendp;
 
 typedef struct { sendp *e; } sendp_box;
@@ -52,11 +54,16 @@ static void endp_unref(sendp *e) {
   free(e);
 }
 
+/* Busy while bytes are on their way through the pty, either way: the
+ * endpoint sent more than the driver's side read, or the driver's side wrote
+ * more than the endpoint read (the kernel moves them asynchronously).  A
+ * second reader of the same pty (socat) would take bytes from the endpoint:
+ * then settling waits until its timeout. */
 static bool endp_busy(emu_ctx *ctx, void *data) {
-  (void)ctx;
   sendp *e = data;
-  int avail = 0;
-  return e->ctx && ioctl(e->fd, FIONREAD, &avail) == 0 && avail > 0;
+  uint64_t rx, tx;
+  if (!e->ctx || !c4_serial_counts(ctx, e->id, &rx, &tx)) return false;
+  return e->sent > rx - e->base_rx || tx - e->base_tx > e->received;
 }
 
 static void poll_closed(uv_handle_t *h) {
@@ -90,6 +97,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     ssize_t n = read(e->fd, buf, sizeof buf);
     if (n > 0) {
       emu_rxbuf_append(&e->rx, buf, (size_t)n);
+      e->received += (uint64_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -124,6 +132,7 @@ static int d_serial(lua_State *L) {
   sendp *e = b->e;
   *e = (sendp){.ctx = d->ctx, .fd = fd, .refs = 3, .fr = EMU_FRAMING_DEFAULT, .id = id};
   snprintf(e->path, sizeof e->path, "%s", path);
+  c4_serial_counts(d->ctx, id, &e->base_rx, &e->base_tx);
   uv_poll_init(d->ctx->loop, &e->poll, fd);
   e->poll.data = e;
   uv_poll_start(&e->poll, UV_READABLE, on_readable);
@@ -177,6 +186,7 @@ static int write_raw(lua_State *L, sendp *e, const char *p, size_t n) {
       continue;
     }
     if (w < 0) return luaL_error(L, "serial:write: %s", strerror(errno));
+    e->sent += (uint64_t)w;
     p += w;
     n -= (size_t)w;
   }

@@ -131,5 +131,7 @@ int c4_netbind_set_address(emu_ctx *ctx, int id, const char *ip, char *err, size
 void c4_netbind_each(emu_ctx *ctx, void (*fn)(const c4_netbind_info *i, void *ud), void *ud);
 /* The pty slave of serial binding id ("/dev/pts/7"), or NULL. */
 const char *c4_serial_path(emu_ctx *ctx, int id);
+/* Bytes the driver's side of serial binding id has read and written so far. */
+bool c4_serial_counts(emu_ctx *ctx, int id, uint64_t *rx, uint64_t *tx);
 
 #endif

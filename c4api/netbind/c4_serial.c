@@ -44,6 +44,7 @@ typedef struct nb_serial {
   char *wq;
   size_t wlen, wcap;
   bool warned_full;
+  uint64_t rx, tx;         /* bytes read from / written to the master */
 } nb_serial;
 
 static bool serial_class(const char *n) {
@@ -120,6 +121,7 @@ static void flush_queue(nb_serial *s) {
     }
     memmove(s->wq, s->wq + w, s->wlen - (size_t)w);
     s->wlen -= (size_t)w;
+    s->tx += (uint64_t)w;
   }
   want(s, UV_READABLE | (s->wlen ? UV_WRITABLE : 0));
 }
@@ -135,6 +137,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   char buf[4096];
   ssize_t n = read(s->master, buf, sizeof buf);
   if (n <= 0) return;
+  s->rx += (uint64_t)n;
   emu_ctx *ctx = s->ctx;
   if (!emu_push_global_fn(ctx, "ReceivedFromSerial")) return;
   lua_pushinteger(ctx->L, s->id);
@@ -229,6 +232,9 @@ void nb_serial_shutdown(nb_state *st) {
   }
 }
 
+/* Bytes the driver's writes are waiting for.  (Bytes on their way through
+ * the pty are seen by the spec endpoint's probe, which counts both ways: the
+ * kernel hands them over asynchronously, so FIONREAD alone can miss them.) */
 bool nb_serial_busy(nb_state *st) {
   for (nb_serial *s = st->serials; s; s = s->next) {
     if (s->wlen) return true;
@@ -241,6 +247,14 @@ bool nb_serial_busy(nb_state *st) {
 const char *c4_serial_path(emu_ctx *ctx, int id) {
   nb_serial *s = serial_find(nb_state_of(ctx), id);
   return s ? s->path : NULL;
+}
+
+bool c4_serial_counts(emu_ctx *ctx, int id, uint64_t *rx, uint64_t *tx) {
+  nb_serial *s = serial_find(nb_state_of(ctx), id);
+  if (!s) return false;
+  *rx = s->rx;
+  *tx = s->tx;
+  return true;
 }
 
 const c4_fn nb_serial_fns[] = {
