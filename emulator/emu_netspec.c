@@ -5,7 +5,8 @@
  *                                   OnNetworkBindingChanged(id, bound) runs,
  *                                   auto_connect ports reconnect; "" unbinds
  *   d:net_connections()             {{binding=, port=, type=, address=,
- *                                   status=, connects=, drops=}, ...}
+ *                                   status=, connects=, drops=,
+ *                                   queued=}, ...}
  *   d:serial(id)                    the device's end of serial binding id (the
  *                                   pty slave): read([timeout_ms]), write(m),
  *                                   send(data), change_mode(mode [, end]),
@@ -296,10 +297,12 @@ static void add_conn(const c4_netbind_info *i, void *ud) {
   lua_setfield(L, -2, "connects");
   lua_pushnumber(L, (lua_Number)i->drops);
   lua_setfield(L, -2, "drops");
+  lua_pushnumber(L, (lua_Number)i->queued);
+  lua_setfield(L, -2, "queued");
   lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
 }
 
-/* d:net_connections() → {{binding=, port=, type=, address=, status=, connects=, drops=}} */
+/* d:net_connections() → {{binding=, port=, type=, address=, status=, connects=, drops=, queued=}} */
 static int d_net_connections(lua_State *L) {
   emu_mdriver *d = emu_mdriver_check(L, 1);
   lua_newtable(L);

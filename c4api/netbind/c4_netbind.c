@@ -621,6 +621,7 @@ void c4_netbind_each(emu_ctx *ctx, void (*fn)(const c4_netbind_info *i, void *ud
       i.status = nb_status_name(p->status);
       i.connects = p->connects;
       i.drops = p->drops;
+      i.queued = nb_io_queued(p);
       fn(&i, ud);
     }
   }

@@ -123,6 +123,7 @@ typedef struct {
   int binding, port;
   const char *type, *address, *status;
   unsigned long connects, drops;
+  size_t queued;           /* bytes SendToNetwork queued that wait to be sent */
 } c4_netbind_info;
 /* Sets (ip non-empty) or clears a binding's address as Composer would:
  * OnNetworkBindingChanged(id, bound), and auto_connect ports reconnect to
