@@ -40,6 +40,10 @@ static const struct {
     {"SetVariable", C4_RULE_DISCOURAGE},
     {"SendToProxy", C4_RULE_DISCOURAGE},
     {"GetProxyDevices", C4_RULE_DISCOURAGE},
+    /* issue 12: network bindings (reference §7.3: marked NO) */
+    {"CreateNetworkConnection", C4_RULE_DISCOURAGE},
+    {"NetConnect", C4_RULE_DISCOURAGE},
+    {"SendToNetwork", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {
