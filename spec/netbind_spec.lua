@@ -244,6 +244,7 @@ describe("d:set_binding_address", function()
     d:settle()
     assert.same({"6001=true", "6001=false"}, d:eval("return BindingChanges"))
     assert.equal("OFFLINE", conn(d, 6001).status)
+    assert.same({"ONLINE@0", "OFFLINE@0"}, d:eval("return Statuses"))   -- the drop is reported
     assert.equal("", conn(d, 6001).address)
     dev:close()
     d:destroy()
@@ -294,6 +295,32 @@ describe("the calls", function()
     d:eval("C4:DestroyNetworkConnection(6005)")
     d:settle()
     assert.same({}, d:net_connections())
+    dev:close()
+    d:destroy()
+  end)
+
+  it("survives DestroyNetworkConnection from inside ReceivedFromNetwork, mid-read", function()
+    local d = c4emu.load(S.folder("minimal"))
+    local dev = d:device{}
+    local client
+    dev:run{socket_accepted = function(c) client = c end}
+    d:init()
+    d:eval([[
+      IN = {}
+      function ReceivedFromNetwork(b, p, data)
+        IN[#IN + 1] = data
+        C4:DestroyNetworkConnection(b)
+      end
+      C4:CreateNetworkConnection(6007, "127.0.0.1")
+      C4:NetPortOptions(6007, ..., "TCP", {DELIMITER = "0a"})
+      C4:NetConnect(6007, ...)
+    ]], dev.local_port)
+    d:settle()
+    client:send("one\ntwo\nthree\n")
+    d:settle()
+    assert.same({"one\n"}, d:eval("return IN"))   -- the rest went with the binding
+    assert.same({}, d:net_connections())
+    assert.equal(0, #d:errors())
     dev:close()
     d:destroy()
   end)

@@ -316,11 +316,18 @@ static bool address_ok(const char *ip) {
 static void set_address(nb_binding *b, const char *ip) {
   free(b->address);
   b->address = ip && *ip ? strdup(ip) : NULL;
+  nb_state *st = b->st;
+  int id = b->id;
   for (nb_port *p = b->ports; p; p = p->next) {
-    bool was = p->status != NB_OFFLINE;
-    if (was) port_reset(p);
+    bool online = p->status == NB_ONLINE;
+    if (p->status != NB_OFFLINE) port_reset(p);
+    if (online) {   /* the connection to the old address is dropped: the driver hears it */
+      p->drops++;
+      call_status(p, "OFFLINE");
+      if (nb_binding_find(st, id) != b) return;   /* destroyed by the callback */
+    }
     if (p->auto_connect) p->want = true;
-    if (b->address && p->want && b->st->ctx->phase == EMU_PHASE_RUNNING) start_connect(p);
+    if (b->address && p->want && st->ctx->phase == EMU_PHASE_RUNNING) start_connect(p);
   }
 }
 
@@ -535,6 +542,35 @@ static int l_SendToNetwork(lua_State *L) {
   return 0;
 }
 
+static void on_reap(emu_ctx *ctx, void *data) {
+  (void)ctx;
+  nb_state *st = data;
+  st->reap = NULL;
+  while (st->dead) {
+    nb_binding *b = st->dead;
+    st->dead = b->next;
+    binding_free(b);
+  }
+}
+
+/* Takes b out of the list now (no more events: its transports are closed),
+ * frees it from the loop. */
+static void binding_bury(nb_state *st, nb_binding *b) {
+  for (nb_binding **pp = &st->bindings; *pp; pp = &(*pp)->next) {
+    if (*pp == b) {
+      *pp = b->next;
+      break;
+    }
+  }
+  for (nb_port *p = b->ports; p; p = p->next) {
+    p->want = false;
+    port_reset(p);
+  }
+  b->next = st->dead;
+  st->dead = b;
+  if (!st->reap) st->reap = emu_sched_add(st->ctx, emu_now(st->ctx), on_reap, st);
+}
+
 /* C4:DestroyNetworkConnection(idBinding) */
 static int l_DestroyNetworkConnection(lua_State *L) {
   nb_state *st = check_state(L);
@@ -548,13 +584,7 @@ static int l_DestroyNetworkConnection(lua_State *L) {
     }
     return 0;
   }
-  for (nb_binding **pp = &st->bindings; *pp; pp = &(*pp)->next) {
-    if (*pp == b) {
-      *pp = b->next;
-      break;
-    }
-  }
-  binding_free(b);
+  binding_bury(st, b);
   return 0;
 }
 
@@ -677,6 +707,8 @@ static void on_shutdown(emu_ctx *ctx, void *data) {
   lua_pushnil(ctx->L);
   lua_rawset(ctx->L, LUA_REGISTRYINDEX);
   nb_serial_shutdown(st);
+  emu_sched_cancel(ctx, st->reap);
+  on_reap(ctx, st);
   while (st->bindings) {
     nb_binding *b = st->bindings;
     st->bindings = b->next;

@@ -82,6 +82,9 @@ struct nb_state {
   nb_binding *bindings;
   bool shut;
   struct nb_serial *serials;   /* c4_serial.c */
+  nb_binding *dead;            /* destroyed bindings, freed from the loop (a callback
+                                  may destroy the binding whose data it is handling) */
+  emu_sched *reap;
 };
 
 /* ---- c4_netbind.c ------------------------------------------------------- */
