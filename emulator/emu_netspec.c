@@ -26,8 +26,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "emu_module.h"
-#include "emu_channel.h"
+#include "emu_device.h"
 #include "netbind/c4_netbind.h"
 
 #define SERIAL_MT "c4emu.serial"
@@ -278,35 +277,11 @@ static int d_set_binding_address(lua_State *L) {
   return 0;
 }
 
-static void add_conn(const c4_netbind_info *i, void *ud) {
-  lua_State *L = ud;
-  lua_createtable(L, 0, 7);
-  lua_pushinteger(L, i->binding);
-  lua_setfield(L, -2, "binding");
-  if (i->port) {
-    lua_pushinteger(L, i->port);
-    lua_setfield(L, -2, "port");
-  }
-  lua_pushstring(L, i->type);
-  lua_setfield(L, -2, "type");
-  lua_pushstring(L, i->address);
-  lua_setfield(L, -2, "address");
-  lua_pushstring(L, i->status);
-  lua_setfield(L, -2, "status");
-  lua_pushnumber(L, (lua_Number)i->connects);
-  lua_setfield(L, -2, "connects");
-  lua_pushnumber(L, (lua_Number)i->drops);
-  lua_setfield(L, -2, "drops");
-  lua_pushnumber(L, (lua_Number)i->queued);
-  lua_setfield(L, -2, "queued");
-  lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-}
-
 /* d:net_connections() → {{binding=, port=, type=, address=, status=, connects=, drops=, queued=}} */
 static int d_net_connections(lua_State *L) {
   emu_mdriver *d = emu_mdriver_check(L, 1);
-  lua_newtable(L);
-  if (d->ctx->phase != EMU_PHASE_DEAD) c4_netbind_each(d->ctx, add_conn, L);
+  if (d->ctx->phase == EMU_PHASE_DEAD) lua_newtable(L);
+  else c4_netbind_push_list(L, d->ctx, true);
   return 1;
 }
 
@@ -325,17 +300,6 @@ static const luaL_Reg serial_methods[] = {
 static const char *const serial_blocking[] = {"read", NULL};
 
 void emu_netspec_open(lua_State *L) {
-  luaL_newmetatable(L, SERIAL_MT);
-  lua_newtable(L);
-  luaL_register(L, NULL, serial_methods);
-  emu_spawn_wrap(L, -1, serial_blocking);
-  lua_pushcclosure(L, s_index, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, s_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, s_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, s_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  emu_dev_class(L, SERIAL_MT, serial_methods, serial_blocking, s_index, s_newindex, s_gc,
+                s_tostring);
 }

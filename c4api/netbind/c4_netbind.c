@@ -606,31 +606,48 @@ static int l_SetBindingAddress(lua_State *L) {
   return 0;
 }
 
-static void push_info(lua_State *L, const c4_netbind_info *i) {
-  lua_createtable(L, 0, 5);
+typedef struct {
+  lua_State *L;
+  bool counters;
+} list_ud;
+
+static void add_info(const c4_netbind_info *i, void *ud) {
+  list_ud *u = ud;
+  lua_State *L = u->L;
+  lua_createtable(L, 0, u->counters ? 8 : 5);
   lua_pushinteger(L, i->binding);
   lua_setfield(L, -2, "binding");
-  lua_pushinteger(L, i->port);
-  lua_setfield(L, -2, "port");
+  if (i->port) {
+    lua_pushinteger(L, i->port);
+    lua_setfield(L, -2, "port");
+  }
   lua_pushstring(L, i->type);
   lua_setfield(L, -2, "type");
   lua_pushstring(L, i->address);
   lua_setfield(L, -2, "address");
   lua_pushstring(L, i->status);
   lua_setfield(L, -2, "status");
+  if (u->counters) {
+    lua_pushnumber(L, (lua_Number)i->connects);
+    lua_setfield(L, -2, "connects");
+    lua_pushnumber(L, (lua_Number)i->drops);
+    lua_setfield(L, -2, "drops");
+    lua_pushnumber(L, (lua_Number)i->queued);
+    lua_setfield(L, -2, "queued");
+  }
+  lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
 }
 
-static void add_info(const c4_netbind_info *i, void *ud) {
-  lua_State *L = ud;
-  push_info(L, i);
-  lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+void c4_netbind_push_list(lua_State *L, emu_ctx *ctx, bool counters) {
+  list_ud u = {L, counters};
+  lua_newtable(L);
+  c4_netbind_each(ctx, add_info, &u);
 }
 
 /* C4:GetNetworkConnections() → {{binding=, port=, type=, address=, status=}, ...} */
 static int l_GetNetworkConnections(lua_State *L) {
   check_state(L);
-  lua_newtable(L);
-  c4_netbind_each(emu_ctx_of(L), add_info, L);
+  c4_netbind_push_list(L, emu_ctx_of(L), false);
   return 1;
 }
 

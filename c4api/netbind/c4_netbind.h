@@ -133,6 +133,9 @@ typedef struct {
  * the new address.  0, or -1 with a reason (unknown binding, bad address). */
 int c4_netbind_set_address(emu_ctx *ctx, int id, const char *ip, char *err, size_t errsz);
 void c4_netbind_each(emu_ctx *ctx, void (*fn)(const c4_netbind_info *i, void *ud), void *ud);
+/* Pushes the list {{binding=, port=, type=, address=, status=}, ...} onto L
+ * (any state: values are plain); counters adds connects=, drops=, queued=. */
+void c4_netbind_push_list(lua_State *L, emu_ctx *ctx, bool counters);
 /* The pty slave of serial binding id ("/dev/pts/7"), or NULL. */
 const char *c4_serial_path(emu_ctx *ctx, int id);
 /* Bytes the driver's side of serial binding id has read and written so far. */
