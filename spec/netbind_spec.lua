@@ -664,14 +664,16 @@ describe("a device that never reads", function()
     -- socat accepts and hands the bytes to a program that never reads them
     local pidfile = os.tmpname()
     os.execute("(socat TCP-LISTEN:" .. port .. ",bind=127.0.0.1,reuseaddr SYSTEM:'sleep 30' & echo $! > "
-               .. pidfile .. ") 2>/dev/null; sleep 0.3")
+               .. pidfile .. ") 2>/dev/null")
     local d = c4emu.load(S.folder("minimal"))
     d:init()
-    d:eval([[
-      C4:CreateNetworkConnection(6030, "127.0.0.1")
-      C4:NetConnect(6030, ...)
-    ]], port)
-    d:run_until(function() return conn(d, 6030).status == "ONLINE" end, 3000)
+    d:eval("C4:CreateNetworkConnection(6030, '127.0.0.1')")
+    -- socat may not listen yet: connect again until it does (wall time: socat is outside)
+    d:run_until(function()
+      local c = conn(d, 6030)
+      if c == nil or c.status == "OFFLINE" then d:eval("C4:NetConnect(6030, ...)", port) end
+      return c ~= nil and c.status == "ONLINE"
+    end, 10000)
     d:eval([[
       local chunk = string.rep("x", 65536)
       for i = 1, 400 do C4:SendToNetwork(6030, ..., chunk) end   -- 25 MiB asked
