@@ -709,3 +709,24 @@ describe("the init rule", function()
     d:destroy()
   end)
 end)
+
+describe("d:serial inside c4emu.spawn", function()
+  it("serial:read yields to the loop while the driver answers", function()
+    local d = c4emu.load(S.folder("netbind_serial"))
+    d:init()
+    local s = d:serial(1)
+    s:change_mode("end", "\r")
+    local got = {}
+    c4emu.spawn(function()
+      for i = 1, 3 do
+        s:write("Q" .. i)                 -- framed: "\r" added
+        got[#got + 1] = s:read(5000)      -- yields until the driver's ACK arrives
+      end
+    end)
+    d:settle()
+    assert.same({"ACK Q1", "ACK Q2", "ACK Q3"}, got)
+    assert.equal(0, c4emu.spawned())
+    s:close()
+    d:destroy()
+  end)
+end)
