@@ -305,9 +305,16 @@ static void port_reset(nb_port *p) {
 
 /* ---- addresses ------------------------------------------------------------------ */
 
+/* A numeric IPv4/IPv6 address, or a host name (letters, digits, '-', '.';
+ * resolved when connecting). */
 static bool address_ok(const char *ip) {
   struct sockaddr_storage ss;
-  return strcmp(ip, "localhost") == 0 || c4_sockaddr_parse(ip, 1, &ss) == 0;
+  if (c4_sockaddr_parse(ip, 1, &ss) == 0) return true;
+  size_t n = strlen(ip);
+  if (n == 0 || n > 253 || ip[0] == '-' || ip[0] == '.') return false;
+  for (const char *c = ip; *c; c++)
+    if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.') return false;
+  return true;
 }
 
 /* Sets the address; connected ports are dropped (no events) and the ones
@@ -358,8 +365,8 @@ static int l_CreateNetworkConnection(lua_State *L) {
   if (parse_type(ts, &type) != 0)
     return luaL_argerror(L, 4, "type must be \"TCP\", \"UDP\", \"SSL\" or \"MULTICAST\"");
   if (*addr && !address_ok(addr))
-    emu_log(st->ctx, EMU_LOG_WARN, "[c4emu] C4:CreateNetworkConnection(%d): '%s' is not a "
-            "numeric IP address; c4emu connects only to numeric addresses and localhost", id, addr);
+    emu_log(st->ctx, EMU_LOG_WARN, "[c4emu] C4:CreateNetworkConnection(%d): '%s' is neither "
+            "an IP address nor a host name; connecting to it will fail", id, addr);
   nb_binding *b = nb_binding_find(st, id);
   if (!b) {
     b = binding_new(st, id, type);
@@ -683,7 +690,7 @@ int c4_netbind_set_address(emu_ctx *ctx, int id, const char *ip, char *err, size
     return -1;
   }
   if (ip && *ip && !address_ok(ip)) {
-    snprintf(err, errsz, "'%s' is not a numeric IP address (nor localhost)", ip);
+    snprintf(err, errsz, "'%s' is neither an IP address nor a host name", ip);
     return -1;
   }
   set_address(b, ip);
@@ -764,8 +771,8 @@ static void load_xml_bindings(nb_state *st) {
     const char *addr = emu_binding_address_preset(st->ctx, c->id);
     if (addr && *addr) {
       if (!address_ok(addr))
-        emu_log(st->ctx, EMU_LOG_WARN, "[c4emu] network binding %d: '%s' is not a numeric IP "
-                "address; the binding stays unbound", c->id, addr);
+        emu_log(st->ctx, EMU_LOG_WARN, "[c4emu] network binding %d: '%s' is neither an IP "
+                "address nor a host name; the binding stays unbound", c->id, addr);
       else b->address = strdup(addr);
     }
   }

@@ -60,6 +60,7 @@ struct nb_port {
   bool warned_offline, warned_full, warned_send;
   c4_conn *conn;           /* TCP / SSL */
   nb_udp *udp;             /* UDP / MULTICAST */
+  struct nb_resolve *resolving; /* a host name being resolved before the connect */
   c4_framer fr;
   emu_sched *retry, *poll, *post;
   unsigned backoff_ms;

@@ -17,10 +17,14 @@
  *     interface when the group is 127.x-routed here (c4emu's sandbox case),
  *     else on the default interface, loops its own sends back, and sends to
  *     group:port.
+ * An address that is not numeric is resolved first (uv_getaddrinfo: IPv4
+ * first, then the first answer); SSL then sends it as SNI and, under
+ * VERIFY_MODE peer, checks the certificate names it.
  * A detached transport (the port was reset or destroyed) gives no events.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include "netbind/c4_netbind.h"
@@ -73,26 +77,26 @@ static const c4_conn_events tcp_events = {
     .closed = ev_closed,
 };
 
-static int resolve(nb_port *p, struct sockaddr_storage *ss) {
+typedef struct nb_resolve {
+  uv_getaddrinfo_t req;
+  nb_port *p;              /* NULL once the port gave up on it */
+  emu_ctx *ctx;
+} nb_resolve;
+
+static int numeric(nb_port *p, struct sockaddr_storage *ss) {
   const char *a = p->b->address;
   if (!a) return UV_EINVAL;
-  if (strcmp(a, "localhost") == 0) a = "127.0.0.1";
   return c4_sockaddr_parse(a, p->number, ss);
 }
 
-static int tcp_connect(nb_port *p, char *err, size_t errsz) {
+static int tcp_connect_to(nb_port *p, struct sockaddr_storage *ss, char *err, size_t errsz) {
   emu_ctx *ctx = p->b->st->ctx;
-  struct sockaddr_storage ss;
-  int r = resolve(p, &ss);
-  if (r != 0) {
-    snprintf(err, errsz, "'%s' is not a numeric address", p->b->address ? p->b->address : "");
-    return r;
-  }
+  int r;
   SSL_CTX *tls = NULL;
   if (p->type == NB_SSL && !(tls = nb_tls_client_ctx(p, err, errsz))) return UV_EINVAL;
   c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .conn_kind = TRACK_TCP, .tls = tls,
                     .ev = &tcp_events};
-  p->conn = c4_conn_connect(&o, (struct sockaddr *)&ss, p, &r);
+  p->conn = c4_conn_connect(&o, (struct sockaddr *)ss, p, &r);
   if (tls) SSL_CTX_free(tls);   /* the connection holds its own reference */
   if (p->conn && p->type == NB_SSL) nb_tls_expect_peer(p, c4_conn_ssl(p->conn));
   if (!p->conn) {
@@ -142,16 +146,12 @@ static void on_udp_offline(emu_ctx *ctx, void *data) {
   if (!p->udp && p->status != NB_OFFLINE) nb_port_status(p, NB_OFFLINE, "disconnected");
 }
 
-static int udp_connect(nb_port *p, char *err, size_t errsz) {
+static int udp_connect_to(nb_port *p, struct sockaddr_storage *to, char *err, size_t errsz) {
   emu_ctx *ctx = p->b->st->ctx;
   nb_udp *u = calloc(1, sizeof *u);
   if (!u) return UV_ENOMEM;
-  int r = resolve(p, &u->to);
-  if (r != 0) {
-    free(u);
-    snprintf(err, errsz, "'%s' is not a numeric address", p->b->address ? p->b->address : "");
-    return r;
-  }
+  int r;
+  u->to = *to;
   u->ctx = ctx;
   u->p = p;
   uv_udp_init(ctx->loop, &u->h);
@@ -225,12 +225,73 @@ static int udp_send(nb_udp *u, const char *data, size_t n) {
 
 /* ---- the port's side ------------------------------------------------------------ */
 
+static int connect_to(nb_port *p, struct sockaddr_storage *ss, char *err, size_t errsz) {
+  if (p->type == NB_UDP || p->type == NB_MULTICAST) return udp_connect_to(p, ss, err, errsz);
+  return tcp_connect_to(p, ss, err, errsz);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  nb_resolve *r = req->data;
+  nb_port *p = r->p;
+  if (p) {
+    emu_io_activity(r->ctx);
+    p->resolving = NULL;
+    char err[256] = "";
+    const struct addrinfo *pick = NULL;
+    for (const struct addrinfo *a = res; a && status == 0; a = a->ai_next)
+      if (!pick || (a->ai_family == AF_INET && pick->ai_family != AF_INET)) pick = a;
+    int rc = status;
+    if (pick) {
+      struct sockaddr_storage ss = {0};
+      memcpy(&ss, pick->ai_addr, pick->ai_addrlen);
+      if (ss.ss_family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)p->number);
+      else ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p->number);
+      rc = connect_to(p, &ss, err, sizeof err);
+    } else {
+      snprintf(err, sizeof err, "resolving '%s': %s", p->b->address,
+               uv_strerror(status ? status : UV_EAI_NONAME));
+    }
+    if (rc != 0 || !pick) {
+      emu_log(r->ctx, EMU_LOG_WARN, "[c4emu] network binding %d port %d: %s", p->b->id,
+              p->number, err);
+      nb_port_status(p, NB_OFFLINE, err);
+    }
+  }
+  uv_freeaddrinfo(res);
+  free(r);
+}
+
 int nb_io_connect(nb_port *p, char *err, size_t errsz) {
-  if (p->type == NB_UDP || p->type == NB_MULTICAST) return udp_connect(p, err, errsz);
-  return tcp_connect(p, err, errsz);
+  struct sockaddr_storage ss;
+  if (numeric(p, &ss) == 0) return connect_to(p, &ss, err, errsz);
+  /* a host name: resolved off the loop thread first */
+  emu_ctx *ctx = p->b->st->ctx;
+  nb_resolve *r = calloc(1, sizeof *r);
+  if (!r) return UV_ENOMEM;
+  r->p = p;
+  r->ctx = ctx;
+  r->req.data = r;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = p->type == NB_UDP || p->type == NB_MULTICAST
+                                              ? SOCK_DGRAM : SOCK_STREAM};
+  int rc = uv_getaddrinfo(ctx->loop, &r->req, on_resolved, p->b->address, NULL, &hints);
+  if (rc != 0) {
+    free(r);
+    snprintf(err, errsz, "resolving '%s': %s", p->b->address, uv_strerror(rc));
+    return rc;
+  }
+  p->resolving = r;
+  return 0;
 }
 
 void nb_io_close(nb_port *p, c4_close_mode mode) {
+  if (p->resolving) {   /* its callback frees it; the port hears nothing more */
+    p->resolving->p = NULL;
+    uv_cancel((uv_req_t *)&p->resolving->req);
+    p->resolving = NULL;
+    if (mode == C4_CLOSE_FLUSH) nb_port_status(p, NB_OFFLINE, "disconnected");
+    return;
+  }
   if (p->conn) {
     if (mode == C4_CLOSE_FLUSH) {
       c4_conn_close(p->conn, C4_CLOSE_FLUSH);   /* ev_closed → OFFLINE */
@@ -276,6 +337,7 @@ bool nb_io_busy(nb_state *st) {
       if (nb_io_queued(p)) return true;
       /* a connect to a peer of this process (loopback) is waited for */
       if (p->status == NB_CONNECTING && p->conn && loopback(b->address)) return true;
+      if (p->resolving) return true;   /* a name being resolved (from /etc/hosts: quick) */
     }
   return false;
 }

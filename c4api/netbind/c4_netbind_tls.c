@@ -12,7 +12,8 @@
  *                             (same path rules; PEM text too);
  *   VERIFY_MODE               "none" (default): no check; "peer": the chain
  *                             must verify and the certificate must name the
- *                             binding's address (IP SAN, or "localhost");
+ *                             binding's address (IP SAN, or the host name,
+ *                             which also goes out as SNI);
  *   METHOD / VERIFY_METHOD    "sslv23" / "tls" (default: any TLS version the
  *                             system allows), "tlsv1", "tlsv1_1", "tlsv1_2",
  *                             "tlsv1_3": that version only (1.0 and 1.1 need
@@ -150,8 +151,13 @@ SSL_CTX *nb_tls_client_ctx(nb_port *p, char *err, size_t errsz) {
 
 /* The name the device's certificate must carry under VERIFY_MODE peer. */
 void nb_tls_expect_peer(nb_port *p, SSL *ssl) {
-  if (!p->verify_peer || !ssl || !p->b->address) return;
+  if (!ssl || !p->b->address) return;
+  const char *a = p->b->address;
+  struct sockaddr_storage ss;
+  bool name = c4_sockaddr_parse(a, 1, &ss) != 0;   /* a host name, not an IP */
+  if (name) SSL_set_tlsext_host_name(ssl, a);         /* SNI */
+  if (!p->verify_peer) return;
   X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-  if (strcmp(p->b->address, "localhost") == 0) X509_VERIFY_PARAM_set1_host(vp, "localhost", 0);
-  else X509_VERIFY_PARAM_set1_ip_asc(vp, p->b->address);
+  if (name) X509_VERIFY_PARAM_set1_host(vp, a, 0);
+  else X509_VERIFY_PARAM_set1_ip_asc(vp, a);
 }
