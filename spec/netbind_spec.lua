@@ -420,11 +420,17 @@ describe("SSL network bindings", function()
     return dev
   end
 
-  it("talks to a TLS d:device, checking its certificate against CACERTFILE (VERIFY_MODE peer)", function()
-    local d, port = ssl_driver{CACERTFILE = "ca.pem", VERIFY_MODE = "peer", METHOD = "tlsv1_2"}
-    local dev = tls_device(d, port)
+  -- The SSL driver started against a TLS device and settled: d, dev.
+  local function ssl_up(opts, password, verify_client)
+    local d, port = ssl_driver(opts, password)
+    local dev = tls_device(d, port, verify_client)
     d:init()
     d:settle()
+    return d, dev
+  end
+
+  it("talks to a TLS d:device, checking its certificate against CACERTFILE (VERIFY_MODE peer)", function()
+    local d, dev = ssl_up({CACERTFILE = "ca.pem", VERIFY_MODE = "peer", METHOD = "tlsv1_2"})
     assert.same({"ONLINE"}, d:eval("return Statuses"))
     assert.same({"WELCOME HELLO\r\n"}, d:eval("return Received"))
     assert.equal("SSL", conn(d, 6001).type)
@@ -433,10 +439,7 @@ describe("SSL network bindings", function()
   end)
 
   it("goes OFFLINE when the device's certificate does not chain to CACERTFILE", function()
-    local d, port = ssl_driver{CACERTFILE = "rogue-ca.pem", VERIFY_MODE = "peer"}
-    local dev = tls_device(d, port)
-    d:init()
-    d:settle()
+    local d, dev = ssl_up({CACERTFILE = "rogue-ca.pem", VERIFY_MODE = "peer"})
     assert.same({"OFFLINE"}, d:eval("return Statuses"))
     assert.truthy(d:logged("certificate verify failed"))
     -- VERIFY_MODE none (the default) does not check
@@ -448,19 +451,13 @@ describe("SSL network bindings", function()
   end)
 
   it("presents CERTIFICATE / PRIVATE_KEY to a device that asks for a client certificate", function()
-    local d, port = ssl_driver{CERTIFICATE = "client.pem", PRIVATE_KEY = "client.key"}
-    local dev = tls_device(d, port, true)
-    d:init()
-    d:settle()
+    local d, dev = ssl_up({CERTIFICATE = "client.pem", PRIVATE_KEY = "client.key"}, nil, true)
     assert.same({"ONLINE"}, d:eval("return Statuses"))
     assert.same({"WELCOME HELLO\r\n"}, d:eval("return Received"))
     dev:close()
     d:destroy()
     -- without one the device refuses the handshake
-    d, port = ssl_driver{}
-    dev = tls_device(d, port, true)
-    d:init()
-    d:settle()
+    d, dev = ssl_up({}, nil, true)
     assert.are_not.same({"ONLINE"}, d:eval("return Statuses"))
     assert.same({}, d:eval("return Received"))
     dev:close()
@@ -468,20 +465,14 @@ describe("SSL network bindings", function()
   end)
 
   it("asks GetPrivateKeyPassword for a PROTECTED key", function()
-    local d, port = ssl_driver({CERTIFICATE = "server.pem", PRIVATE_KEY = "server.enc.key",
+    local d, dev = ssl_up({CERTIFICATE = "server.pem", PRIVATE_KEY = "server.enc.key",
                                 PROTECTED = "True"}, "c4emu-test")
-    local dev = tls_device(d, port)
-    d:init()
-    d:settle()
     assert.equal(1, d:eval("return PasswordAsked"))
     assert.same({"ONLINE"}, d:eval("return Statuses"))
     dev:close()
     d:destroy()
-    d, port = ssl_driver({CERTIFICATE = "server.pem", PRIVATE_KEY = "server.enc.key",
+    d, dev = ssl_up({CERTIFICATE = "server.pem", PRIVATE_KEY = "server.enc.key",
                           PROTECTED = true}, "wrong")
-    dev = tls_device(d, port)
-    d:init()
-    d:settle()
     assert.same({"OFFLINE"}, d:eval("return Statuses"))
     assert.truthy(d:logged("PRIVATE_KEY: "))
     dev:close()
@@ -489,10 +480,7 @@ describe("SSL network bindings", function()
   end)
 
   it("confines file paths as CreateTLSServer does", function()
-    local d, port = ssl_driver{CACERTFILE = "../ca.pem", VERIFY_MODE = "peer"}
-    local dev = tls_device(d, port)
-    d:init()
-    d:settle()
+    local d, dev = ssl_up({CACERTFILE = "../ca.pem", VERIFY_MODE = "peer"})
     assert.same({"OFFLINE"}, d:eval("return Statuses"))
     assert.truthy(d:logged("CACERTFILE '../ca.pem'"))
     d:eval("C4:NetPortOptions(6001, DEVICE_PORT, 'SSL', {CACERTFILE = '/etc/ssl/certs/ca-certificates.crt'}) C4:NetConnect(6001, DEVICE_PORT)")
