@@ -234,7 +234,7 @@ static const c4_api_row callback_rows[] = {
     {"GetPrivateKeyPassword", 0, "(binding, port)"},
     {"UIRequest", 0, "(command, params)"},
     {"TestCondition", 0, "(name, params)"},
-    {"OnPoll", 0, "MONITOR_CONNECTION network bindings"},
+    {"OnPoll", 0, "(binding, port) every 30 s while ONLINE, for MONITOR_CONNECTION ports (c4emu's choice)"},
     {"OnZigbee*", 0, "the reference names the family only"},
     {"OnReflashLockGranted", 0, "reference §7.2"},
     {"OnReflashLockRevoked", 0, "reference §7.2"},
