@@ -6,6 +6,12 @@ BUILD   ?= build
 PKGS    := lua5.1 libuv libssl libcrypto libzip expat lua5.1-bitop lua5.1-cjson
 # issue 14: lua-dkjson (the driver's `require "json"`, read at run time) and unzip have
 # no pkg-config file: they are in tools/install-deps.sh only.
+# issue 17: web console
+PKGS    += libwebsockets
+# issue 13: HTTP
+PKGS    += libcurl
+# issue 15: the console
+PKGS    += readline
 CC      ?= cc
 OPT     ?= -O2
 SAN     ?=
@@ -22,12 +28,19 @@ endif
 
 CMDS    := $(wildcard emulator/emu_cmd_*.c)
 FRONTS  := emulator/emu_main.c emulator/emu_module.c emulator/emu_specclient.c $(CMDS)
+# issue 10: the Director's spec methods
+MODULE_EXTRA := emulator/emu_module_director.c
 # issue 9: the spec module's devices and spawn (emu_channel.c, the framing, is core: unit-tested)
-MODULE_EXTRA := emulator/emu_device.c emulator/emu_devchan.c \
+MODULE_EXTRA += emulator/emu_device.c emulator/emu_devchan.c \
                 emulator/emu_spawn.c
+# issue 13: HTTP fake devices
+MODULE_EXTRA += emulator/emu_httpdev.c
 # issue 12: d:set_binding_address, d:net_connections, d:serial
 MODULE_EXTRA += emulator/emu_netspec.c
 FRONTS  += $(MODULE_EXTRA)
+# issue 15: the console, in the binary only
+CONSOLE := emulator/emu_console.c emulator/emu_pretty.c
+FRONTS  += $(CONSOLE)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
 UNIT    := $(wildcard spec/unit/*.c)
@@ -36,7 +49,7 @@ DRIVERS := $(patsubst fixtures/drivers/%/,%,$(sort $(dir $(wildcard fixtures/dri
 C4ZS    := $(DRIVERS:%=$(BUILD)/fixtures/%.c4z)
 DEPS    := $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
 
-.PHONY: all deps run test asan unit spec bench clean fixtures certs install uninstall
+.PHONY: all deps run test asan unit spec bench clean fixtures certs install uninstall fuzz fuzz-build
 all: $(BUILD)/c4emu $(BUILD)/c4emu.so $(BUILD)/pack-c4z fixtures certs
 
 deps:
@@ -49,20 +62,32 @@ run: deps
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/unit
-	$(Q)BUILD=$(BUILD) tools/run-tests.sh
+	$(Q)$(MAKE) --no-print-directory fuzz-build
+	$(Q)BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tools/run-tests.sh
 
+# GCC's -fsanitize=undefined leaves out float-cast-overflow (a NaN or 1e300
+# cast to an integer), float-divide-by-zero and bounds-strict: added, since a
+# driver's numbers reach C casts.
+ASAN_SAN := -fsanitize=address,undefined,float-cast-overflow,float-divide-by-zero,bounds-strict \
+            -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  SAN="$(ASAN_SAN)" \
 	  all build-asan/unit
 	$(Q)BUILD=build-asan SANITIZE=1 tools/run-tests.sh
+
+# issue 17: where an installed c4emu finds the web console's page (the build
+# tree's emulator/web is found first; `make install` sets this to its prefix).
+EMU_WEB_DIR ?= /usr/local/share/c4emu/web
+$(BUILD)/obj/emulator/emu_web.o: CFLAGS += -DEMU_WEB_DIR='"$(EMU_WEB_DIR)"'
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(CMDS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/c4emu: $(CORE_O) $(BUILD)/obj/emulator/emu_main.o $(CMDS:%.c=$(BUILD)/obj/%.o) \
+                $(CONSOLE:%.c=$(BUILD)/obj/%.o)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -111,6 +136,11 @@ $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client:
 bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)BUILD=$(BUILD) tools/bench_echo.sh
 
+# issue 15: watchdog and coverage overhead
+.PHONY: bench-watchdog
+bench-watchdog: all $(BUILD)/bench-echo-client
+	$(Q)BUILD=$(BUILD) tools/bench_watchdog.sh
+
 bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)tools/bench.sh
 
@@ -119,28 +149,53 @@ bench: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 # /usr/local), the busted helper (require "c4emu.busted") and the man page.
 PREFIX  ?= /usr/local
 DESTDIR ?=
-INSTALLED := bin/c4emu lib/lua/5.1/c4emu.so share/lua/5.1/c4emu/busted.lua share/man/man1/c4emu.1
+WEBFILES  := $(notdir $(wildcard emulator/web/*))
+INSTALLED := bin/c4emu lib/lua/5.1/c4emu.so share/lua/5.1/c4emu/busted.lua share/man/man1/c4emu.1 \
+             $(WEBFILES:%=share/c4emu/web/%)
 
 install: $(BUILD)/c4emu $(BUILD)/c4emu.so
 	@$(if $(Q),echo "  INSTALL $(DESTDIR)$(PREFIX)")
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.1 \
-	  $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu $(DESTDIR)$(PREFIX)/share/man/man1
+	  $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/c4emu/web
 	$(Q)install -m 755 $(BUILD)/c4emu $(DESTDIR)$(PREFIX)/bin/c4emu
 	$(Q)install -m 644 $(BUILD)/c4emu.so $(DESTDIR)$(PREFIX)/lib/lua/5.1/c4emu.so
 	$(Q)install -m 644 emulator/c4emu/busted.lua $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu/busted.lua
 	$(Q)install -m 644 emulator/c4emu.1 $(DESTDIR)$(PREFIX)/share/man/man1/c4emu.1
+	$(Q)install -m 644 $(wildcard emulator/web/*) $(DESTDIR)$(PREFIX)/share/c4emu/web/
 
 uninstall:
 	@$(if $(Q),echo "  UNINSTALL $(DESTDIR)$(PREFIX)")
 	$(Q)rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
-	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu 2>/dev/null || true
+	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/lua/5.1/c4emu $(DESTDIR)$(PREFIX)/share/c4emu/web \
+	  $(DESTDIR)$(PREFIX)/share/c4emu 2>/dev/null || true
 
 # The README's API coverage table is generated from the version table.
 .PHONY: readme-apis
 readme-apis: $(BUILD)/c4emu
 	$(Q)BUILD=$(BUILD) tools/update-readme-apis.sh
 
+# issue 16: libFuzzer harnesses (fuzz/fuzz_*.c), built with clang under ASan +
+# UBSan (float-cast-overflow included) into $(FUZZ_BUILD).  `make fuzz` runs
+# each for FUZZ_SECONDS (default 60) from its committed seed corpus
+# (fuzz/corpus/<name>, copied: the grown corpus stays in $(FUZZ_BUILD));
+# `make test` runs each for TEST_FUZZ_SECONDS so a regression fails CI.
+FUZZ_BUILD        ?= build-fuzz
+FUZZERS           := framer xml package json matcher
+FUZZ_SECONDS      ?= 60
+TEST_FUZZ_SECONDS ?= 10
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined,float-cast-overflow,float-divide-by-zero \
+            -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz-build: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" \
+	  $(FUZZERS:%=$(FUZZ_BUILD)/fuzz-%)
+fuzz: fuzz-build
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tools/run-fuzz.sh $(FUZZERS)
+$(BUILD)/fuzz-%: fuzz/fuzz_%.c $(CORE_O)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(CORE_O) $(LDLIBS) -o $@
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(DEPS)

@@ -7,8 +7,14 @@
  * "bad argument #1 to 'SetTimer' (number expected, got string)".
  *
  * Methods the chosen OS version lacks are left out; C4's __index notes a read
- * of one (for `c4emu check`) and gives nil, as that controller would.
+ * of one (for `c4emu check`) and gives nil, as that controller would.  A read
+ * of a name c4emu does not provide at all is a `not-provided` note, counted.
  */
+#include <string.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "c4api.h"
@@ -25,6 +31,15 @@ static const c4_family *const families[] = {
     &c4_family_lpack,
     &c4_family_file,
     &c4_family_crypto,
+    /* issue 13: HTTP */
+    &c4_family_url,
+    /* issue 10: the Director (the project first: the others read it) */
+    &c4_family_project,
+    &c4_family_variables,
+    &c4_family_events,
+    &c4_family_devices,
+    &c4_family_propattribs,
+    &c4_family_parsexml,
     /* issue 12: network and serial bindings */
     &c4_family_netbind,
     &c4_family_serial,
@@ -36,9 +51,40 @@ const c4_family *const *c4_families(size_t *n) {
 }
 
 int c4_check_port(lua_State *L, int i) {
-  lua_Integer p = luaL_checkinteger(L, i);
+  lua_Number p = luaL_checknumber(L, i); /* not checkinteger: NaN would be cast first */
   luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range (0-65535)");
+  luaL_argcheck(L, p == floor(p), i, "port must be a whole number");
   return (int)p;
+}
+
+const char *c4_check_cstring(lua_State *L, int i, const char *what) {
+  size_t n;
+  const char *s = luaL_checklstring(L, i, &n);
+  if (memchr(s, '\0', n)) {
+    lua_pushfstring(L, "%s must not contain a NUL byte (\\0)", what);
+    luaL_argerror(L, i, lua_tostring(L, -1));
+  }
+  return s;
+}
+
+const char *c4_opt_cstring(lua_State *L, int i, const char *what) {
+  return lua_isnoneornil(L, i) ? NULL : c4_check_cstring(L, i, what);
+}
+
+uint64_t c4_env_number(emu_ctx *ctx, const char *name, uint64_t min, uint64_t max,
+                       uint64_t dflt) {
+  const char *s = getenv(name);
+  if (!s || !*s) return dflt;
+  char *end;
+  errno = 0;
+  unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+  if (s[0] < '0' || s[0] > '9' || *end || errno || v < min || v > max) {
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] %s=%s is not a whole number from %llu to %llu; "
+            "using %llu", name, s, (unsigned long long)min, (unsigned long long)max,
+            (unsigned long long)dflt);
+    return dflt;
+  }
+  return v;
 }
 
 const char *c4_opt_string(lua_State *L, int i, size_t *len) {
@@ -64,19 +110,20 @@ static int c4_index(lua_State *L) {
   const char *name = lua_tostring(L, 2);
   if (!name) return 0;
   lua_pushvalue(L, 2);
-  lua_rawget(L, lua_upvalueindex(1)); /* missing: name → since, or true once warned */
+  lua_rawget(L, lua_upvalueindex(1)); /* missing on this OS: name → since */
   emu_ctx *ctx = emu_ctx_of(L);
   if (lua_isstring(L, -1)) {
     char now[16];
     emu_note(ctx, EMU_NOTE_MISSING_API, "C4:%s is not available on OS %s (added in OS %s)",
              name, c4_osver_format(ctx->os, now, sizeof now), lua_tostring(L, -1));
-  } else if (lua_isnil(L, -1)) {
-    /* Not a method c4emu provides on any version: say so once, then stay quiet. */
-    emu_log(ctx, EMU_LOG_WARN, "[c4emu] C4.%s is not provided by c4emu (not emulated, or not "
-            "a DriverWorks API): it reads as nil", name);
-    lua_pushvalue(L, 2);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, lua_upvalueindex(1));
+  } else {
+    /* Not a method c4emu provides on any version.  A driver that reads it
+     * would fail (or take another path) here, so a run that passes by it is no
+     * proof the driver works: `c4emu check` counts it as a problem of its
+     * own kind and fails. */
+    emu_note_counted(ctx, EMU_NOTE_NOT_PROVIDED, name,
+                     "C4:%s is not provided by c4emu (not emulated, or not a DriverWorks "
+                     "API): it reads as nil", name);
   }
   return 0;
 }

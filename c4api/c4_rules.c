@@ -4,7 +4,8 @@
  * the platform itself only says they "should not be invoked during
  * OnDriverInit"; c4emu makes creating a server an error (users asked for
  * it) and the rest warnings.  `--init-rule warn` turns errors into warnings,
- * `off` silences both.
+ * `off` silences both.  In `c4emu check`, a forbidden call fails the check
+ * (whatever the mode), a discouraged one is a warning (`--strict`: fails).
  *
  * The rule applies while OnDriverInit runs.  The chunk itself is not
  * covered: the seed's chat server creates its server at load, and old
@@ -40,6 +41,41 @@ static const struct {
     {"SetVariable", C4_RULE_DISCOURAGE},
     {"SendToProxy", C4_RULE_DISCOURAGE},
     {"GetProxyDevices", C4_RULE_DISCOURAGE},
+    /* issue 13: "urlGet & co." (§7.3) and the pages that say "should not be
+     * invoked during OnDriverInit" */
+    {"urlGet", C4_RULE_DISCOURAGE},
+    {"urlPost", C4_RULE_DISCOURAGE},
+    {"urlPut", C4_RULE_DISCOURAGE},
+    {"urlDelete", C4_RULE_DISCOURAGE},
+    {"urlCustom", C4_RULE_DISCOURAGE},
+    {"urlCancel", C4_RULE_DISCOURAGE},
+    {"urlCancelAll", C4_RULE_DISCOURAGE},
+    {"urlSetTimeout", C4_RULE_DISCOURAGE},
+    {"urlSetOption", C4_RULE_DISCOURAGE},
+    {"urlGetTickets", C4_RULE_DISCOURAGE},
+    /* issue 10: the Director (safe-usage table: NO; the listeners: WARNING) */
+    {"AddEvent", C4_RULE_DISCOURAGE},
+    {"DeleteEvent", C4_RULE_DISCOURAGE},
+    {"DeleteVariable", C4_RULE_DISCOURAGE},
+    {"FireEventByID", C4_RULE_DISCOURAGE},
+    {"GetControllerNetworkAddress", C4_RULE_DISCOURAGE},
+    {"GetDeviceDisplayName", C4_RULE_DISCOURAGE},
+    {"GetDevicesByC4iName", C4_RULE_DISCOURAGE},
+    {"GetDeviceVariable", C4_RULE_DISCOURAGE},
+    {"GetDeviceVariables", C4_RULE_DISCOURAGE},
+    {"GetMyNetworkAddress", C4_RULE_DISCOURAGE},
+    {"GetProjectItems", C4_RULE_DISCOURAGE},
+    {"GetProxyDevicesById", C4_RULE_DISCOURAGE},
+    {"GetProxyDevicesByName", C4_RULE_DISCOURAGE},
+    {"GetVariable", C4_RULE_DISCOURAGE},
+    {"ListGetDeviceName", C4_RULE_DISCOURAGE},
+    {"RoomGetId", C4_RULE_DISCOURAGE},
+    {"SendDataToUI", C4_RULE_DISCOURAGE},
+    {"SetDeviceVariable", C4_RULE_DISCOURAGE},
+    {"SetPropertyAttribs", C4_RULE_DISCOURAGE},
+    {"UpdatePropertyList", C4_RULE_DISCOURAGE},
+    {"RegisterVariableListener", C4_RULE_DISCOURAGE},
+    {"UnregisterVariableListener", C4_RULE_DISCOURAGE},
     /* issue 12: network bindings (reference §7.3: marked NO) */
     {"CreateNetworkConnection", C4_RULE_DISCOURAGE},
     {"NetConnect", C4_RULE_DISCOURAGE},
@@ -52,19 +88,24 @@ c4_rule c4_rule_of(const char *api) {
   return C4_RULE_NONE;
 }
 
+/* api is a C4 method ("UpdateProperty", named "C4:UpdateProperty") or an
+ * object method as "Type:Method" ("C4LuaTcpServer:Listen"), named as itself. */
 void c4_rule_check(lua_State *L, const char *api) {
   emu_ctx *ctx = emu_ctx_of(L);
   if (ctx->phase != EMU_PHASE_INIT || ctx->init_rule == EMU_RULE_OFF) return;
-  c4_rule rule = c4_rule_of(api);
+  const char *colon = strchr(api, ':');
+  const char *prefix = colon ? "" : "C4:";
+  c4_rule rule = c4_rule_of(colon ? colon + 1 : api);
   if (rule == C4_RULE_NONE) return;
-  if (rule == C4_RULE_FORBID && ctx->init_rule == EMU_RULE_STRICT) {
-    emu_note(ctx, EMU_NOTE_RULE, "init rule: C4:%s called during OnDriverInit", api);
-    luaL_error(L, "C4:%s may not be called during OnDriverInit: DriverWorks servers must "
+  if (rule == C4_RULE_FORBID) {
+    emu_note(ctx, EMU_NOTE_RULE, "init rule: %s%s called during OnDriverInit", prefix, api);
+    if (ctx->init_rule != EMU_RULE_STRICT) return;
+    luaL_error(L, "%s%s may not be called during OnDriverInit: DriverWorks servers must "
                "be created from OnDriverLateInit on (init rule). Move the call to "
-               "OnDriverLateInit", api);
+               "OnDriverLateInit", prefix, api);
     return;
   }
-  emu_note(ctx, EMU_NOTE_RULE, "init rule: C4:%s called during OnDriverInit; DriverWorks says "
-           "it should not be invoked before OnDriverLateInit. Move the call to OnDriverLateInit",
-           api);
+  emu_note(ctx, EMU_NOTE_RULE_DISCOURAGED, "init rule: %s%s called during OnDriverInit; "
+           "DriverWorks says it should not be invoked before OnDriverLateInit. Move the call "
+           "to OnDriverLateInit", prefix, api);
 }

@@ -33,6 +33,12 @@ static const struct {
      * FileSetDir page (3.3.0 restricts it to allowed locations). */
     {C4F_NO_LEGACY_CIPHERS, V(4, 0, 0), "low-level ciphers (Blowfish, DES, RC4, ...) removed"},
     {C4F_FILESETDIR_CONFINED, V(3, 3, 0), "C4:FileSetDir limited to path aliases and allowed paths"},
+    /* issue 16: the seed (older page) says CreateServer "Returns None"; the
+     * current page, rewritten for 3.3.1 (identifier, doc edit 2022-09-26),
+     * documents true / false, message (reference §11-12).  Before 3.3.1 it
+     * returns nothing.  CreateTLSServer (3.3.0) documents its results from
+     * the start, so it is not affected. */
+    {C4F_SERVER_CREATE_RESULT, V(3, 3, 1), "C4:CreateServer returns true | false, message"},
     /* issue 12: reference §7.2 / §7.5 */
     {C4F_NETWORK_FROM_IP, V(4, 0, 0), "ReceivedFromNetwork(binding, port, data, fromIP)"},
     {C4F_NET_SUPPRESS_EVENTS, V(2, 8, 0), "NetPortOptions SUPPRESS_CONNECTION_EVENTS"},
@@ -153,13 +159,13 @@ static const c4_api_row api_rows[] = {
     {"urlPut", 0, "reference §9"},
     {"urlDelete", 0, "reference §9"},
     {"urlCustom", 0, "reference §9"},
-    {"urlCancel", 0, "reference §9"},
-    {"urlCancelAll", 0, "reference §9"},
+    {"urlCancel", V(2, 7, 0), "37_web_service/_3"},
+    {"urlCancelAll", V(2, 8, 1), "37_web_service/_4"},
     {"urlSetTimeout", 0, "reference §9"},
-    {"urlSetOption", 0, "reference §9"},
-    {"urlGetTickets", 0, "reference §9"},
-    {"urlGetCookies", 0, "reference §9"},
-    {"url", 0, "reference §9: C4:url() objects; 2.10.5 (not a version c4emu models)"},
+    {"urlSetOption", V(2, 8, 1), "37_web_service/_11"},
+    {"urlGetTickets", V(2, 8, 1), "37_web_service/_10"},
+    {"urlGetCookies", V(2, 9, 0), "37_web_service/_7"},
+    {"url", V(2, 10, 5), "35_url: Available from 2.10.5 (OnHeaders: 3.0.0)"},
     {"C4LuaUrl:OnHeaders", 0, "reference §9 (the page names no type: C4LuaUrl assumed)"},
     {"C4LuaUrl:OnBodyChunk", 0, "reference §9"},
     {"C4LuaUrl:OnBody", 0, "reference §9: returning true aborts"},
@@ -202,6 +208,30 @@ static const c4_api_row api_rows[] = {
     {"FileList", 0, "File API page"},
     {"FileSetDir", 0, "File API page"},
     {"FileGetDir", 0, "File API page"},
+    /* issue 10: the Director */
+    {"DeleteVariable", 0, "no page; taken with AddVariable"},
+    {"GetVariable", 0, "variable pages"},
+    {"GetDeviceVariable", 0, "variable pages"},
+    {"GetDeviceVariables", 0, "no page; taken with GetDeviceVariable"},
+    {"SetDeviceVariable", 0, "variable pages"},
+    {"RegisterVariableListener", 0, "variable pages"},
+    {"UnregisterVariableListener", 0, "variable pages"},
+    {"UnregisterAllVariableListeners", 0, "page gives no version"},
+    {"RegisterDeviceEvent", V(2, 9, 0), "event pages"},
+    {"UnregisterDeviceEvent", V(2, 9, 0), "taken with RegisterDeviceEvent"},
+    {"UnregisterAllDeviceEvents", V(2, 9, 0), "taken with RegisterDeviceEvent"},
+    {"UnregisterSystemEvent", 0, "page gives no version"},
+    {"UnregisterAllSystemEvents", 0, "page gives no version"},
+    {"GetDeviceData", V(2, 10, 0), "miscellaneous pages"},
+    {"GetDevices", V(2, 10, 0), "miscellaneous pages"},
+    {"GetDevicesByC4iName", 0, "proxy pages"},
+    {"GetProxyDevicesByName", 0, "proxy pages"},
+    {"GetProjectItems", 0, "miscellaneous pages"},
+    {"RoomGetId", 0, "miscellaneous pages"},
+    {"ListGetDeviceName", 0, "safe-usage table only; no version given"},
+    {"GetDeviceDisplayName", 0, "safe-usage table only; no version given"},
+    {"SendDataToUI", 0, "miscellaneous pages"},
+    {"SendUIRequest", V(2, 9, 0), "miscellaneous pages"},
     /* issue 12: network and serial bindings (reference §7.5; the reference
      * gives no version for DestroyNetworkConnection or SendToSerial) */
     {"DestroyNetworkConnection", 0, "reference §7.5 (CreateNetworkConnection's companion)"},

@@ -34,6 +34,8 @@ typedef struct {
 /* ---- for the host ------------------------------------------------------ */
 /* Creates the global C4 table (and the globals the families add). */
 void c4_open(lua_State *L, emu_ctx *ctx);
+/* issue 10: frees the director's project model (after the lua_State is closed). */
+void c4_project_free(emu_ctx *ctx);
 
 /* "3.3.1" → packed version; returns 0, or -1 if not a version in the table. */
 int c4_osver_parse(const char *s, c4_osver *out);
@@ -58,6 +60,8 @@ typedef enum {
   /* issue 14 */
   C4F_NO_LEGACY_CIPHERS,    /* Blowfish, CAST, DES, IDEA, RC2/4, SEED, Camellia gone (OpenSSL 3) */
   C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always) */
+  /* issue 16: CreateServer's results */
+  C4F_SERVER_CREATE_RESULT, /* C4:CreateServer returns true | false, message */
   /* issue 12 */
   C4F_NETWORK_FROM_IP,      /* ReceivedFromNetwork gets the sender's IP last */
   C4F_NET_SUPPRESS_EVENTS,  /* NetPortOptions' SUPPRESS_CONNECTION_EVENTS */
@@ -94,8 +98,8 @@ c4_rule c4_rule_of(const char *api);
 /*
  * Applies the rule for `api` in the current phase: raises (luaL_error), logs a
  * warning, or does nothing.  The dispatch wrapper calls it for C4:<api>;
- * object methods (server:Listen, client:Connect) call it themselves with the
- * name in the rule table ("Listen", "Connect").
+ * object methods call it themselves as "Type:Method" ("C4LuaTcpServer:Listen"):
+ * the rule table is keyed by the method name, notes name the method as itself.
  */
 void c4_rule_check(lua_State *L, const char *api);
 
@@ -104,6 +108,17 @@ void c4_rule_check(lua_State *L, const char *api);
 int c4_check_port(lua_State *L, int i);
 /* Argument i as a string that may be nil or absent (NULL, *len 0 then). */
 const char *c4_opt_string(lua_State *L, int i, size_t *len);
+/* issue 16: argument i as a string that becomes a C string (a host, a path, a
+ * name): raises "<what> must not contain a NUL byte" rather than let C cut it
+ * short ("127.0.0.1\0evil" must not connect to 127.0.0.1).  opt: nil → NULL. */
+const char *c4_check_cstring(lua_State *L, int i, const char *what);
+const char *c4_opt_cstring(lua_State *L, int i, const char *what);
+/* issue 16: a whole number from environment variable `name`, from min to max;
+ * unset → dflt; anything else (a sign, a fraction, junk, out of range) logs a
+ * warning naming the variable and gives dflt (C4EMU_MAX_PAYLOAD=-1 must not
+ * wrap to "unlimited"). */
+uint64_t c4_env_number(emu_ctx *ctx, const char *name, uint64_t min, uint64_t max,
+                       uint64_t dflt);
 
 /* ---- the families ------------------------------------------------------ */
 extern const c4_family c4_family_core;     /* core/c4_core.c: log, identity, properties */
@@ -117,6 +132,15 @@ extern const c4_family c4_family_jsonmod;  /* lua/c4_jsonmod.c: require "json" *
 extern const c4_family c4_family_lpack;    /* lua/c4_lpack.c: string.pack/unpack */
 extern const c4_family c4_family_file;     /* file/c4_file.c: C4:File*, io confined */
 extern const c4_family c4_family_crypto;   /* lua/c4_crypto.c: Encrypt, PBKDF2, TEA */
+/* issue 13: HTTP */
+extern const c4_family c4_family_url;      /* url/c4_url_engine.c: C4:url, urlGet & co */
+/* issue 10: the Director */
+extern const c4_family c4_family_project;     /* director/c4_project.c: the model */
+extern const c4_family c4_family_variables;   /* director/c4_variables.c */
+extern const c4_family c4_family_events;      /* director/c4_events.c */
+extern const c4_family c4_family_devices;     /* director/c4_devices.c: device and project facts */
+extern const c4_family c4_family_propattribs; /* director/c4_propattribs.c: properties, UI */
+extern const c4_family c4_family_parsexml;    /* lua/c4_parsexml.c: C4:ParseXml */
 /* issue 12: network and serial bindings */
 extern const c4_family c4_family_netbind;  /* netbind/c4_netbind.c: NetConnect & co */
 extern const c4_family c4_family_serial;   /* netbind/c4_serial.c: SendToSerial */

@@ -54,6 +54,36 @@ typedef enum {
   EMU_RULE_OFF,    /* silent */
 } emu_rule_mode;
 
+/*
+ * The emulated project as the user declared it (c4emu.load's device=,
+ * controller=, devices= and the CLI flags --device-id, --device-name, --room,
+ * --controller-ip, --controller-mac).  Plain data, read once by the director
+ * family while the driver loads; c4api copies what it keeps.  Unset fields (NULL, 0) take the director's fixed defaults.
+ */
+typedef struct {
+  const char *name, *value;
+} emu_strpair;
+
+typedef struct {
+  int64_t id;                 /* 0: the director picks one */
+  const char *name;
+  const char *room;           /* room name; rooms are made on first use */
+  int64_t room_id;            /* 0: the director picks one for the room */
+  const char *c4i;            /* driver file name: "light_v2.c4i", "foo.c4z" */
+  const char *proxy;          /* proxy type, as in driver.xml <proxy>: "light_v2" */
+  const emu_strpair *vars;    /* variables: name → value; a name of digits is an id */
+  size_t nvars;
+} emu_device_decl;
+
+typedef struct {
+  emu_device_decl self;       /* the hosted driver's own device */
+  const char *controller_name, *controller_ip, *controller_mac;
+  const emu_device_decl *devices;  /* other devices in the project */
+  size_t ndevices;
+} emu_project_decl;
+
+struct c4_project;            /* c4api/director/: the model built from it */
+
 struct emu_ctx {
   lua_State *L;
   uv_loop_t *loop;
@@ -65,7 +95,12 @@ struct emu_ctx {
   const char *sandbox_dir; /* writable folder of this driver (C4:GetSandboxDir) */
   const char *bind_addr;   /* address servers listen on ("0.0.0.0" or "127.0.0.1") */
   int64_t device_id;
+  const char *pkg_path;    /* the .c4z file or folder the user named */
+  const emu_project_decl *project_decl; /* valid while the driver loads, then NULL */
+  struct c4_project *project;           /* the director's model (c4api/director/) */
   struct emu_host *host;   /* private to emulator/ */
+  /* issue 13 */
+  bool deny_net;           /* outgoing connections only to loopback (--deny-net) */
 };
 
 /* The context of the driver that owns L (any coroutine of it). */
@@ -79,9 +114,24 @@ void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...)
  * Findings for `c4emu check` and d:notes(): an init-rule violation, or a read
  * of a C4 API that the chosen OS version does not have.  Also logged (warn).
  */
-typedef enum { EMU_NOTE_RULE, EMU_NOTE_MISSING_API } emu_note_kind;
+typedef enum {
+  EMU_NOTE_RULE,          /* a forbidden call in OnDriverInit: fails `check` */
+  EMU_NOTE_MISSING_API,
+  EMU_NOTE_NOT_PROVIDED,  /* issue 10: a C4 API c4emu does not provide: fails `check` */
+  /* issue 15 */
+  EMU_NOTE_RULE_DISCOURAGED, /* "should not be invoked during OnDriverInit": a warning */
+} emu_note_kind;
 void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * The same, counted: the first call with (kind, key) adds the note, later ones
+ * only count it (d:notes() and `c4emu check` show the count).  For findings
+ * that repeat, such as reads of a C4 API that c4emu does not provide.
+ */
+void emu_note_counted(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Name of a note kind: "init-rule", "missing-api", "not-provided". */
+const char *emu_note_kind_name(emu_note_kind kind);
 
 /* ---- calling into the driver ------------------------------------------- */
 /*
@@ -172,6 +222,19 @@ void emu_busy_probe_remove(emu_ctx *ctx, emu_busy_fn fn, void *data);
 /* Whether any registered probe is busy now. */
 bool emu_busy(emu_ctx *ctx);
 
+/*
+ * issue 13: in-process servers (a spec's d:http_device) that hold a request
+ * on the emulator clock (a route's api.later) say so per client port, so a
+ * client family can tell "waiting for virtual time" from "bytes moving" and
+ * settling still returns.
+ */
+typedef bool (*emu_parked_fn)(emu_ctx *ctx, void *data, int client_port);
+void emu_parked_probe_add(emu_ctx *ctx, emu_parked_fn fn, void *data);
+void emu_parked_probe_remove(emu_ctx *ctx, emu_parked_fn fn, void *data);
+/* Whether an in-process server holds the connection from local port
+ * client_port for a virtual-time delay. */
+bool emu_client_parked(emu_ctx *ctx, int client_port);
+
 /* ---- the driver package ------------------------------------------------ */
 /* Text of a root-level element of driver.xml, or NULL. */
 const char *emu_config_info(emu_ctx *ctx, const char *tag);
@@ -196,5 +259,19 @@ int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t out
 /* The same without a context: folders given (either may be NULL). */
 int emu_path_resolve(const char *pkg_dir, const char *sandbox_dir, const char *rel,
                      char *out, size_t outsz, char *err, size_t errsz);
+
+/* ---- issue 17: state sections for the consoles -------------------------- */
+/*
+ * A family shows what it holds (servers, variables, bindings, ...) in the web
+ * console's State view by registering a section: a name, its columns (comma
+ * separated, in display order) and a function that pushes onto L one array of
+ * rows, each a table keyed by column name (strings, numbers, booleans).  L is
+ * the console's own state, never the driver's.  Remove the section (same fn
+ * and data) before the data it reads is freed; a shutdown hook is the place.
+ */
+typedef void (*emu_state_fn)(emu_ctx *ctx, void *data, lua_State *L);
+void emu_state_section_add(emu_ctx *ctx, const char *name, const char *columns,
+                           emu_state_fn fn, void *data);
+void emu_state_section_remove(emu_ctx *ctx, emu_state_fn fn, void *data);
 
 #endif

@@ -206,8 +206,12 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   ctx->os = opt->os ? opt->os : c4_osver_newest();
   ctx->init_rule = opt->init_rule;
   ctx->virtual_clock = opt->virtual_clock;
+  ctx->deny_net = opt->deny_net;
   ctx->bind_addr = h->own_bind ? h->own_bind : "0.0.0.0";
-  ctx->device_id = opt->device_id ? opt->device_id : 100 + (getpid() % 900);
+  /* 0: the director's fixed default (c4api/director/c4_project.c). */
+  ctx->device_id = opt->project.self.id ? opt->project.self.id : opt->device_id;
+  ctx->pkg_path = h->opt.path;
+  ctx->project_decl = &h->opt.project;
 
   if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
     free(h->own_path);
@@ -218,27 +222,33 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
     return NULL;
   }
   ctx->pkg_dir = h->pkg.root;
-  char sandbox[] = "/tmp/c4emu-sandbox-XXXXXX";
-  h->sandbox = mkdtemp(sandbox) ? strdup(sandbox) : NULL;
+  char why[512];
+  h->sandbox = emu_tmp_make("sandbox", why, sizeof why);
+  if (!h->sandbox) emu_log(ctx, EMU_LOG_WARN, "[c4emu] no sandbox folder: %s", why);
   ctx->sandbox_dir = h->sandbox;
 
   struct timeval tv;
   gettimeofday(&tv, NULL);
   h->epoch0_ms = opt->has_epoch ? opt->epoch_ms : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  if (opt->run_timeout_ms > 0)
+    h->run_deadline_ns = uv_hrtime() + (uint64_t)opt->run_timeout_ms * 1000000u;
   uv_loop_init(&h->loop);
   ctx->loop = &h->loop;
   h->clock = emu_clock_new(ctx, opt->virtual_clock);
 
   lua_State *L = emu_lua_new(ctx);
   if (!L) {
-    snprintf(err, errsz, "cannot create a Lua state");
+    snprintf(err, errsz, "cannot create a Lua state: out of memory");
     emu_driver_free(ctx);
     return NULL;
   }
   c4_open(L, ctx);
+  ctx->project_decl = NULL; /* the declaration's strings belong to the caller */
   fill_properties(ctx);
   h->opt.props = NULL; /* the caller's; read once, just now */
   h->opt.nprops = 0;
+  if (opt->coverage) h->coverage = emu_coverage_new(ctx);
+  emu_guard_install(ctx);
 
   size_t len;
   char *src = h->pkg.inline_script ? inline_source(&h->pkg.xml, &len) : NULL;
@@ -322,6 +332,7 @@ void emu_driver_destroy(emu_ctx *ctx, const char *dit) {
     hk.fn(ctx, hk.data);
   }
   emu_clock_free(h->clock);
+  emu_gc_check_close(ctx);
   uv_run(&h->loop, UV_RUN_NOWAIT); /* run close callbacks */
   uv_walk(&h->loop, close_leftover, ctx);
   while (uv_run(&h->loop, UV_RUN_NOWAIT) != 0) {
@@ -334,6 +345,8 @@ void emu_driver_free(emu_ctx *ctx) {
   if (ctx->phase != EMU_PHASE_DEAD) emu_driver_destroy(ctx, "DIT_LOADED");
   if (ctx->L) lua_close(ctx->L); /* __gc of closed objects touches nothing native */
   ctx->L = NULL;
+  c4_project_free(ctx);
+  emu_coverage_finish(ctx);
   if (uv_loop_close(&h->loop) != 0)
     emu_log(ctx, EMU_LOG_WARN, "[c4emu] the event loop still had handles at free");
   free(h->clock);
@@ -345,10 +358,12 @@ void emu_driver_free(emu_ctx *ctx) {
   emu_log_free(ctx);
   free(h->own_path);
   free(h->own_bind);
+  emu_state_free(ctx);
   free_net(h);
   free(h->run_hooks);
   free(h->hooks);
   free(h->probes);
+  free(h->parked);
   free(h);
   free(ctx);
 }
@@ -372,32 +387,3 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value) {
 }
 
 const char *emu_phase_name(emu_phase p) { return phase_names[p]; }
-
-/* The console: "= expr" and bare expressions print their values. */
-void emu_console_line(emu_ctx *ctx, const char *line) {
-  lua_State *L = ctx->L;
-  int top = lua_gettop(L);
-  const char *src = line[0] == '=' ? line + 1 : line;
-  lua_pushfstring(L, "return %s", src);
-  if (luaL_loadbuffer(L, lua_tostring(L, -1), lua_objlen(L, -1), "=console") != 0) {
-    lua_pop(L, 2);
-    if (luaL_loadbuffer(L, src, strlen(src), "=console") != 0) {
-      emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
-      lua_settop(L, top);
-      return;
-    }
-  } else {
-    lua_remove(L, -2);
-  }
-  /* A mistake typed at the console is the user's, not the driver's: it is
-   * logged but not counted among the driver's errors. */
-  if (emu_pcall_keep(L, 0, LUA_MULTRET) != 0) {
-    emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
-  } else if (lua_gettop(L) > top) {
-    int n = lua_gettop(L) - top;
-    lua_getglobal(L, "print");
-    lua_insert(L, top + 1);
-    if (emu_pcall_keep(L, n, 0) != 0) emu_log(ctx, EMU_LOG_ERROR, "%s", lua_tostring(L, -1));
-  }
-  lua_settop(L, top);
-}

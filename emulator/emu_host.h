@@ -28,10 +28,25 @@ typedef struct {
   /* issue 9: the emulator's wall clock */
   bool has_epoch;            /* epoch_ms given (--epoch, {epoch=}); else the real time at load */
   int64_t epoch_ms;          /* wall time at load, ms since the Unix epoch */
+  /* issue 13 */
+  bool deny_net;             /* --deny-net: outgoing HTTP to loopback only */
+  /* issue 10: the emulated project (device, controller, other devices) */
+  emu_project_decl project;
+  /* issue 15: the guards and coverage */
+  int watchdog_ms;           /* longest a callback may run (wall time); 0: off */
+  size_t memory_cap;         /* bytes the driver's Lua state may hold; 0: off */
+  int run_timeout_ms;        /* whole-run deadline (check --timeout); 0: none */
+  bool signals;              /* the CLI: the hook also watches SIGINT/SIGTERM */
+  bool coverage;             /* record which lines of the driver's files run */
+  /* issue 16 */
+  bool gc_each_callback;     /* a full collection after every driver callback */
   /* issue 12: network binding addresses (name = binding id, value = address) */
   const emu_kv *net;
   size_t nnet;
 } emu_options;
+
+#define EMU_WATCHDOG_DEFAULT_MS 5000
+#define EMU_MEMORY_DEFAULT (1024u * 1024u * 1024u)
 
 /* One captured log line. */
 typedef struct {
@@ -50,6 +65,8 @@ typedef struct {
 typedef struct {
   emu_note_kind kind;
   char *text;
+  char *key;       /* emu_note_counted's key, or NULL */
+  long count;      /* how many times it was found (1 for plain notes) */
 } emu_noteline;
 
 typedef struct {
@@ -86,6 +103,8 @@ struct emu_host {
   uint64_t io_events;       /* bumped by emu_io_activity() */
   struct emu_probe { emu_busy_fn fn; void *data; } *probes; /* emu_quiet.c */
   size_t nprobes, capprobes;
+  struct emu_parked { emu_parked_fn fn; void *data; } *parked; /* issue 13 */
+  size_t nparked, capparked;
   size_t mem_now, mem_peak; /* bytes held by the driver's lua_State */
   int64_t epoch0_ms;        /* wall clock at load */
   int handler_ref;          /* registry ref of the traceback message handler */
@@ -97,6 +116,29 @@ struct emu_host {
                                                  coroutines; true if anything ran */
   void *spec_step_ud;
   int settling;             /* depth of emu_settle / advance / serve (nesting is refused) */
+  /* issue 17: state sections (emu_state.c) and the web console (emu_web.c) */
+  struct emu_state_section { char *name, *columns; emu_state_fn fn; void *data; } *sections;
+  size_t nsections, capsections;
+  struct emu_web *web;
+
+  /* issue 15: the watchdog (emu_watchdog.c), the memory cap, coverage */
+  int guard_depth;            /* protected calls into the driver in progress */
+  uint64_t guard_start_ns;    /* when the outermost began (uv_hrtime) */
+  uint64_t guard_deadline_ns; /* watchdog deadline of the outermost; 0: none */
+  uint64_t run_deadline_ns;   /* check --timeout; 0: none */
+  char guard_what[64];        /* the outermost callback's name */
+  char guard_msg[320];        /* the error a tripped guard raises */
+  bool guard_tripped;
+  bool run_timed_out;
+  bool mem_refused;           /* the allocator refused a block over the cap */
+  struct emu_cov *coverage;   /* NULL: coverage off */
+  void (*log_hide)(void *ud); /* the console: around each printed log line */
+  void (*log_show)(void *ud);
+  void *log_ud;
+  /* issue 16: --gc-each-callback: runs a full collection once the callback's
+   * C caller has unwound (the check phase of the loop); active only when due */
+  uv_check_t gc_check;
+  bool gc_check_init;
   /* issue 12: emu_on_running hooks; copies of opt.net */
   emu_hook *run_hooks;
   size_t nrun_hooks, caprun_hooks;
@@ -126,8 +168,6 @@ void emu_call_lifecycle(emu_ctx *ctx, const char *fn, emu_phase phase, const cha
 /* Sets Properties[name] = value and calls OnPropertyChanged(name). */
 void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
 
-/* Runs a line of Lua in the driver (the console); results printed to the log. */
-void emu_console_line(emu_ctx *ctx, const char *line);
 
 long emu_handles_open(emu_ctx *ctx); /* sum over kinds */
 /* issue 9: the driver callbacks the host itself calls (NULL-terminated). */
@@ -139,8 +179,11 @@ lua_State *emu_lua_new(emu_ctx *ctx);
 /* Copies the value at src_idx of `from` onto `to` (nil, booleans, numbers,
  * strings, tables of those).  Returns 0, or -1 with a message pushed on `to`. */
 int emu_lua_copy(lua_State *from, int src_idx, lua_State *to);
-/* Protected call whose error (message + traceback) is left on the stack. */
-int emu_pcall_keep(lua_State *L, int nargs, int nresults);
+/* Protected call whose error (message + traceback) is left on the stack;
+ * `what` names it for the watchdog. */
+int emu_pcall_keep(lua_State *L, int nargs, int nresults, const char *what);
+/* issue 16: closes the --gc-each-callback check handle (driver teardown). */
+void emu_gc_check_close(emu_ctx *ctx);
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb);
 
 /* issue 14 (emu_lua_load.c): require's Lua searcher with package-relative
@@ -201,9 +244,55 @@ int emu_settle(emu_ctx *ctx, uint64_t timeout_ms, char *why, size_t whysz);
 bool emu_settle_busy(emu_ctx *ctx, char *why, size_t whysz);
 /* emu_settle for advance: logs once (per *warned) when it times out. */
 void emu_settle_for_advance(emu_ctx *ctx, bool *warned);
+/* ---- state sections (emu_state.c), issue 17 ---------------------------- */
+/* Pushes onto L an array of every section, built-in ones first (clock,
+ * timers, handles): {name=, columns={...}, rows={...}}. */
+void emu_state_push_sections(emu_ctx *ctx, lua_State *L);
+void emu_state_free(emu_ctx *ctx);
+/* ---- temporary folders (emu_tmp.c) --- issue 16 ------------------------- */
+/* A new private folder $TMPDIR/c4emu-<uid>/<what>-<pid>-XXXXXX (malloc'd,
+ * canonical), after removing the folders left by processes that are gone;
+ * NULL with a reason in err. */
+char *emu_tmp_make(const char *what, char *err, size_t errsz);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);
 const char *emu_level_name(emu_level lvl);
+
+/* ---- issue 15: watchdog, signals (emu_watchdog.c) --------------------- */
+/* Installs the hook on the driver's main thread (before any driver code). */
+void emu_guard_install(emu_ctx *ctx);
+/* Around every protected call into the driver; nested calls count once. */
+void emu_guard_enter(emu_ctx *ctx, const char *what);
+void emu_guard_leave(emu_ctx *ctx);
+/* The CLI: SIGINT/SIGTERM/SIGHUP set a flag the hook reads and wake the
+ * loop through `wake` (uv_async_send is async-signal-safe). */
+void emu_signals_install(uv_async_t *wake);
+void emu_signals_remove(void);
+/* On the loop: the last signal (0: none), and whether it stopped a callback. */
+int emu_signal_take(bool *stopped_callback);
+
+/* ---- issue 15: the console of `c4emu run` (emu_console.c) ------------- */
+typedef struct emu_console emu_console;
+/* Opens the readline console on stdin; NULL when stdin is not a terminal
+ * or the process is not in the terminal's foreground. */
+emu_console *emu_console_open(emu_ctx *ctx);
+/* Ctrl-C at the prompt: discards what is typed; false if there was nothing. */
+bool emu_console_sigint(emu_console *c);
+/* Whether Ctrl-D (or the end of input) ended it; it then stopped the loop. */
+bool emu_console_ended(const emu_console *c);
+void emu_console_close(emu_console *c); /* NULL-safe; saves the history */
+
+/* ---- issue 15: coverage (emu_coverage.c) ------------------------------- */
+struct emu_cov *emu_coverage_new(emu_ctx *ctx);
+void emu_coverage_line(emu_ctx *ctx, lua_State *L, lua_Debug *ar);
+/* Adds this driver's hits to the process-wide collection (C4EMU_COVERAGE,
+ * check --coverage) and frees them. */
+void emu_coverage_finish(emu_ctx *ctx);
+/* Pushes {["file.lua"] = {[line] = hits}} of this driver onto L. */
+void emu_coverage_push(emu_ctx *ctx, lua_State *L);
+/* Writes the process-wide collection: LCOV, or luacov's stats format when
+ * the name ends in ".out".  Returns 0, or -1 with errno set. */
+int emu_coverage_write(const char *file);
 
 #endif

@@ -57,11 +57,13 @@ static void print_line(emu_ctx *ctx, emu_level lvl, const char *text) {
   localtime_r(&secs, &tm);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+  if (h->log_hide) h->log_hide(h->log_ud);
   if (h->opt.log_color)
     fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s\033[0m\n", stamp, milli,
             level_colors[lvl], level_names[lvl], text);
   else
     fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, milli, level_names[lvl], text);
+  if (h->log_show) h->log_show(h->log_ud);
 }
 
 static void store_line(emu_ctx *ctx, emu_level lvl, const char *text) {
@@ -100,16 +102,46 @@ void emu_log(emu_ctx *ctx, emu_level lvl, const char *fmt, ...) {
   free(big);
 }
 
-void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...) {
+/* Records a note (key NULL: not counted) and logs it as a warning. */
+static void add_note(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt,
+                     va_list ap) {
   struct emu_host *h = ctx->host;
   char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
+  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf), key ? strdup(key) : NULL, 1};
+  log_text(ctx, EMU_LOG_WARN, buf);
+}
+
+void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  add_note(ctx, kind, NULL, fmt, ap);
   va_end(ap);
-  h->notes = grow(h->notes, &h->capnotes, h->nnotes, sizeof *h->notes);
-  h->notes[h->nnotes++] = (emu_noteline){kind, strdup(buf)};
-  log_text(ctx, EMU_LOG_WARN, buf);
+}
+
+void emu_note_counted(emu_ctx *ctx, emu_note_kind kind, const char *key, const char *fmt, ...) {
+  struct emu_host *h = ctx->host;
+  for (size_t i = 0; i < h->nnotes; i++) {
+    if (h->notes[i].kind == kind && h->notes[i].key && strcmp(h->notes[i].key, key) == 0) {
+      h->notes[i].count++;
+      return;
+    }
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  add_note(ctx, kind, key, fmt, ap);
+  va_end(ap);
+}
+
+const char *emu_note_kind_name(emu_note_kind kind) {
+  switch (kind) {
+  case EMU_NOTE_RULE: return "init-rule";
+  case EMU_NOTE_MISSING_API: return "missing-api";
+  case EMU_NOTE_NOT_PROVIDED: return "not-provided";
+  case EMU_NOTE_RULE_DISCOURAGED: return "init-rule"; /* a warning of the same rule */
+  }
+  return "note";
 }
 
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb) {
@@ -128,7 +160,10 @@ void emu_log_free(emu_ctx *ctx) {
     free(h->errors[i].message);
     free(h->errors[i].traceback);
   }
-  for (size_t i = 0; i < h->nnotes; i++) free(h->notes[i].text);
+  for (size_t i = 0; i < h->nnotes; i++) {
+    free(h->notes[i].text);
+    free(h->notes[i].key);
+  }
   free(h->log);
   free(h->errors);
   free(h->notes);

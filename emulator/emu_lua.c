@@ -30,6 +30,14 @@ static void *emu_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     h->mem_now -= osize;
     return NULL;
   }
+  /* The cap holds while driver code runs (a refused block is a Lua memory
+   * error inside a protected call); the host's own pushes between callbacks
+   * are never refused, so they cannot end in a panic. */
+  if (h->opt.memory_cap && h->guard_depth > 0 && nsize > osize &&
+      h->mem_now + (nsize - osize) > h->opt.memory_cap) {
+    h->mem_refused = true;
+    return NULL;
+  }
   void *p = realloc(ptr, nsize);
   if (p) {
     h->mem_now += nsize - osize;
@@ -69,12 +77,36 @@ static int traceback_handler(lua_State *L) {
  * Protected call with traceback.  On error, *msg and *tb point into a string
  * left on the stack (the caller pops it); returns the lua_pcall status.
  */
-static int pcall_tb(lua_State *L, int nargs, int nresults) {
+static int pcall_tb(lua_State *L, int nargs, int nresults, const char *what) {
+  emu_ctx *ctx = emu_ctx_of(L);
   int base = lua_gettop(L) - nargs;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, emu_ctx_of(L)->host->handler_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->host->handler_ref);
   lua_insert(L, base);
+  struct emu_host *h = ctx->host;
+  emu_guard_enter(ctx, what);
   int st = lua_pcall(L, nargs, nresults, base);
+  bool capped = st == LUA_ERRMEM && h->mem_refused;
+  bool caught = st == 0 && h->guard_tripped && h->guard_depth == 1;
+  emu_guard_leave(ctx);
   lua_remove(L, base);
+  if (capped) { /* Lua 5.1 says only "not enough memory" and runs no handler */
+    lua_pop(L, 1);
+    size_t cap = h->opt.memory_cap, mb = 1024 * 1024;
+    if (cap % mb == 0)
+      lua_pushfstring(L, "memory cap: %s needed more than the %d MB the driver may hold "
+                      "(--memory MB)", what ? what : "driver code", (int)(cap / mb));
+    else
+      lua_pushfstring(L, "memory cap: %s needed more than the %f bytes the driver may hold "
+                      "(memory = bytes in c4emu.load)", what ? what : "driver code",
+                      (lua_Number)cap);
+  } else if (caught) {
+    /* The driver caught the watchdog's error (pcall, coroutine.resume) and
+     * returned: the callback was still stopped, so it still counts. */
+    lua_settop(L, base - 1);
+    lua_pushfstring(L, "%s (the driver caught the error; the callback was stopped anyway)",
+                    h->guard_msg);
+    st = LUA_ERRRUN;
+  }
   return st;
 }
 
@@ -88,9 +120,40 @@ static void split_traceback(const char *full, char *msg, size_t msgsz, const cha
   *tb = cut ? cut + 1 : "";
 }
 
+/*
+ * --gc-each-callback: an object the driver forgot to keep a reference to
+ * dies right after the callback instead of "some time later".  Not inside
+ * emu_pcall itself: the C code that made the call (a socket event, say) may
+ * still hold the object on the stack or by a self-reference it drops on its
+ * way out.  The collection runs in the loop's check phase, right after the
+ * I/O callbacks of this iteration; every __gc of c4api is C only.
+ */
+static void on_gc_check(uv_check_t *chk) {
+  emu_ctx *ctx = chk->data;
+  uv_check_stop(chk);
+  if (ctx->L && ctx->phase != EMU_PHASE_DEAD) lua_gc(ctx->L, LUA_GCCOLLECT, 0);
+}
+
+static void gc_soon(emu_ctx *ctx) {
+  struct emu_host *h = ctx->host;
+  if (!h->gc_check_init) {
+    if (uv_check_init(ctx->loop, &h->gc_check) != 0) return;
+    h->gc_check.data = ctx;
+    h->gc_check_init = true;
+  }
+  uv_check_start(&h->gc_check, on_gc_check);
+}
+
+void emu_gc_check_close(emu_ctx *ctx) {
+  if (!ctx->host->gc_check_init) return;
+  ctx->host->gc_check_init = false;
+  uv_close((uv_handle_t *)&ctx->host->gc_check, NULL);
+}
+
 int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what) {
   lua_State *L = ctx->L;
-  int st = pcall_tb(L, nargs, nresults);
+  int st = pcall_tb(L, nargs, nresults, what);
+  if (ctx->host->opt.gc_each_callback) gc_soon(ctx);
   if (st == 0) return 0;
   const char *full = lua_tostring(L, -1);
   char msg[2048];
@@ -103,8 +166,8 @@ int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what) {
 
 /* For the spec module: protected call whose error (with traceback) stays on
  * the stack for the caller to surface. */
-int emu_pcall_keep(lua_State *L, int nargs, int nresults) {
-  return pcall_tb(L, nargs, nresults);
+int emu_pcall_keep(lua_State *L, int nargs, int nresults, const char *what) {
+  return pcall_tb(L, nargs, nresults, what);
 }
 
 void emu_class_new(lua_State *L, const char *name, const luaL_Reg *methods,

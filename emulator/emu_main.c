@@ -2,6 +2,7 @@
  * emu_main.c — the c4emu command.
  *
  *   c4emu run PATH    load a driver, run its lifecycle, serve until SIGINT/SIGTERM
+ *                     (or Ctrl-D at the console, emu_console.c)
  *   c4emu check PATH  load → init → 60 virtual seconds → destroy, per OS version;
  *                     report errors, init-rule violations and missing APIs
  *   c4emu apis        the API coverage table (emu_cmd_apis.c)
@@ -10,6 +11,7 @@
  * Exit codes: 0 clean, 1 findings (check), 2 the driver cannot run / bad usage.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 
 #include "emu_host.h"
 #include "emu_report.h"
+#include "emu_web.h"
 #include "c4api.h"
 
 #define C4EMU_VERSION "0.1.0"
@@ -33,9 +36,19 @@ enum { FOR_RUN = 1, FOR_CHECK = 2, FOR_BOTH = FOR_RUN | FOR_CHECK };
 enum {
   OPT_OS = 256, OPT_INIT_RULE, OPT_PROP, OPT_BIND, OPT_JUNIT, OPT_ONCE,
   OPT_EPOCH, /* issue 9 */
+  /* issue 10: the emulated project */
+  OPT_DEVICE_ID, OPT_DEVICE_NAME, OPT_ROOM, OPT_CONTROLLER_IP, OPT_CONTROLLER_MAC,
+  /* issue 15 */
+  OPT_WATCHDOG, OPT_MEMORY, OPT_TIMEOUT, OPT_COVERAGE, OPT_STRICT,
+  /* issue 16 */
+  OPT_SERVER_FLUSH_MS, OPT_GC_EACH_CALLBACK,
   OPT_NET,   /* issue 12 */
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
+  /* issue 17: web console */
+  OPT_WEB = 300, OPT_VIRTUAL,
 };
+/* issue 13 */
+enum { OPT_DENY_NET = 1300 };
 typedef struct {
   const char *name;
   int has_arg; /* no_argument / required_argument */
@@ -54,12 +67,47 @@ static const cli_opt opts[] = {
     {"bind", required_argument, OPT_BIND, FOR_BOTH, "ADDR",
      "address servers listen on (run: all interfaces; check: 127.0.0.1)"},
     {"junit", required_argument, OPT_JUNIT, FOR_CHECK, "FILE", "also write a JUnit XML report"},
-    {"once", no_argument, OPT_ONCE, FOR_RUN, NULL, "stop right after OnDriverLateInit"},
+    {"once", no_argument, OPT_ONCE, FOR_RUN, NULL,
+     "stop right after OnDriverLateInit (exit 1 if the driver raised)"},
+    /* issue 15 */
+    {"watchdog", required_argument, OPT_WATCHDOG, FOR_BOTH, "MS",
+     "stop a callback that runs longer than MS ms (default 5000; 0: off)"},
+    {"memory", required_argument, OPT_MEMORY, FOR_BOTH, "MB",
+     "memory the driver's Lua state may hold (default 1024; 0: off)"},
+    {"timeout", required_argument, OPT_TIMEOUT, FOR_CHECK, "S",
+     "fail a version whose run does not finish within S s (default 60; 0: none)"},
+    {"coverage", required_argument, OPT_COVERAGE, FOR_CHECK, "FILE",
+     "write line coverage of the driver's Lua files (LCOV; luacov stats if FILE ends in .out)"},
+    {"strict", no_argument, OPT_STRICT, FOR_CHECK, NULL,
+     "discouraged calls in OnDriverInit fail the check too"},
     {"epoch", required_argument, OPT_EPOCH, FOR_BOTH, "TIME",
      "wall time at load: 2026-01-01T00:00:00Z, a date, or seconds (default: now)"},
     {"verbose", no_argument, OPT_VERBOSE, FOR_BOTH, NULL, "also print DEBUG lines"},
     {"quiet", no_argument, OPT_QUIET, FOR_BOTH, NULL, "print only warnings and errors"},
     {"help", no_argument, OPT_HELP, FOR_BOTH, NULL, "this help"},
+    /* issue 17: web console */
+    {"web", required_argument, OPT_WEB, FOR_RUN, "[ADDR:]PORT",
+     "serve the web console (default address 127.0.0.1; port 0: any)"},
+    {"virtual", no_argument, OPT_VIRTUAL, FOR_RUN, NULL,
+     "virtual clock: time moves only when the web console advances it"},
+    /* issue 13: HTTP */
+    {"deny-net", no_argument, OPT_DENY_NET, FOR_BOTH, NULL,
+     "refuse every outgoing HTTP connection except to loopback (for CI)"},
+    /* issue 10: the emulated project */
+    {"device-id", required_argument, OPT_DEVICE_ID, FOR_BOTH, "ID",
+     "the driver's device id (default 100; its proxies follow)"},
+    {"device-name", required_argument, OPT_DEVICE_NAME, FOR_BOTH, "NAME",
+     "the driver's device name (default: driver.xml <name>)"},
+    {"room", required_argument, OPT_ROOM, FOR_BOTH, "NAME", "the driver's room (default Living Room)"},
+    {"controller-ip", required_argument, OPT_CONTROLLER_IP, FOR_BOTH, "ADDR",
+     "what C4:GetControllerNetworkAddress gives (default 127.0.0.1)"},
+    {"controller-mac", required_argument, OPT_CONTROLLER_MAC, FOR_BOTH, "MAC",
+     "what C4:GetUniqueMAC gives (default 000FFF0C4E01)"},
+    /* issue 16 */
+    {"server-flush-ms", required_argument, OPT_SERVER_FLUSH_MS, FOR_BOTH, "MS",
+     "CreateServer: deliver an undelimited partial payload after MS quiet (default 500, 0 off)"},
+    {"gc-each-callback", no_argument, OPT_GC_EACH_CALLBACK, FOR_BOTH, NULL,
+     "full garbage collection after every driver callback (finds missing references)"},
     /* issue 12 */
     {"net", required_argument, OPT_NET, FOR_BOTH, "BINDING=ADDR",
      "address of a network binding, as Composer sets it (repeatable): --net 6001=192.168.1.20"},
@@ -68,7 +116,7 @@ static const cli_opt opts[] = {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: c4emu run PATH [options]      run a driver until Ctrl-C\n"
+          "usage: c4emu run PATH [options]      run a driver, with a Lua console on a terminal\n"
           "       c4emu check PATH [options]    check a driver on one or more OS versions\n"
           "       c4emu pack PROJECT.c4zproj    build a .c4z from a DriverPackager project (pack --help)\n"
           "       c4emu apis [--os VERSION] [--markdown]   the API coverage table\n"
@@ -98,10 +146,36 @@ typedef struct {
   const char *cmd;
   const char *os_list;
   const char *junit;
-  bool once;
+  const char *coverage;
+  bool once, strict;
   emu_kv props[64];
+  char web_addr[64];   /* issue 17: --web */
+  int web_port;        /* -1: no web console */
   emu_kv net[64]; /* issue 12 */
 } cli_args;
+
+/* --web [ADDR:]PORT: a numeric address (IPv6 in brackets) and a port. */
+static int parse_web(const char *val, cli_args *a) {
+  const char *colon = strrchr(val, ':'), *port = val;
+  snprintf(a->web_addr, sizeof a->web_addr, "127.0.0.1");
+  if (colon) {
+    const char *h = val;
+    size_t hn = (size_t)(colon - val);
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') h++, hn -= 2;
+    if (hn == 0 || hn >= sizeof a->web_addr) return -1;
+    memcpy(a->web_addr, h, hn);
+    a->web_addr[hn] = '\0';
+    struct in6_addr buf;
+    if (inet_pton(AF_INET, a->web_addr, &buf) != 1 && inet_pton(AF_INET6, a->web_addr, &buf) != 1)
+      return -1;
+    port = colon + 1;
+  }
+  char *end;
+  long p = strtol(port, &end, 10);
+  if (*port == '\0' || *end != '\0' || p < 0 || p > 65535) return -1;
+  a->web_port = (int)p;
+  return 0;
+}
 
 static int parse_rule(const char *s, emu_rule_mode *out) {
   if (strcmp(s, "strict") == 0) *out = EMU_RULE_STRICT;
@@ -121,6 +195,15 @@ static int die_usage(const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, " (see c4emu --help)\n");
   return 2;
+}
+
+/* A whole number in [0, max], or -1. */
+static long parse_count(const char *s, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < 0 || v > max) return -1;
+  return v;
 }
 
 /* Applies one parsed option; returns 0 or an exit code. */
@@ -169,8 +252,68 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
                        "1970, not '%s'", val);
     a->opt.has_epoch = true;
     break;
+  case OPT_WEB:
+    if (parse_web(val, a) != 0)
+      return die_usage("--web wants [ADDR:]PORT (numeric address, port 0-65535), not '%s'", val);
+    break;
+  case OPT_VIRTUAL: a->opt.virtual_clock = true; break;
+  case OPT_WATCHDOG: {
+    long v = parse_count(val, 86400000);
+    if (v < 0) return die_usage("--watchdog wants milliseconds (0 turns it off), not '%s'", val);
+    a->opt.watchdog_ms = (int)v;
+    break;
+  }
+  case OPT_MEMORY: {
+    long v = parse_count(val, 1L << 20);
+    if (v < 0) return die_usage("--memory wants megabytes (0 turns the cap off), not '%s'", val);
+    a->opt.memory_cap = (size_t)v * 1024 * 1024;
+    break;
+  }
+  case OPT_TIMEOUT: {
+    long v = parse_count(val, 86400);
+    if (v < 0) return die_usage("--timeout wants seconds (0: no limit), not '%s'", val);
+    a->opt.run_timeout_ms = (int)v * 1000;
+    break;
+  }
+  case OPT_COVERAGE: a->coverage = val; a->opt.coverage = true; break;
+  case OPT_STRICT: a->strict = true; break;
   case OPT_VERBOSE: a->opt.log_level = EMU_LOG_DEBUG; break;
   case OPT_QUIET: a->opt.log_level = EMU_LOG_WARN; break;
+  case OPT_DENY_NET: a->opt.deny_net = true; break;
+  /* issue 10: the emulated project */
+  case OPT_DEVICE_ID: {
+    char *end;
+    long long id = strtoll(val, &end, 10);
+    if (*val == '\0' || *end || id < 1 || id > 2147483647)
+      return die_usage("--device-id wants a positive integer, not '%s'", val);
+    a->opt.project.self.id = id;
+    break;
+  }
+  case OPT_DEVICE_NAME: a->opt.project.self.name = val; break;
+  case OPT_ROOM: a->opt.project.self.room = val; break;
+  case OPT_CONTROLLER_IP: {
+    struct in6_addr buf;
+    if (inet_pton(AF_INET, val, &buf) != 1 && inet_pton(AF_INET6, val, &buf) != 1)
+      return die_usage("--controller-ip wants an IPv4 or IPv6 address, not '%s'", val);
+    a->opt.project.controller_ip = val;
+    break;
+  }
+  case OPT_CONTROLLER_MAC:
+    if (strlen(val) != 12 || strspn(val, "0123456789abcdefABCDEF") != 12)
+      return die_usage("--controller-mac wants 12 hex digits (000FFF0C4E01), not '%s'", val);
+    a->opt.project.controller_mac = val;
+    break;
+  case OPT_SERVER_FLUSH_MS: {
+    /* Carried as C4EMU_SERVER_FLUSH_MS, which the socket core reads for every
+     * driver (run and each version of check) — one source for the value. */
+    char *end;
+    unsigned long v = val[0] >= '0' && val[0] <= '9' ? strtoul(val, &end, 10) : 0;
+    if (val[0] < '0' || val[0] > '9' || *end || v > 3600000)
+      return die_usage("--server-flush-ms wants milliseconds from 0 to 3600000, not '%s'", val);
+    setenv("C4EMU_SERVER_FLUSH_MS", val, 1);
+    break;
+  }
+  case OPT_GC_EACH_CALLBACK: a->opt.gc_each_callback = true; break;
   }
   return 0;
 }
@@ -184,6 +327,10 @@ static int parse_args(int argc, char **argv, cli_args *a) {
   a->opt.log_color = isatty(2);
   a->opt.log_level = EMU_LOG_INFO;
   a->opt.init_rule = EMU_RULE_STRICT;
+  a->web_port = -1;
+  a->opt.watchdog_ms = EMU_WATCHDOG_DEFAULT_MS;
+  a->opt.memory_cap = EMU_MEMORY_DEFAULT;
+  a->opt.run_timeout_ms = 60000;
   int mine = strcmp(a->cmd, "run") == 0 ? FOR_RUN : FOR_CHECK;
   struct option lo[NOPTS + 1];
   for (size_t i = 0; i < NOPTS; i++) lo[i] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].code};
@@ -240,98 +387,91 @@ static void free_args(cli_args *a) {
 
 typedef struct {
   emu_ctx *ctx;
-  uv_signal_t sigint, sigterm, sighup;
-  uv_tty_t tty;
-  bool console;
-  char line[4096];
-  size_t nline;
+  uv_async_t wake;      /* the signal handler's wake-up (emu_signals_install) */
+  emu_console *console; /* NULL: stdin is not a terminal, or --once */
+  bool stopping;        /* a signal came: leave the run loop (issue 17's advance loop) */
 } run_state;
 
-static void on_signal(uv_signal_t *s, int signum) {
-  run_state *rs = s->data;
-  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(signum));
-  uv_stop(rs->ctx->loop);
-}
-
-static void console_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)hint;
-  run_state *rs = h->data;
-  buf->base = rs->line + rs->nline;
-  buf->len = sizeof rs->line - 1 - rs->nline;
-}
-
-static void prompt(void) {
-  fputs("lua> ", stderr);
-  fflush(stderr);
-}
-
-static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
-  (void)buf;
-  run_state *rs = st->data;
-  if (n < 0) { /* end of input: the console closes, the driver keeps running */
-    uv_read_stop(st);
+/* On the loop after SIGINT/SIGTERM/SIGHUP.  At the console, Ctrl-C that
+ * stopped running code or discarded a typed line has done its job (as in
+ * lua.c and shells); Ctrl-C on an empty prompt, SIGTERM and SIGHUP shut the
+ * run down. */
+static void on_wake(uv_async_t *a) {
+  run_state *rs = a->data;
+  bool stopped_callback;
+  int sig = emu_signal_take(&stopped_callback);
+  if (!sig) return;
+  if (sig == SIGINT && rs->console && (stopped_callback || emu_console_sigint(rs->console)))
     return;
-  }
-  rs->nline += (size_t)n;
-  char *nl;
-  while ((nl = memchr(rs->line, '\n', rs->nline)) != NULL) {
-    *nl = '\0';
-    if (nl > rs->line && nl[-1] == '\r') nl[-1] = '\0';
-    if (rs->line[0]) emu_console_line(rs->ctx, rs->line);
-    size_t used = (size_t)(nl - rs->line) + 1;
-    memmove(rs->line, nl + 1, rs->nline - used);
-    rs->nline -= used;
-    prompt();
-  }
-  if (rs->nline == sizeof rs->line - 1) { /* a line too long for the console */
-    emu_log(rs->ctx, EMU_LOG_ERROR, "[c4emu] console line longer than %zu bytes dropped",
-            sizeof rs->line - 1);
-    rs->nline = 0;
-  }
+  emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(sig));
+  rs->stopping = true;
+  uv_stop(rs->ctx->loop);
 }
 
 static int cmd_run(cli_args *a) {
   if (a->os_list && c4_osver_parse(a->os_list, &a->opt.os) != 0)
     return die_usage("unknown OS version '%s'; known: %s", a->os_list, c4_osver_known());
   char err[1024];
+  a->opt.signals = true;
+  a->opt.run_timeout_ms = 0;
   emu_ctx *ctx = emu_driver_load(&a->opt, err, sizeof err);
   if (!ctx) {
     fprintf(stderr, "c4emu: %s\n", err);
     return 2;
   }
+  emu_web *web = NULL;
+  if (a->web_port >= 0) {
+    char url[256];
+    web = emu_web_start(ctx, a->web_addr, a->web_port, url, sizeof url, err, sizeof err);
+    if (!web) {
+      fprintf(stderr, "c4emu: %s\n", err);
+      emu_driver_free(ctx);
+      return 2;
+    }
+    printf("c4emu: web console at %s\n", url);
+    fflush(stdout);
+  }
   run_state rs = {.ctx = ctx};
-  uv_signal_init(ctx->loop, &rs.sigint);
-  uv_signal_init(ctx->loop, &rs.sigterm);
-  uv_signal_init(ctx->loop, &rs.sighup); /* the terminal went away: shut down cleanly too */
-  rs.sigint.data = rs.sigterm.data = rs.sighup.data = &rs;
-  uv_signal_start(&rs.sigint, on_signal, SIGINT);
-  uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&rs.sighup, on_signal, SIGHUP);
+  uv_async_init(ctx->loop, &rs.wake, on_wake);
+  rs.wake.data = &rs;
+  emu_signals_install(&rs.wake);
   emu_driver_init(ctx, "DIT_ADDING");
   if (a->once) {
     uv_stop(ctx->loop);
-  } else if (isatty(0) && uv_tty_init(ctx->loop, &rs.tty, 0, 1) == 0) {
-    rs.console = true;
-    rs.tty.data = &rs;
-    emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Lua console below, Ctrl-C to stop");
-    prompt();
-    uv_read_start((uv_stream_t *)&rs.tty, console_alloc, console_read);
+  } else if ((rs.console = emu_console_open(ctx)) != NULL) {
+    emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Lua console below (:help), "
+            "Ctrl-D or SIGTERM to stop");
   } else {
     emu_log(ctx, EMU_LOG_INFO, "[c4emu] driver running; Ctrl-C or SIGTERM to stop");
   }
-  uv_run(ctx->loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&rs.sigint, NULL);
-  uv_close((uv_handle_t *)&rs.sigterm, NULL);
-  uv_close((uv_handle_t *)&rs.sighup, NULL);
-  if (rs.console) {
-    uv_tty_reset_mode();
-    uv_close((uv_handle_t *)&rs.tty, NULL);
+  /* Virtual clock: the web console's advance stops the loop; the clock moves
+   * here, outside any libuv callback, then the loop serves again. */
+  while (!rs.stopping) {
+    uv_run(ctx->loop, UV_RUN_DEFAULT);
+    uint64_t ms = emu_web_take_advance(web);
+    if (ms == 0) break; /* a signal, the end of the console, or --once */
+    /* Advancing serves the loop too: a signal or another advance asked for
+     * meanwhile is seen here (its uv_stop was spent on an inner run). */
+    while (ms != 0 && !rs.stopping) {
+      emu_clock_advance(ctx, ms);
+      emu_web_refresh(web);
+      ms = emu_web_take_advance(web);
+    }
   }
+  emu_web_stop(web);
+  bool by_console = rs.console && emu_console_ended(rs.console);
+  emu_console_close(rs.console);
+  if (by_console) emu_log(ctx, EMU_LOG_INFO, "[c4emu] end of console input: shutting down");
+  /* Signals still stop a runaway OnDriverDestroyed, with no loop to wake. */
+  emu_signals_install(NULL);
+  uv_close((uv_handle_t *)&rs.wake, NULL);
   emu_driver_destroy(ctx, "DIT_LOADED");
+  emu_signals_remove();
   size_t nerr = ctx->host->nerrors;
   emu_log(ctx, EMU_LOG_INFO, "[c4emu] stopped; %zu driver error%s", nerr, nerr == 1 ? "" : "s");
   emu_driver_free(ctx);
-  return 0;
+  /* run --once is a smoke test: a driver that raised fails it */
+  return a->once && nerr > 0 ? 1 : 0;
 }
 
 /* ---- check -------------------------------------------------------------- */
@@ -355,6 +495,7 @@ static int cmd_check(cli_args *a) {
   }
   emu_report rep;
   emu_report_init(&rep, a->opt.path);
+  rep.strict = a->strict;
   a->opt.virtual_clock = true;
   a->opt.bind_addr = a->opt.bind_addr ? a->opt.bind_addr : "127.0.0.1";
   /* The per-version report is the output; the log only shows problems. */
@@ -369,7 +510,11 @@ static int cmd_check(cli_args *a) {
   emu_report_print(&rep, stdout);
   int rc = emu_report_clean(&rep) ? 0 : 1;
   if (a->junit && emu_report_junit(&rep, a->junit) != 0) {
-    fprintf(stderr, "c4emu: cannot write %s\n", a->junit);
+    fprintf(stderr, "c4emu: cannot write %s: %s\n", a->junit, strerror(errno));
+    rc = 2;
+  }
+  if (a->coverage && emu_coverage_write(a->coverage) != 0) {
+    fprintf(stderr, "c4emu: cannot write %s: %s\n", a->coverage, strerror(errno));
     rc = 2;
   }
   emu_report_free(&rep);

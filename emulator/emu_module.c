@@ -3,13 +3,16 @@
  *
  *   local d = c4emu.load(path, {os=, clock="virtual"|"real", init_rule=,
  *                               properties={...}, bind=, log=false,
- *                               epoch="2026-01-01T00:00:00Z"})
+ *                               epoch="2026-01-01T00:00:00Z",
+ *                               device=, controller=, devices=})  -- issue 10
+ *   (the Director's options and d: methods: emu_module_director.c)
  *   d:init() d:set_property() d:property() d:command() d:action() d:call()
  *   d:eval() d:logs() d:logged() d:errors() d:notes() d:destroy()
  *   d:advance(ms) d:now() d:run_until(fn, timeout_ms) d:timers() d:stall(ms) d:handles()
  *   (issue 9) d:settle([timeout_ms]) (emu_settle.c); d:device(opts) (emu_device.c);
  *   c4emu.spawn(fn, ...), c4emu.pcall, c4emu.spawned/spawn_reset/spawn_errors
  *   (emu_spawn.c).  See README-devices.md.
+ *   d:coverage()   (issue 15; load options watchdog = ms, memory = bytes, coverage = true)
  *   (issue 12) d:set_binding_address(id, ip), d:net_connections(), d:serial(id)
  *   (emu_netspec.c); c4emu.load's net = {[6001] = ip}.  See c4api/netbind/README.md.
  *
@@ -28,6 +31,7 @@
 #include "emu_host.h"
 #include "emu_module.h"
 #include "c4api.h"
+#include "net/c4_conn.h"
 
 #define DRIVER_MT "c4emu.driver"
 
@@ -72,6 +76,18 @@ static const char *const load_options[] = {
     "log",
     /* issue 9: the emulator's wall clock */
     "epoch",
+    /* issue 13: outgoing HTTP to loopback only */
+    "deny_net",
+    /* issue 10: the emulated project */
+    "device",
+    "controller",
+    "devices",
+    /* issue 15: the guards and coverage */
+    "watchdog",
+    "memory",
+    "coverage",
+    /* issue 16: a full collection after every driver callback */
+    "gc_each_callback",
     /* issue 12: network binding addresses, {[6001] = "127.0.0.1"} */
     "net",
     NULL,
@@ -153,12 +169,19 @@ static int opt_net(lua_State *L, int t, emu_kv *out, size_t cap, size_t *n) {
   return 0;
 }
 
+static int read_project(lua_State *L) {
+  emu_project_opts_read(L, 1, lua_touserdata(L, 2));
+  return 0;
+}
+
 /* c4emu.load(path [, opts]) → driver */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   emu_options opt = {.path = path, .virtual_clock = true, .init_rule = EMU_RULE_STRICT,
-                     .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1"};
+                     .log_level = EMU_LOG_DEBUG, .bind_addr = "127.0.0.1",
+                     .watchdog_ms = EMU_WATCHDOG_DEFAULT_MS, .memory_cap = EMU_MEMORY_DEFAULT};
   emu_kv props[128];
+  emu_project_opts project = {0};
   emu_kv net[64]; /* issue 12 */
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -169,19 +192,52 @@ static int l_load(lua_State *L) {
     opt_string(L, 2, "clock", &clock);
     opt_string(L, 2, "init_rule", &rule);
     opt_string(L, 2, "bind", &opt.bind_addr);
+    const char *bad = NULL;
+    char why[256];
     if (os && c4_osver_parse(os, &opt.os) != 0)
-      return luaL_error(L, "unknown OS version '%s' (known: %s)", os, c4_osver_known());
+      snprintf(why, sizeof why, "unknown OS version '%s' (known: %s)", os, c4_osver_known()),
+          bad = why;
     if (clock && strcmp(clock, "real") == 0) opt.virtual_clock = false;
     else if (clock && strcmp(clock, "virtual") != 0)
-      return luaL_error(L, "clock must be \"virtual\" or \"real\", not '%s'", clock);
+      snprintf(why, sizeof why, "clock must be \"virtual\" or \"real\", not '%s'", clock),
+          bad = why;
     if (rule) {
       if (strcmp(rule, "warn") == 0) opt.init_rule = EMU_RULE_WARN;
       else if (strcmp(rule, "off") == 0) opt.init_rule = EMU_RULE_OFF;
       else if (strcmp(rule, "strict") != 0)
-        return luaL_error(L, "init_rule must be strict, warn or off, not '%s'", rule);
+        snprintf(why, sizeof why, "init_rule must be strict, warn or off, not '%s'", rule),
+            bad = why;
     }
+    if (bad) {
+      lua_pushstring(L, bad);
+      return lua_error(L);
+    }
+    /* issue 13: deny_net = true refuses outgoing HTTP except to loopback */
+    lua_getfield(L, 2, "deny_net");
+    opt.deny_net = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 2, "log");
     opt.log_stderr = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    /* issue 15: watchdog = ms (0: off), memory = bytes (0: off), coverage = true */
+    lua_getfield(L, 2, "watchdog");
+    if (!lua_isnil(L, -1)) {
+      lua_Number ms = luaL_checknumber(L, -1);
+      if (ms < 0 || ms > 86400000) return luaL_error(L, "watchdog must be 0 (off) to 86400000 ms");
+      opt.watchdog_ms = (int)ms;
+    }
+    lua_getfield(L, 2, "memory");
+    if (!lua_isnil(L, -1)) {
+      lua_Number b = luaL_checknumber(L, -1);
+      if (b < 0 || b > 1e15) return luaL_error(L, "memory must be 0 (off) or a number of bytes");
+      opt.memory_cap = (size_t)b;
+    }
+    lua_getfield(L, 2, "coverage");
+    opt.coverage = lua_toboolean(L, -1);
+    lua_pop(L, 3);
+    /* issue 16: a full collection after every driver callback */
+    lua_getfield(L, 2, "gc_each_callback");
+    opt.gc_each_callback = lua_toboolean(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, 2, "properties");
     if (lua_istable(L, -1)) {
@@ -208,7 +264,21 @@ static int l_load(lua_State *L) {
     opt.net = net;
   }
   if (getenv("C4EMU_LOG")) opt.log_stderr = true;
+  const char *cov = getenv("C4EMU_COVERAGE");
+  if (cov && *cov) opt.coverage = true;
   opt.props = props;
+  /* issue 10: device=, controller=, devices=; a bad declaration raises, so
+   * it is read in a protected call that lets the properties be freed. */
+  if (lua_istable(L, 2)) {
+    lua_pushcfunction(L, read_project);
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, &project);
+    if (lua_pcall(L, 2, 0, 0) != 0) {
+      free_props(props, opt.nprops);
+      return lua_error(L);
+    }
+    opt.project = project.decl;
+  }
   emu_mdriver *d = lua_newuserdata(L, sizeof *d);
   memset(d, 0, sizeof *d);
   luaL_getmetatable(L, DRIVER_MT);
@@ -216,6 +286,7 @@ static int l_load(lua_State *L) {
   char err[1024];
   d->ctx = emu_driver_load(&opt, err, sizeof err);
   free_props(props, opt.nprops);
+  emu_project_opts_free(&project);
   free_props(net, opt.nnet);
   if (!d->ctx) return luaL_error(L, "%s", err);
   emu_weak_set_add(L, &LIVE_KEY, -1);
@@ -325,7 +396,7 @@ static int d_property(lua_State *L) {
  * [first, last] as arguments; results are copied back.  A driver error is
  * raised in the spec with the driver's traceback.
  */
-static int call_in_driver(lua_State *L, emu_ctx *ctx, int first, int last, const char *what) {
+int emu_mdriver_call(lua_State *L, emu_ctx *ctx, int first, int last, const char *what) {
   lua_State *D = ctx->L;
   int base = lua_gettop(D) - 1; /* below the function */
   lua_checkstack(D, last - first + 8);
@@ -336,7 +407,7 @@ static int call_in_driver(lua_State *L, emu_ctx *ctx, int first, int last, const
       return lua_error(L);
     }
   }
-  if (emu_pcall_keep(D, last - first + 1, LUA_MULTRET) != 0) {
+  if (emu_pcall_keep(D, last - first + 1, LUA_MULTRET, what) != 0) {
     lua_pushfstring(L, "driver error in %s: %s", what, lua_tostring(D, -1));
     lua_settop(D, base);
     return lua_error(L);
@@ -363,7 +434,7 @@ static int d_eval(lua_State *L) {
     lua_pop(ctx->L, 1);
     return lua_error(L);
   }
-  return call_in_driver(L, ctx, 3, lua_gettop(L), "d:eval");
+  return emu_mdriver_call(L, ctx, 3, lua_gettop(L), "d:eval");
 }
 
 /* d:call(global_name, ...) → the function's results */
@@ -375,7 +446,7 @@ static int d_call(lua_State *L) {
     lua_pop(ctx->L, 1);
     return luaL_error(L, "d:call: the driver has no global function '%s'", name);
   }
-  return call_in_driver(L, ctx, 3, lua_gettop(L), name);
+  return emu_mdriver_call(L, ctx, 3, lua_gettop(L), name);
 }
 
 /* Calls ExecuteCommand(cmd, params) if the driver has it. */
@@ -385,7 +456,7 @@ static int execute_command(lua_State *L, emu_ctx *ctx, int cmd_idx, int params_i
     lua_pop(ctx->L, 1);
     return luaL_error(L, "the driver has no ExecuteCommand function");
   }
-  return call_in_driver(L, ctx, cmd_idx, params_idx, "ExecuteCommand");
+  return emu_mdriver_call(L, ctx, cmd_idx, params_idx, "ExecuteCommand");
 }
 
 /* d:command(cmd [, params]) — ExecuteCommand(cmd, params) */
@@ -497,16 +568,21 @@ static int d_unseen_errors(lua_State *L) {
   return 1;
 }
 
-/* d:notes() → list of {kind="init-rule"|"missing-api", text=} */
+/* d:notes() → list of {kind="init-rule"|"missing-api"|"not-provided", level="error"|"warning", text=, count=} */
 static int d_notes(lua_State *L) {
   struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
   lua_createtable(L, (int)h->nnotes, 0);
   for (size_t i = 0; i < h->nnotes; i++) {
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE ? "init-rule" : "missing-api");
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
     lua_setfield(L, -2, "kind");
+    /* issue 15: discouraged calls are warnings, forbidden ones errors */
+    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error");
+    lua_setfield(L, -2, "level");
     lua_pushstring(L, h->notes[i].text);
     lua_setfield(L, -2, "text");
+    lua_pushinteger(L, h->notes[i].count);
+    lua_setfield(L, -2, "count");
     lua_rawseti(L, -2, (int)i + 1);
   }
   return 1;
@@ -518,7 +594,7 @@ static int d_phase(lua_State *L) {
   return 1;
 }
 
-/* d:handles() → total open native handles, {kind = count} */
+/* d:handles() → total open native handles, {kind = count}, {kind = bytes queued to send} */
 static int d_handles(lua_State *L) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
   lua_pushinteger(L, emu_handles_open(ctx));
@@ -527,7 +603,13 @@ static int d_handles(lua_State *L) {
     lua_pushinteger(L, ctx->host->handles[i].count);
     lua_setfield(L, -2, ctx->host->handles[i].kind);
   }
-  return 2;
+  /* issue 16: bytes queued to send, per kind of connection */
+  lua_newtable(L);
+  for (size_t i = 0; i < ctx->host->nhandle_kinds; i++) {
+    lua_pushnumber(L, (lua_Number)c4_conn_queued_total(ctx, ctx->host->handles[i].kind));
+    lua_setfield(L, -2, ctx->host->handles[i].kind);
+  }
+  return 3;
 }
 
 /* d:memory() → bytes held by the driver's Lua state now, and at peak */
@@ -536,6 +618,13 @@ static int d_memory(lua_State *L) {
   lua_pushnumber(L, (lua_Number)h->mem_now);
   lua_pushnumber(L, (lua_Number)h->mem_peak);
   return 2;
+}
+
+/* d:coverage() → {["driver.lua"] = {[line] = hits}}: lines of the driver's
+ * own files that ran (c4emu.load(..., {coverage = true})); {} when off */
+static int d_coverage(lua_State *L) {
+  emu_coverage_push(emu_mdriver_check(L, 1)->ctx, L);
+  return 1;
 }
 
 /* d:now() → the emulator clock in ms */
@@ -747,6 +836,8 @@ static const luaL_Reg driver_methods[] = {
     {"run_until", d_run_until}, {"timers", d_timers},     {"stall", d_stall},
     /* issue 9: settle */
     {"settle", d_settle},
+    /* issue 15 */
+    {"coverage", d_coverage},
     {NULL, NULL},
 };
 
@@ -762,9 +853,14 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_specclient_methods);
   /* issue 9: devices */
   luaL_register(L, NULL, emu_device_methods);
+  /* issue 13: HTTP fake devices */
+  luaL_register(L, NULL, emu_httpdev_methods);
+  /* issue 10: the Director */
+  luaL_register(L, NULL, emu_director_methods);
   /* issue 12: network and serial bindings */
   luaL_register(L, NULL, emu_netspec_methods);
   lua_pop(L, 2);
+  emu_httpdev_open(L);
 
   emu_weak_set_new(L, &LIVE_KEY);
 

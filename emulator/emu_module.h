@@ -21,6 +21,9 @@ const char *emu_phase_name(emu_phase p);
  * d:servers ... in emu_specclient.c).  Each is {NULL, NULL}-terminated.
  */
 extern const luaL_Reg emu_specclient_methods[];
+/* issue 13: d:http_device (emu_httpdev.c) */
+extern const luaL_Reg emu_httpdev_methods[];
+void emu_httpdev_open(lua_State *L);
 
 /* issue 9 */
 /* A registry table at light-userdata key `key` whose keys are weak (a set of
@@ -59,6 +62,29 @@ void emu_device_open(lua_State *L);
 const char *emu_spec_loopback(emu_ctx *ctx);
 extern const luaL_Reg emu_device_methods[];
 
+/*
+ * Calls the function on top of the driver's stack with the spec's values at
+ * [first, last] as arguments; results are copied back.  A driver error is
+ * raised in the spec with the driver's traceback.
+ */
+int emu_mdriver_call(lua_State *L, emu_ctx *ctx, int first, int last, const char *what);
+
+/* issue 10: the Director (emu_module_director.c) */
+extern const luaL_Reg emu_director_methods[];
+/* What c4emu.load's device=, controller= and devices= options declare.  The
+ * strings are copies owned by the pool; emu_project_opts_free releases them. */
+typedef struct {
+  emu_project_decl decl;
+  emu_device_decl *devices;
+  char **strings;
+  size_t nstrings, capstrings;
+  emu_strpair **pairs;
+  size_t npairs;
+} emu_project_opts;
+/* Reads the options table at t; raises on a malformed declaration (the pool
+ * is released first). */
+void emu_project_opts_read(lua_State *L, int t, emu_project_opts *o);
+void emu_project_opts_free(emu_project_opts *o);
 /* issue 12 (emu_netspec.c): d:set_binding_address, d:net_connections,
  * d:serial and the serial endpoint class */
 extern const luaL_Reg emu_netspec_methods[];

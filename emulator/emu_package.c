@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include "emu_host.h"
 #include "emu_package.h"
 
 #define DRIVER_XML_READ_MAX (16u << 20)  /* emu_xml_parse refuses less than this */
@@ -309,25 +310,12 @@ static const char *nested_driver_xml(zip_t *za) {
 }
 
 static int make_tmpdir(emu_package *pkg, char *err, size_t errsz) {
-  const char *base = getenv("TMPDIR");
-  if (!base || base[0] == '\0') base = "/tmp";
-  char tmpl[PATH_MAX], real[PATH_MAX];
-  if (snprintf(tmpl, sizeof tmpl, "%s/c4emu-XXXXXX", base) >= (int)sizeof tmpl)
-    return fail(err, errsz, "TMPDIR path too long");
-  if (!mkdtemp(tmpl)) return fail(err, errsz, "cannot make a folder in %s: %s", base, strerror(errno));
-  /* Both names absolute and canonical, so removal works whatever the
-   * current folder is by then. */
-  if (!realpath(tmpl, real)) {
-    int e = errno;
-    rmdir(tmpl);
-    return fail(err, errsz, "%s: %s", tmpl, strerror(e));
-  }
-  pkg->tmpdir = strdup(real);
-  if (!pkg->tmpdir) {
-    rmdir(real);
-    return fail(err, errsz, "out of memory");
-  }
-  pkg->root = strdup(real);
+  /* Under the per-user folder (emu_tmp.c), canonical, so removal works
+   * whatever the current folder is by then. */
+  char why[512];
+  pkg->tmpdir = emu_tmp_make("pkg", why, sizeof why);
+  if (!pkg->tmpdir) return fail(err, errsz, "%s", why);
+  pkg->root = strdup(pkg->tmpdir);
   return pkg->root ? 0 : fail(err, errsz, "out of memory");
 }
 

@@ -35,3 +35,33 @@ bool emu_busy(emu_ctx *ctx) {
     if (h->probes[i].fn(ctx, h->probes[i].data)) return true;
   return false;
 }
+
+/* issue 13: parked probes (in-process servers holding a request on the clock). */
+void emu_parked_probe_add(emu_ctx *ctx, emu_parked_fn fn, void *data) {
+  struct emu_host *h = ctx->host;
+  if (h->nparked == h->capparked) {
+    size_t ncap = h->capparked ? h->capparked * 2 : 4;
+    struct emu_parked *p = realloc(h->parked, ncap * sizeof *p);
+    if (!p) abort();
+    h->parked = p;
+    h->capparked = ncap;
+  }
+  h->parked[h->nparked++] = (struct emu_parked){fn, data};
+}
+
+void emu_parked_probe_remove(emu_ctx *ctx, emu_parked_fn fn, void *data) {
+  struct emu_host *h = ctx->host;
+  for (size_t i = 0; i < h->nparked; i++) {
+    if (h->parked[i].fn == fn && h->parked[i].data == data) {
+      h->parked[i] = h->parked[--h->nparked];
+      return;
+    }
+  }
+}
+
+bool emu_client_parked(emu_ctx *ctx, int client_port) {
+  struct emu_host *h = ctx->host;
+  for (size_t i = 0; i < h->nparked; i++)
+    if (h->parked[i].fn(ctx, h->parked[i].data, client_port)) return true;
+  return false;
+}

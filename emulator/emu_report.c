@@ -16,12 +16,31 @@ void emu_report_init(emu_report *r, const char *path) {
   r->path = path;
 }
 
-static void add(emu_version_result *v, const char *kind, const char *text) {
+static void add_finding(emu_version_result *v, const char *kind, const char *text, bool warning) {
+  for (size_t i = 0; i < v->n; i++) { /* the same problem again: counted, not repeated */
+    if (strcmp(v->items[i].kind, kind) == 0 && strcmp(v->items[i].text, text) == 0) {
+      v->items[i].count++;
+      return;
+    }
+  }
   emu_finding *p = realloc(v->items, (v->n + 1) * sizeof *p);
   if (!p) abort();
   v->items = p;
   snprintf(p[v->n].kind, sizeof p[v->n].kind, "%s", kind);
-  p[v->n++].text = strdup(text);
+  p[v->n].text = strdup(text);
+  p[v->n].warning = warning;
+  p[v->n++].count = 1;
+}
+
+static void add(emu_version_result *v, const char *kind, const char *text) {
+  add_finding(v, kind, text, false);
+}
+
+/* Findings of a run that fail the check. */
+static size_t failing(const emu_report *r, const emu_version_result *v) {
+  size_t n = 0;
+  for (size_t i = 0; i < v->n; i++) n += !v->items[i].warning || r->strict;
+  return n;
 }
 
 int emu_report_check_one(emu_report *r, const emu_options *opt) {
@@ -33,7 +52,7 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
     return -1;
   }
   emu_driver_init(ctx, "DIT_ADDING");
-  emu_clock_advance(ctx, CHECK_VIRTUAL_MS);
+  if (!ctx->host->run_timed_out) emu_clock_advance(ctx, CHECK_VIRTUAL_MS);
   emu_driver_destroy(ctx, "DIT_LOADED");
 
   emu_version_result *p = realloc(r->runs, (r->nruns + 1) * sizeof *p);
@@ -52,9 +71,28 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
     add(v, "error", text);
     free(text);
   }
-  for (size_t i = 0; i < h->nnotes; i++)
-    add(v, h->notes[i].kind == EMU_NOTE_RULE ? "init-rule" : "missing-api", h->notes[i].text);
+  for (size_t i = 0; i < h->nnotes; i++) {
+    const emu_noteline *n = &h->notes[i];
+    if (n->kind == EMU_NOTE_NOT_PROVIDED) {
+      /* A read of an API c4emu lacks: the run proved nothing about that
+       * code path, so it fails the check like an error would. */
+      char text[1200];
+      snprintf(text, sizeof text, "%s (read %ld time%s)", n->text, n->count,
+               n->count == 1 ? "" : "s");
+      add(v, "not-provided", text);
+    } else if (n->kind == EMU_NOTE_RULE_DISCOURAGED) {
+      add_finding(v, "warning", n->text, true); /* issue 15: fails only with --strict */
+    } else {
+      add(v, emu_note_kind_name(n->kind), n->text);
+    }
+  }
   if (emu_handles_open(ctx) != 0) add(v, "error", "handles still open after OnDriverDestroyed");
+  if (h->run_timed_out) {
+    char text[128];
+    snprintf(text, sizeof text, "the run did not finish within %.0f s (--timeout S)",
+             opt->run_timeout_ms / 1000.0);
+    add(v, "timeout", text);
+  }
   emu_driver_free(ctx);
   v->seconds = (double)(uv_hrtime() - t0) / 1e9;
   return 0;
@@ -62,75 +100,115 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
 
 bool emu_report_clean(const emu_report *r) {
   for (size_t i = 0; i < r->nruns; i++)
-    if (r->runs[i].n) return false;
+    if (failing(r, &r->runs[i])) return false;
   return true;
 }
 
+/*
+ * Writes s so that any bytes a driver error carries come out readable and,
+ * for XML, well-formed XML 1.0: valid UTF-8 of characters XML allows is kept;
+ * every other byte (control characters but tab and newline, invalid or
+ * overlong UTF-8, surrogates, U+FFFE/U+FFFF) is written as \xNN.  xml also
+ * escapes the markup characters.
+ */
+static void put_text(FILE *f, const char *str, bool xml, const char *nl_indent) {
+  const unsigned char *s = (const unsigned char *)str;
+  while (*s) {
+    unsigned c = *s;
+    if (c < 0x80) {
+      if (c == '\n') {
+        fputc('\n', f);
+        if (nl_indent) fputs(nl_indent, f);
+      } else if (c == '\t') fputc('\t', f);
+      else if (c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c);
+      else if (xml && c == '&') fputs("&amp;", f);
+      else if (xml && c == '<') fputs("&lt;", f);
+      else if (xml && c == '>') fputs("&gt;", f);
+      else if (xml && c == '"') fputs("&quot;", f);
+      else fputc((int)c, f);
+      s++;
+      continue;
+    }
+    int len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? (c <= 0xef ? 3 : 0) : c >= 0xc2 ? 2 : 0;
+    unsigned cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    bool ok = len > 0;
+    for (int i = 1; ok && i < len; i++) {
+      if ((s[i] & 0xc0) != 0x80) ok = false;
+      else cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (ok) ok = !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10ffff)) &&
+                 !(cp >= 0xd800 && cp <= 0xdfff) && cp != 0xfffe && cp != 0xffff;
+    if (!ok) {
+      fprintf(f, "\\x%02x", c);
+      s++;
+      continue;
+    }
+    fwrite(s, 1, (size_t)len, f);
+    s += len;
+  }
+}
+
+static void put_count(FILE *f, const emu_finding *it) {
+  if (it->count > 1) fprintf(f, " (%zu times)", it->count);
+}
+
 void emu_report_print(const emu_report *r, FILE *f) {
-  fprintf(f, "c4emu check %s\n", r->path);
+  fprintf(f, "c4emu check ");
+  put_text(f, r->path, false, NULL);
+  fputc('\n', f);
   for (size_t i = 0; i < r->nruns; i++) {
     const emu_version_result *v = &r->runs[i];
     char ver[16];
     c4_osver_format(v->os, ver, sizeof ver);
-    if (v->n == 0) {
-      fprintf(f, "  OS %-7s clean\n", ver);
-      continue;
-    }
-    fprintf(f, "  OS %-7s %zu problem%s\n", ver, v->n, v->n == 1 ? "" : "s");
+    size_t bad = failing(r, v), warn = v->n - bad;
+    if (bad == 0) fprintf(f, "  OS %-7s clean", ver);
+    else fprintf(f, "  OS %-7s %zu problem%s", ver, bad, bad == 1 ? "" : "s");
+    if (warn) fprintf(f, "%s%zu warning%s", bad ? ", " : " (", warn, warn == 1 ? "" : "s");
+    fputs(warn && !bad ? ")\n" : "\n", f);
     for (size_t j = 0; j < v->n; j++) {
       fprintf(f, "    %-11s ", v->items[j].kind);
-      for (const char *s = v->items[j].text; *s; s++) {
-        fputc(*s, f);
-        if (*s == '\n') fputs("                ", f);
-      }
+      put_text(f, v->items[j].text, false, "                ");
+      put_count(f, &v->items[j]);
       fputc('\n', f);
     }
   }
   fprintf(f, "%s\n", emu_report_clean(r) ? "result: clean" : "result: problems found");
 }
 
-static void xml_text(FILE *f, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-    case '&': fputs("&amp;", f); break;
-    case '<': fputs("&lt;", f); break;
-    case '>': fputs("&gt;", f); break;
-    case '"': fputs("&quot;", f); break;
-    default:
-      if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') fprintf(f, "&#%d;", *s);
-      else fputc(*s, f);
-    }
-  }
-}
-
 int emu_report_junit(const emu_report *r, const char *file) {
   FILE *f = fopen(file, "w");
   if (!f) return -1;
   size_t failures = 0;
-  for (size_t i = 0; i < r->nruns; i++) failures += r->runs[i].n != 0;
+  for (size_t i = 0; i < r->nruns; i++) failures += failing(r, &r->runs[i]) != 0;
   fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
   fprintf(f, "  <testsuite name=\"c4emu check ");
-  xml_text(f, r->path);
+  put_text(f, r->path, true, NULL);
   fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"0\">\n", r->nruns, failures);
   for (size_t i = 0; i < r->nruns; i++) {
     const emu_version_result *v = &r->runs[i];
     char ver[16];
     c4_osver_format(v->os, ver, sizeof ver);
+    size_t bad = failing(r, v);
     fprintf(f, "    <testcase classname=\"c4emu.check\" name=\"OS %s\" time=\"%.3f\"", ver,
             v->seconds);
     if (v->n == 0) {
       fprintf(f, "/>\n");
       continue;
     }
-    fprintf(f, ">\n      <failure message=\"%zu problem%s on OS %s\">", v->n,
-            v->n == 1 ? "" : "s", ver);
+    fputs(">\n", f);
+    if (bad)
+      fprintf(f, "      <failure message=\"%zu problem%s on OS %s\">", bad, bad == 1 ? "" : "s",
+              ver);
+    else
+      fputs("      <system-out>", f); /* warnings only: the case passes, the text stays */
     for (size_t j = 0; j < v->n; j++) {
-      xml_text(f, v->items[j].kind);
+      put_text(f, v->items[j].kind, true, NULL);
       fputs(": ", f);
-      xml_text(f, v->items[j].text);
+      put_text(f, v->items[j].text, true, NULL);
+      put_count(f, &v->items[j]);
       fputc('\n', f);
     }
-    fprintf(f, "</failure>\n    </testcase>\n");
+    fprintf(f, bad ? "</failure>\n    </testcase>\n" : "</system-out>\n    </testcase>\n");
   }
   fprintf(f, "  </testsuite>\n</testsuites>\n");
   return fclose(f) == 0 ? 0 : -1;

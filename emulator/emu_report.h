@@ -10,8 +10,10 @@
 #include "emu_host.h"
 
 typedef struct {
-  char kind[16];   /* "error", "init-rule", "missing-api" */
+  char kind[16];   /* "error", "init-rule", "missing-api", "not-provided", "timeout", "warning" */
   char *text;
+  bool warning;    /* a discouraged call: fails the check only with --strict */
+  size_t count;    /* identical findings are kept once and counted */
 } emu_finding;
 
 typedef struct {
@@ -25,11 +27,13 @@ typedef struct {
   const char *path;
   emu_version_result *runs;
   size_t nruns;
+  bool strict;     /* check --strict: warnings fail too */
 } emu_report;
 
 void emu_report_init(emu_report *r, const char *path);
 /* Runs the driver on opt->os; returns -1 (reason printed) if it cannot run. */
 int emu_report_check_one(emu_report *r, const emu_options *opt);
+/* No finding that fails the check (warnings count only when strict). */
 bool emu_report_clean(const emu_report *r);
 void emu_report_print(const emu_report *r, FILE *f);
 int emu_report_junit(const emu_report *r, const char *file);

@@ -10,6 +10,7 @@
  *   c:receive_some([timeout_ms])         whatever has arrived (at least one byte)
  *   c:is_closed([wait_ms])               the server closed it (serves the loop briefly)
  *   c:close()  c:shutdown()  c:reset()   close / half-close / TCP reset
+ *   c:pause()  c:resume()                stop / start reading (a peer that does not read)
  *   c:local_port()
  *   c:tls_info()                         TLS: {version=, cipher=, peer=, verified=}
  *   c:error()                            why the connection closed (nil: not closed
@@ -62,6 +63,7 @@
  * driver's client group; whichever goes last frees it.  The userdata keeps
  * the driver userdata alive through its environment table.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +74,7 @@
 #include "emu_module.h"
 #include "emu_tlsclient.h"
 #include "net/c4_conn.h"
+#include "net/c4_limits.h"
 #include "server/c4_server.h"
 
 #define CLIENT_MT "c4emu.client"
@@ -424,8 +427,9 @@ static int d_connect(lua_State *L) {
   sclient *c = new_client(L, ctx, CLIENT_MT);
   c->tls = use_tls;
   c->fr = fr;
+  /* A spec client is the test's own peer: no send limit, no close deadline of the driver's. */
   c4_conn_opts o = {.loop = ctx->loop, .ctx = ctx, .conn_kind = TRACK_KIND, .ev = &sc_events,
-                    .tls = sctx};
+                    .tls = sctx, .max_queued = SIZE_MAX, .close_ms = C4_CONN_CLOSE_MS};
   int err;
   c->conn = c4_conn_connect(&o, (struct sockaddr *)&ss, c, &err);
   SSL_CTX_free(sctx); /* each connection holds its own reference */
@@ -667,6 +671,20 @@ static int c_shutdown(lua_State *L) {
   return 0;
 }
 
+/* issue 16: c:pause() / c:resume() — stop / start reading: a peer that does not
+ * read, so that what the driver sends piles up (first in the kernel, then in c4emu) */
+static int c_pause(lua_State *L) {
+  sclient *c = usable_client(L, "pause");
+  if (c->conn) c4_conn_pause(c->conn);
+  return 0;
+}
+
+static int c_resume(lua_State *L) {
+  sclient *c = usable_client(L, "resume");
+  if (c->conn) c4_conn_resume(c->conn);
+  return 0;
+}
+
 /* c:local_port() → the client's own port (what the server sees) */
 static int c_local_port(lua_State *L) {
   sclient *c = usable_client(L, "local_port");
@@ -745,10 +763,11 @@ static int d_udp(lua_State *L) {
   struct sockaddr_storage ss;
   c4_sockaddr_parse(loopback(ctx), 0, &ss);
   c->udp = malloc(sizeof *c->udp);
-  if (!c->udp || uv_udp_init(ctx->loop, c->udp) != 0) {
+  int rc = c->udp ? uv_udp_init(ctx->loop, c->udp) : UV_ENOMEM;
+  if (rc != 0) {
     free(c->udp);
     c->udp = NULL;
-    return luaL_error(L, "d:udp: cannot create a UDP socket");
+    return luaL_error(L, "d:udp: cannot create a UDP socket: %s", uv_strerror(rc));
   }
   c->udp->data = c;
   emu_track(ctx, TRACK_KIND, +1);
@@ -830,10 +849,16 @@ static void add_server(const c4_server_info *s, void *ud) {
   }
   lua_pushinteger(w->L, s->clients);
   lua_setfield(w->L, -2, "clients");
+  lua_pushnumber(w->L, (lua_Number)s->queued);
+  lua_setfield(w->L, -2, "queued");
+  lua_pushnumber(w->L, (lua_Number)s->pending);
+  lua_setfield(w->L, -2, "pending");
   lua_rawseti(w->L, -2, ++w->n);
 }
 
-/* d:servers() → {{port=, protocol=, identifier=, clients=}, ...} in creation order */
+/* d:servers() → {{port=, protocol=, identifier=, clients=, queued=, pending=}, ...} in
+ * creation order; queued: bytes written to its clients not yet taken by the kernel;
+ * pending: bytes of unfinished payloads */
 static int d_servers(lua_State *L) {
   emu_mdriver *d = emu_mdriver_check(L, 1);
   lua_newtable(L);
@@ -889,6 +914,8 @@ static const luaL_Reg client_methods[] = {
     {"tls_info", c_tls_info}, {"error", c_error},
     /* issue 9: transmission modes */
     {"read", c_read},       {"write", c_write},
+    /* issue 16 */
+    {"pause", c_pause}, {"resume", c_resume},
     {NULL, NULL},
 };
 
@@ -927,12 +954,63 @@ static int d_udp_entry(lua_State *L) {
   return d_udp(L);
 }
 
+/* issue 16: the socket core's limits (c4api/net/c4_limits.h), each returning the
+ * previous value.  A whole number from lo to hi, or raises. */
+static uint64_t *limit_field(lua_State *L, emu_ctx *ctx, int which) {
+  c4_net_limits *l = c4_net_limits_of(ctx);
+  (void)L;
+  switch (which) {
+  case 0: return &l->max_queued;
+  case 1: return &l->max_unread;
+  case 2: return &l->close_ms;
+  default: return &l->flush_ms;
+  }
+}
+
+static int set_limit(lua_State *L, int which, lua_Number lo, lua_Number hi, const char *what) {
+  emu_ctx *ctx = live_driver(L);
+  lua_Number n = luaL_checknumber(L, 2);
+  if (!(n >= lo && n <= hi && n == floor(n))) {
+    lua_pushfstring(L, "%s must be a whole number from %f to %f", what, lo, hi);
+    luaL_argerror(L, 2, lua_tostring(L, -1));
+  }
+  uint64_t *f = limit_field(L, ctx, which);
+  lua_pushnumber(L, (lua_Number)*f);
+  *f = (uint64_t)n;
+  return 1;
+}
+
+/* d:set_send_limit(bytes) → previous: the send high-water mark per connection
+ * (connections made from now on); past it the connection is reset */
+static int d_set_send_limit(lua_State *L) {
+  return set_limit(L, 0, 1024, 4294967296.0, "send limit (bytes)");
+}
+/* d:set_unread_cap(bytes) → previous: unread input a C4LuaTcpClient keeps (clients made
+ * from now on) */
+static int d_set_unread_cap(lua_State *L) {
+  return set_limit(L, 1, 1048576, 4294967296.0, "unread cap (bytes)");
+}
+/* d:set_close_deadline(ms) → previous: a flushing close resets after ms (wall time) */
+static int d_set_close_deadline(lua_State *L) {
+  return set_limit(L, 2, 1, 3600000, "close deadline (ms)");
+}
+/* d:set_flush_timeout(ms) → previous: CreateServer delivers an unfinished payload after ms
+ * of quiet on the emulator clock (0: never) */
+static int d_set_flush_timeout(lua_State *L) {
+  return set_limit(L, 3, 0, 3600000, "flush timeout (ms)");
+}
+
 const luaL_Reg emu_specclient_methods[] = {
     {"connect", d_connect_entry},
     {"udp", d_udp_entry},
     {"servers", d_servers},
     {"set_payload_cap", d_set_payload_cap},
     {"set_handshake_timeout", d_set_handshake_timeout},
+    /* issue 16: limits */
+    {"set_send_limit", d_set_send_limit},
+    {"set_unread_cap", d_set_unread_cap},
+    {"set_close_deadline", d_set_close_deadline},
+    {"set_flush_timeout", d_set_flush_timeout},
     {"serve", d_serve},
     {NULL, NULL},
 };

@@ -90,7 +90,7 @@ describe("c4emu apis", function()
     local p = io.popen("cat emulator/*.c c4api/*.c c4api/*/*.c")
     local src = p:read("*a")
     p:close()
-    for pat in ("emu_push_global_fn%(ctx, \"([%w_]+)\"|emu_call_lifecycle%(ctx, \"([%w_]+)\"|"
+    for pat in ("emu_push_global_fn%([%w_%.>%-]+, \"([%w_]+)\"|emu_call_lifecycle%(ctx, \"([%w_]+)\"|"
         .. "lua_getglobal%(ctx%->L, \"([%w_]+)\""):gmatch("[^|]+") do
       for name in src:gmatch(pat) do called[name] = true end
     end

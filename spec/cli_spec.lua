@@ -87,10 +87,10 @@ describe("c4emu run", function()
     -- script(1) gives c4emu a pseudo-terminal; timeout ends the session.
     local p = io.popen("(printf '=1+41\\nprint(Properties.Host)\\n'; sleep 1) | timeout -s TERM 2 " ..
       "script -qfec '" .. S.build .. "/c4emu run " .. S.folder("lifecycle") .. "' /dev/null 2>&1")
-    local out = p:read("*a"):gsub("\27%[[%d;]*m", "")
+    local out = p:read("*a"):gsub("\27%[[%d;?]*[%a~]", ""):gsub("\r", "")
     p:close()
     assert.matches("Lua console below", out)
-    assert.matches("INFO%s+42", out)
+    assert.matches("\n42\n", out) -- a result: on stdout, not a log line
     assert.matches("INFO%s+192%.168%.1%.50", out)
   end)
 
@@ -130,10 +130,10 @@ describe("c4emu check", function()
     assert.matches("result: clean", out)
   end)
 
-  it("reports init-rule violations", function()
+  it("reports discouraged calls in OnDriverInit as warnings (spec/check_spec.lua has more)", function()
     local out, code = S.cli("check " .. S.folder("init_rule"))
-    assert.equal(1, code)
-    assert.matches("init%-rule%s+init rule: C4:UpdateProperty called during OnDriverInit", out)
+    assert.equal(0, code, out)
+    assert.matches("warning%s+init rule: C4:UpdateProperty called during OnDriverInit", out)
   end)
 
   it("writes a JUnit report with one test case per version", function()

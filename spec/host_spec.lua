@@ -266,16 +266,20 @@ describe("the OS-version switch", function()
     d:destroy()
   end)
 
-  it("says once that a C4 name c4emu does not provide reads as nil", function()
+  it("says once that a C4 name c4emu does not provide reads as nil, and counts the reads", function()
     local d = c4emu.load(S.folder("lifecycle"))
     assert.is_nil(d:eval("return C4.NoSuchThing"))
     assert.is_nil(d:eval("return C4.NoSuchThing"))
     local n = 0
     for _, l in ipairs(d:logs()) do
-      if l.text:find("C4.NoSuchThing is not provided by c4emu", 1, true) then n = n + 1 end
+      if l.text:find("C4:NoSuchThing is not provided by c4emu", 1, true) then n = n + 1 end
     end
     assert.equal(1, n)
-    assert.same({}, d:notes())
+    local notes = d:notes()
+    assert.equal(1, #notes)
+    assert.equal("not-provided", notes[1].kind)
+    assert.equal(2, notes[1].count)
+    assert.matches("C4:NoSuchThing", notes[1].text)
     d:destroy()
   end)
 

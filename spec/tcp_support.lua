@@ -74,6 +74,16 @@ function M.listen(d, name)
   return d:run_until(function() return d:eval("return _G[...]", name .. "_PORT") end, 3000)
 end
 
+-- A server whose OnAccept runs accept_src (a Lua function expression taking
+-- (srv, cli)), a spec client connected to it, and the accept seen.
+function M.serve(d, accept_src)
+  d:eval("ACCEPT = " .. accept_src)
+  local port = M.listen(d)
+  local c = d:connect(port)
+  M.wait_for(d, "SRV accept")
+  return c, port
+end
+
 -- The message of the error fn raises.
 function M.error_of(fn, ...)
   local ok, err = pcall(fn, ...)

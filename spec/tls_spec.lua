@@ -48,7 +48,7 @@ describe("C4:CreateTLSServer", function()
       local st = wait_events(d, 1, "status")
       local port = d:servers()[1].port
       assert.same({ port, "ONLINE", "" }, st[1].args)
-      assert.same({ { port = port, protocol = "tls", clients = 0 } }, d:servers())
+      assert.same({ { port = port, protocol = "tls", clients = 0, queued = 0, pending = 0 } }, d:servers())
     end)
 
     it("echoes lines over TLS 1.3 with the delimiter included; the client verified the server", function()
@@ -709,7 +709,7 @@ describe("C4:CreateTLSServer", function()
       assert.equal("OnDriverInit", errs[1].where)
       assert.is_nil(d:eval("return REACHED_END_OF_INIT"))
       assert.same({ true }, d:eval("return LATE"))
-      assert.same({ { port = d:servers()[1].port, protocol = "tls", identifier = "init", clients = 0 } },
+      assert.same({ { port = d:servers()[1].port, protocol = "tls", identifier = "init", clients = 0, queued = 0, pending = 0 } },
         d:servers())
     end)
 

@@ -55,14 +55,7 @@ start_server() {
 # throughput KIND WINDOW: prints "msgs/s cpu_us_per_msg"
 throughput() {
   start_server "$1"
-  t0=$(ticks "$SPID")
-  out=$("$CLIENT" load 127.0.0.1 "$PORT" "$CLIENTS" "$SECS" "$2") || { echo "bench: client failed"; exit 1; }
-  t1=$(ticks "$SPID")
-  stop_server
-  rate=$(echo "$out" | awk '{print $2}')
-  total=$(echo "$out" | awk '{print $4}')
-  cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$total" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
-  echo "$rate $cpu"
+  echo_load "$CLIENT" "$CLIENTS" "$SECS" "$2"
 }
 
 # idle_rss KIND: prints the RSS growth per idle client in KiB

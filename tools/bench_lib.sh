@@ -5,6 +5,8 @@
 #                         $TMP/out and $TMP/err: sets SPID and PORT, or exits
 #   stop_server           stops $SPID
 #   ticks PID / rss_kb PID, HZ, ratio A B, raise_nofile N
+#   echo_load CLIENT CLIENTS SECS WINDOW   load the echo server $SPID:$PORT, stop it,
+#                         print "msgs/s cpu_us_per_msg"
 
 bench_cleanup() {
   [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
@@ -55,4 +57,18 @@ raise_nofile() {
   if [ "$hard" != "unlimited" ] && [ "$hard" -lt "$want" ]; then want=$hard; fi
   ulimit -n "$want" 2>/dev/null
   ulimit -n
+}
+
+# The echo load of bench_echo.sh and bench_watchdog.sh: CLIENTS connections
+# keeping WINDOW messages in flight for SECS seconds against $SPID on $PORT;
+# stops the server; prints "msgs/s cpu_us_per_msg" (the server's CPU).
+echo_load() {
+  t0=$(ticks "$SPID")
+  out=$("$1" load 127.0.0.1 "$PORT" "$2" "$3" "$4") || { echo "bench: client failed" >&2; exit 1; }
+  t1=$(ticks "$SPID")
+  stop_server
+  rate=$(echo "$out" | awk '{print $2}')
+  total=$(echo "$out" | awk '{print $4}')
+  cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$total" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+  echo "$rate $cpu"
 }

@@ -7,6 +7,14 @@ lua-bitop-dev lua-bitop lua-busted libzip-dev libexpat1-dev lua-cjson-dev lua-cj
 libcmocka-dev lua-luv netcat-openbsd zip
 lua-dkjson unzip"
 # issue 14: lua-dkjson is the driver's `require "json"`; unzip lists .c4z entries in specs
+# issue 17: web console (lws on libuv) and its browser test
+PKGS="$PKGS libwebsockets-dev libwebsockets-evlib-uv chromium"
+# issue 13: HTTP (C4:url on libcurl)
+PKGS="$PKGS libcurl4-openssl-dev curl"
+# issue 15: the console (readline), its pty tests (python3), coverage (genhtml), JUnit (xmllint)
+PKGS="$PKGS libreadline-dev python3 lcov libxml2-utils"
+# issue 16: clang and its libFuzzer runtime for `make fuzz` (and make test's short runs)
+PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

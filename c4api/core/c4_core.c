@@ -43,15 +43,9 @@ static int l_GetDeviceID(lua_State *L) {
   return 1;
 }
 
-/* C4:GetProxyDevices() → number: c4emu gives the proxy the next id. */
-static int l_GetProxyDevices(lua_State *L) {
-  lua_pushnumber(L, (lua_Number)emu_ctx_of(L)->device_id + 1);
-  return 1;
-}
-
 /* C4:GetDriverConfigInfo(tag) → string or nil */
 static int l_GetDriverConfigInfo(lua_State *L) {
-  const char *v = emu_config_info(emu_ctx_of(L), luaL_checkstring(L, 2));
+  const char *v = emu_config_info(emu_ctx_of(L), c4_check_cstring(L, 2, "tag"));
   if (!v) return 0;
   lua_pushstring(L, v);
   return 1;
@@ -59,7 +53,7 @@ static int l_GetDriverConfigInfo(lua_State *L) {
 
 /* C4:GetCapability(name) → string or nil */
 static int l_GetCapability(lua_State *L) {
-  const char *v = emu_capability(emu_ctx_of(L), luaL_checkstring(L, 2));
+  const char *v = emu_capability(emu_ctx_of(L), c4_check_cstring(L, 2, "capability name"));
   if (!v) return 0;
   lua_pushstring(L, v);
   return 1;
@@ -164,7 +158,6 @@ static const c4_fn core_fns[] = {
     {"ErrorLog", l_ErrorLog},
     {"DebugLog", l_DebugLog},
     {"GetDeviceID", l_GetDeviceID},
-    {"GetProxyDevices", l_GetProxyDevices},
     {"GetDriverConfigInfo", l_GetDriverConfigInfo},
     {"GetCapability", l_GetCapability},
     {"UpdateProperty", l_UpdateProperty},

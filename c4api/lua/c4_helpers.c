@@ -223,7 +223,7 @@ static int l_Base64Decode(lua_State *L) {
 static int l_Encode(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
-  const char *name = luaL_checkstring(L, 3);
+  const char *name = c4_check_cstring(L, 3, "encoding");
   enc_kind e = enc_parse(name);
   if (e == ENC_UNKNOWN) return fail(L, "unknown encoding '%s' (NONE, HEX or BASE64)", name);
   c4_push_encoded(L, e, (const unsigned char *)s, n);
@@ -234,7 +234,7 @@ static int l_Encode(lua_State *L) {
 static int l_Decode(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
-  const char *name = luaL_checkstring(L, 3);
+  const char *name = c4_check_cstring(L, 3, "encoding");
   enc_kind e = enc_parse(name);
   if (e == ENC_UNKNOWN) return fail(L, "unknown encoding '%s' (NONE, HEX or BASE64)", name);
   const char *err = push_decoded(L, e, s, n);
@@ -257,7 +257,7 @@ static void check_opts(lua_State *L, int idx) {
 
 /* C4:Hash(digest, data [, {return_encoding=, data_encoding=}]) -> result | nil, err */
 static int l_Hash(lua_State *L) {
-  const char *dname = luaL_checkstring(L, 2);
+  const char *dname = c4_check_cstring(L, 2, "digest name");
   luaL_checkstring(L, 3);
   check_opts(L, 4);
   enc_kind ret;
@@ -278,7 +278,7 @@ static int l_Hash(lua_State *L) {
 
 /* C4:HMAC(digest, key, data [, {return_encoding=, key_encoding=, data_encoding=}]) -> result | nil, err */
 static int l_HMAC(lua_State *L) {
-  const char *dname = luaL_checkstring(L, 2);
+  const char *dname = c4_check_cstring(L, 2, "digest name");
   luaL_checkstring(L, 3);
   luaL_checkstring(L, 4);
   check_opts(L, 5);
@@ -325,7 +325,7 @@ static int l_XmlEscapeString(lua_State *L) {
 /* C4:UUID(type, ...) -> "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" | nil, err
  * RANDOM (version 4) and NIL; STRING and NAME are not done yet. */
 static int l_UUID(lua_State *L) {
-  const char *type = luaL_checkstring(L, 2);
+  const char *type = c4_check_cstring(L, 2, "type");
   unsigned char u[16] = {0};
   if (strcasecmp(type, "RANDOM") == 0) {
     ERR_clear_error();

@@ -17,17 +17,20 @@
  * c4_conn_listener() stays valid for as long as the connection lives.
  *
  * Reads go into one shared 64 KiB buffer (a second read while it is in use
- * gets its own); a connection keeps no buffer of its own.
+ * gets its own; c4_net_util.c); a connection keeps no buffer of its own.
  */
-#include <signal.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "net/c4_conn.h"
+#include "net/c4_limits.h"
 #include "net/c4_tls_conn.h"
 
-#define READ_BUF   65536
 /* TLS bytes move through stack buffers this big: four full records at once,
  * so that a read of several records is one delivery (the framer splits it
  * without joining pieces) and their replies leave in one write. */
@@ -37,12 +40,16 @@
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_LINGER, ST_CLOSED };
 
 struct c4_listener {
-  uv_tcp_t tcp;
+  uv_tcp_t tcp;        /* owns the listening socket; its own watcher is never started */
+  uv_poll_t poll;      /* readiness of the socket: we accept ourselves (see accept_ready) */
+  int lfd;
+  int closing;         /* handles whose close callback is still to come */
   c4_conn_opts o;
   int port;
   int refs;            /* 1 for the open handle + 1 per connection alive */
   bool closed;
   c4_conn *pending;    /* accepted connections still in their TLS handshake */
+  unsigned refused;    /* connections refused in the current descriptor shortage */
 };
 
 struct c4_conn {
@@ -57,6 +64,8 @@ struct c4_conn {
   uv_timer_t *hs_timer;      /* accepted TLS connection: the handshake deadline */
   c4_conn *pnext, **pprev;   /* listener's pending list (TLS handshakes) */
   size_t queued;
+  size_t max_queued;         /* the send high-water mark */
+  unsigned close_ms;         /* the close deadline */
   char *close_msg;
   int close_status;
   uint8_t state;
@@ -65,7 +74,11 @@ struct c4_conn {
   bool local_dest;           /* outgoing to a loopback address: settling waits for the connect */
   uint16_t peer_port;
   char peer_ip[46];
+  c4_conn *all_next, **all_prev; /* every live connection of the process */
 };
+
+/* Every live connection, for the queued-bytes totals of d:handles(). */
+static c4_conn *all_conns;
 
 typedef struct {
   uv_write_t req;
@@ -74,8 +87,6 @@ typedef struct {
   char data[];
 } wreq;
 
-static char shared_buf[READ_BUF];
-static bool shared_busy;
 
 /*
  * Write batching.  While a connection's read callback runs, what the owner
@@ -95,39 +106,6 @@ static void start_reading(c4_conn *c);
 static void pump_tls(c4_conn *c);
 
 /* ---- small helpers ----------------------------------------------------- */
-
-void c4_conn_ignore_sigpipe(void) {
-  static bool done;
-  if (done) return;
-  done = true;
-  struct sigaction old;
-  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
-      !(old.sa_flags & SA_SIGINFO))
-    signal(SIGPIPE, SIG_IGN);
-}
-
-void c4_sockaddr_text(const struct sockaddr *sa, char *ip, size_t ipsz, int *port) {
-  ip[0] = '\0';
-  *port = 0;
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-    uv_ip4_name(a, ip, ipsz);
-    *port = ntohs(a->sin_port);
-  } else if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-    uv_ip6_name(a, ip, ipsz);
-    *port = ntohs(a->sin6_port);
-    /* An IPv4 peer on a dual-stack socket: show it as IPv4. */
-    if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.')) memmove(ip, ip + 7, strlen(ip + 7) + 1);
-  }
-}
-
-int c4_sockaddr_parse(const char *host, int port, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (port < 0 || port > 65535) return UV_EINVAL;
-  if (strchr(host, ':')) return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
-  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
-}
 
 static void track(emu_ctx *ctx, const char *kind, int d) {
   if (ctx && kind) emu_track(ctx, kind, d);
@@ -216,6 +194,8 @@ static bool conn_busy(emu_ctx *ctx, void *data) {
 static void conn_release(c4_conn *c) {
   if (--c->handles > 0) return;
   if (c->ctx) emu_busy_probe_remove(c->ctx, conn_busy, c);
+  *c->all_prev = c->all_next;
+  if (c->all_next) c->all_next->all_prev = c->all_prev;
   tls_conn_free(c->tls);
   free(c->close_msg);
   if (c->lis) listener_unref(c->lis);
@@ -257,6 +237,15 @@ static void final_close(c4_conn *c, bool reset) {
     uv_close((uv_handle_t *)c->linger, on_linger_closed);
   }
   if (reset && uv_tcp_close_reset(&c->tcp, on_tcp_closed) == 0) return;
+  if (reset) {
+    /* libuv refuses a reset while a shutdown is pending (a flushing close
+     * past its deadline): SO_LINGER 0 by hand, so the kernel drops what is
+     * still unsent and resets instead of trying on after we let go. */
+    uv_os_fd_t fd;
+    struct linger lg = {1, 0};
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
   uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
 }
 
@@ -276,6 +265,18 @@ static void on_written(uv_write_t *req, int status) {
   }
   if (c->queued == 0 && c->want_drain && c->state == ST_OPEN && c->ev->drained && !c->silent)
     c->ev->drained(c);
+}
+
+/* The peer is not taking what is sent: past the high-water mark the
+ * connection goes (reset), so a peer that never reads cannot grow us. */
+static int over_limit(c4_conn *c, size_t waiting) {
+  char msg[200];
+  snprintf(msg, sizeof msg, "%zu bytes queued for %s:%d, which is not reading (send limit %zu "
+           "bytes): connection reset", waiting, c->peer_ip, c->peer_port, c->max_queued);
+  if (c->ctx) emu_log(c->ctx, EMU_LOG_ERROR, "[c4emu] %s", msg);
+  set_close(c, UV_ENOBUFS, msg);
+  final_close(c, true);
+  return UV_ENOBUFS;
 }
 
 /* Bytes to the socket: straight to the kernel when nothing waits, else queued. */
@@ -308,6 +309,9 @@ static int raw_write(c4_conn *c, const char *data, size_t n) {
     return r;
   }
   c->queued += n;
+  /* What the kernel did not take (libuv writes at once when it can). */
+  size_t waiting = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  if (waiting > c->max_queued) return over_limit(c, waiting);
   return 0;
 }
 
@@ -362,12 +366,48 @@ size_t c4_conn_queued(const c4_conn *c) {
   if (!c) return 0;
   return c->queued + (batch_conn == c ? batch_len : 0);
 }
+
+size_t c4_conn_queued_total(emu_ctx *ctx, const char *kind) {
+  size_t n = 0;
+  for (c4_conn *c = all_conns; c; c = c->all_next)
+    if (c->ctx == ctx && c->state != ST_CLOSED && (!kind || (c->kind && strcmp(c->kind, kind) == 0)))
+      n += c4_conn_queued(c);
+  return n;
+}
 void c4_conn_want_drain(c4_conn *c, bool on) { c->want_drain = on; }
 
 /* ---- closing ------------------------------------------------------------ */
 
+/* One timer serves the close: the deadline while CLOSING, then the linger. */
 static void on_linger_timeout(uv_timer_t *t) {
-  final_close(t->data, false);
+  c4_conn *c = t->data;
+  if (c->state == ST_CLOSING) { /* the close deadline passed with bytes still queued */
+    char msg[200];
+    snprintf(msg, sizeof msg, "close: %zu bytes still queued for %s:%d after %u ms (close "
+             "deadline): connection reset", c->queued, c->peer_ip, c->peer_port, c->close_ms);
+    if (c->ctx) emu_log(c->ctx, EMU_LOG_WARN, "[c4emu] %s", msg);
+    activity(c);
+    set_close(c, UV_ETIMEDOUT, msg);
+    final_close(c, true);
+    return;
+  }
+  final_close(c, false);
+}
+
+/* Starts (or restarts) the close timer; false if it cannot be made. */
+static bool close_timer(c4_conn *c, unsigned ms) {
+  if (!c->linger) {
+    c->linger = malloc(sizeof *c->linger);
+    if (!c->linger || uv_timer_init(c->tcp.loop, c->linger) != 0) {
+      free(c->linger);
+      c->linger = NULL;
+      return false;
+    }
+    c->handles++;
+    c->linger->data = c;
+  }
+  uv_timer_start(c->linger, on_linger_timeout, ms, 0);
+  return true;
 }
 
 /* The write side is done: wait a little for the peer's EOF, reading and
@@ -379,16 +419,10 @@ static void start_linger(c4_conn *c) {
     return;
   }
   c->state = ST_LINGER;
-  c->linger = malloc(sizeof *c->linger);
-  if (!c->linger || uv_timer_init(c->tcp.loop, c->linger) != 0) {
-    free(c->linger);
-    c->linger = NULL;
+  if (!close_timer(c, LINGER_MS)) {
     final_close(c, false);
     return;
   }
-  c->handles++;
-  c->linger->data = c;
-  uv_timer_start(c->linger, on_linger_timeout, LINGER_MS, 0);
   start_reading(c);
 }
 
@@ -439,6 +473,7 @@ static void begin_close(c4_conn *c, c4_close_mode mode) {
   if (c->state == ST_CLOSING || c->state == ST_LINGER) return;
   bool was_open = c->state == ST_OPEN;
   c->state = ST_CLOSING;
+  close_timer(c, c->close_ms); /* without it (no memory) the close just has no deadline */
   if (c->tls && was_open && !tls_conn_error(c->tls)) {
     tls_conn_shutdown(c->tls);
     pump_tls(c);
@@ -478,23 +513,6 @@ bool c4_conn_is_open(const c4_conn *c) { return c && c->state == ST_OPEN; }
 bool c4_conn_opened(const c4_conn *c) { return c && c->opened; }
 
 /* ---- reading ------------------------------------------------------------ */
-
-void c4_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)h;
-  (void)hint;
-  if (!shared_busy) {
-    shared_busy = true;
-    *buf = uv_buf_init(shared_buf, READ_BUF);
-    return;
-  }
-  char *p = malloc(READ_BUF);
-  *buf = uv_buf_init(p, p ? READ_BUF : 0);
-}
-
-void c4_conn_release_buf(const uv_buf_t *buf) {
-  if (buf->base == shared_buf) shared_busy = false;
-  else free(buf->base);
-}
 
 /* The peer finished sending. */
 static void on_eof(c4_conn *c) {
@@ -619,10 +637,20 @@ static c4_conn *conn_new(const c4_conn_opts *o, bool outgoing) {
   }
   c->tcp.data = c;
   c->handles = 1;
+  c->all_next = all_conns;
+  if (all_conns) all_conns->all_prev = &c->all_next;
+  all_conns = c;
+  c->all_prev = &all_conns;
   c->ev = o->ev;
   c->ctx = o->ctx;
   c->kind = o->conn_kind;
   c->outgoing = outgoing;
+  /* 0: the driver's limits as they are now (the spec module may change them) */
+  c4_net_limits *lim = (!o->max_queued || !o->close_ms) && o->ctx && o->ctx->L
+                           ? c4_net_limits_of(o->ctx) : NULL;
+  c->max_queued = o->max_queued ? o->max_queued
+                  : lim ? (size_t)lim->max_queued : C4_CONN_MAX_QUEUED;
+  c->close_ms = o->close_ms ? o->close_ms : lim ? (unsigned)lim->close_ms : C4_CONN_CLOSE_MS;
   track(c->ctx, c->kind, +1);
   if (c->ctx) emu_busy_probe_add(c->ctx, conn_busy, c);
   return c;
@@ -665,19 +693,91 @@ static int hs_timer_start(c4_conn *c, unsigned ms) {
   return 0;
 }
 
-static void on_connection(uv_stream_t *server, int status) {
-  c4_listener *l = server->data;
+/*
+ * Accepting.  libuv's own accept loop, out of descriptors, closes its
+ * reserve descriptor, accepts and drops the waiting clients and tells nobody,
+ * so we accept ourselves (a uv_poll on the listening socket) and do the same
+ * trick out loud: one descriptor is held in reserve for the process; on
+ * EMFILE / ENFILE it is closed, every waiting connection is accepted and
+ * closed at once (the client sees a clean close instead of hanging in the
+ * backlog), and it is reopened.  A warning names EMFILE once per shortage,
+ * with the limit, and once more when accepting works again; the listener
+ * keeps listening throughout.
+ */
+static int reserve_fd = -1;
+
+static void reserve_open(void) {
+  if (reserve_fd < 0) reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void shortage(c4_listener *l, int err) {
+  unsigned dropped = 0;
+  if (reserve_fd >= 0) {
+    close(reserve_fd);
+    reserve_fd = -1;
+    for (;;) {
+      int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) break;
+      close(fd);
+      dropped++;
+    }
+    reserve_open();
+  }
+  emu_ctx *ctx = l->o.ctx;
+  bool first = l->refused == 0;
+  l->refused += dropped ? dropped : 1;
+  if (!first || !ctx) return;
+  struct rlimit rl;
+  long lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
+  emu_log(ctx, EMU_LOG_WARN, "[c4emu] port %d: out of file descriptors (%s, %s; ulimit -n is "
+          "%ld): new connections are closed at once until descriptors are free again",
+          l->port, uv_err_name(err), uv_strerror(err), lim);
+}
+
+static void accept_one(c4_listener *l, int fd);
+
+static void accept_ready(uv_poll_t *p, int status, int events) {
+  c4_listener *l = p->data;
+  (void)events;
   if (l->o.ctx) emu_io_activity(l->o.ctx);
   if (status < 0) {
     if (l->o.ctx) emu_log(l->o.ctx, EMU_LOG_WARN, "[c4emu] accept on port %d: %s", l->port,
                           uv_strerror(status));
     return;
   }
+  for (int i = 0; i < 128 && !l->closed; i++) { /* a burst, then let the loop breathe */
+    int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        shortage(l, -e);
+        return;
+      }
+      if (l->o.ctx) emu_log(l->o.ctx, EMU_LOG_WARN, "[c4emu] accept on port %d: %s", l->port,
+                            strerror(e));
+      return;
+    }
+    accept_one(l, fd);
+  }
+}
+
+static void accept_one(c4_listener *l, int fd) {
+  if (l->refused && l->o.ctx) {
+    emu_log(l->o.ctx, EMU_LOG_WARN, "[c4emu] port %d: accepting again (descriptors were short; "
+            "%u connection%s refused meanwhile)", l->port, l->refused, l->refused == 1 ? "" : "s");
+    l->refused = 0;
+  }
   c4_conn *c = conn_new(&l->o, false);
-  if (!c) return;
+  if (!c) {
+    close(fd);
+    return;
+  }
   c->lis = l;
   l->refs++;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd);
     final_close(c, false);
     return;
   }
@@ -706,8 +806,10 @@ static void on_connection(uv_stream_t *server, int status) {
   notify_open(c);
 }
 
+/* Both handles (poll, tcp) close; the last close callback releases. */
 static void on_listener_closed(uv_handle_t *h) {
   c4_listener *l = h->data;
+  if (--l->closing > 0) return;
   track(l->o.ctx, l->o.listener_kind, -1);
   listener_unref(l);
 }
@@ -716,6 +818,22 @@ static void on_listener_failed(uv_handle_t *h) {
   c4_listener *l = h->data;
   if (l->o.tls) SSL_CTX_free(l->o.tls);
   free(l);
+}
+
+/* socket, SO_REUSEADDR (as libuv does), bind, listen: the fd or a negative errno. */
+static int listen_socket(const struct sockaddr_storage *ss, int backlog) {
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, backlog) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
 }
 
 c4_listener *c4_listen(const c4_conn_opts *o, const char *host, int port, int backlog,
@@ -741,16 +859,22 @@ c4_listener *c4_listen(const c4_conn_opts *o, const char *host, int port, int ba
     return NULL;
   }
   l->tcp.data = l;
-  r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
-  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, backlog > 0 ? backlog : 511, on_connection);
+  reserve_open();
+  l->lfd = listen_socket(&ss, backlog > 0 ? backlog : 511);
+  r = l->lfd < 0 ? l->lfd : uv_tcp_open(&l->tcp, l->lfd);
+  if (r != 0 && l->lfd >= 0) close(l->lfd);
   struct sockaddr_storage bound;
   int len = sizeof bound;
   if (r == 0) r = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len);
+  if (r == 0) r = uv_poll_init_socket(o->loop, &l->poll, l->lfd);
   if (r != 0) {
     uv_close((uv_handle_t *)&l->tcp, on_listener_failed);
     *err = r;
     return NULL;
   }
+  l->poll.data = l;
+  l->closing = 2;
+  uv_poll_start(&l->poll, UV_READABLE, accept_ready);
   char ip[64];
   c4_sockaddr_text((struct sockaddr *)&bound, ip, sizeof ip, &l->port);
   l->refs = 1;
@@ -771,6 +895,7 @@ void c4_listener_close(c4_listener *l) {
     pending_remove(c);
     c4_conn_abort(c);
   }
+  uv_close((uv_handle_t *)&l->poll, on_listener_closed); /* before the socket goes */
   uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
 }
 

@@ -35,7 +35,8 @@
  * Closing: C4_CLOSE_FLUSH sends what is queued (and TLS close_notify), shuts
  * down the write side, then lingers briefly reading (and discarding) until
  * the peer's EOF so the last bytes are not lost to a reset; ev->closed comes
- * once the write side is done.  C4_CLOSE_NOW drops the queue and closes;
+ * once the write side is done, or at the close deadline (opts.close_ms) with
+ * a reset if the peer would not take the queue by then.  C4_CLOSE_NOW drops the queue and closes;
  * C4_CLOSE_RESET does so with a TCP reset.  c4_conn_abort closes now and
  * suppresses every further event (driver shutdown: no Lua any more).
  * Closing twice is harmless.
@@ -83,7 +84,21 @@ typedef struct {
   unsigned handshake_ms;      /* accepted TLS connections: a handshake not finished this many
                                  ms after the accept is refused (ev->rejected); 0: the default,
                                  C4_CONN_HANDSHAKE_MS */
+  /* issue 16 */
+  size_t max_queued;          /* send high-water mark; 0: the driver's (c4_limits.h) when
+                                 ctx is set, else C4_CONN_MAX_QUEUED; SIZE_MAX: none */
+  unsigned close_ms;          /* close deadline of C4_CLOSE_FLUSH; 0: as max_queued */
 } c4_conn_opts;
+
+/* The send high-water mark.  A write that would leave more than this many
+ * bytes waiting for the kernel (a peer that does not read) closes the
+ * connection with a reset instead: ev->closed(c, UV_ENOBUFS, msg), with an
+ * error logged naming the peer and the bytes queued.  Memory per connection
+ * stays bounded; the driver hears OFFLINE / OnDisconnect as for any loss. */
+#define C4_CONN_MAX_QUEUED ((size_t)4 << 20)
+/* The close deadline: C4_CLOSE_FLUSH sends what is queued for at most this
+ * many ms (wall time), then resets: ev->closed(c, UV_ETIMEDOUT, msg). */
+#define C4_CONN_CLOSE_MS 10000u
 
 /* How long an accepted TLS connection may take to finish its handshake (wall
  * time: sockets are real in both clock modes).  A client that connects and
@@ -141,6 +156,9 @@ int c4_conn_local(const c4_conn *c, char *ip, size_t ipsz, int *port);
 int c4_conn_write(c4_conn *c, const void *data, size_t n);
 /* Bytes written but not yet handed to the kernel. */
 size_t c4_conn_queued(const c4_conn *c);
+/* issue 16: the same summed over the open connections of ctx counted under
+ * `kind` (NULL: every kind), for d:handles(). */
+size_t c4_conn_queued_total(emu_ctx *ctx, const char *kind);
 /* Ask for ev->drained each time the queue empties (writes then always go
  * through uv_write, so the event comes from a libuv callback). */
 void c4_conn_want_drain(c4_conn *c, bool on);

@@ -35,7 +35,9 @@
  * last client is gone and no status event for it is queued (refs).  After
  * the shutdown hook no Lua is called.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +45,8 @@
 
 #include "net/c4_conn.h"
 #include "net/c4_framer.h"
+#include "net/c4_limits.h"
+#include "server/c4_handle_map.h"
 #include "server/c4_server.h"
 
 enum { PROTO_TCP, PROTO_UDP, PROTO_TLS };
@@ -59,6 +63,9 @@ struct client {
   uint32_t handle;
   bool closing;          /* the driver (or DestroyServer) closed it */
   client *next, *prev;
+  emu_sched *flush_t;    /* the quiet-interval flush of a partial payload, or NULL */
+  uint64_t last_rx;      /* emulator clock at the last read that left a partial payload */
+  int ip_ref;            /* registry ref of the peer's IP as a Lua string (0: not yet) */
 };
 
 struct server {
@@ -71,6 +78,7 @@ struct server {
   c4_listener *lis;
   uv_udp_t *udp;
   uint32_t handle;       /* UDP: the handle datagrams come with */
+  int id_ref;            /* registry ref of the identifier argument (0: not yet) */
   struct sockaddr_storage peer; /* UDP: last sender */
   bool has_peer;
   client *clients;
@@ -84,22 +92,18 @@ typedef struct {
   bool online;
 } status_ev;
 
-typedef struct {
-  uint32_t key;
-  client *val;
-} slot;
-
 struct srv_state {
   emu_ctx *ctx;
   server *first, *last;
-  slot *map;             /* open addressing, linear probing; key 0 = empty */
-  size_t mapcap, mapn;
+  c4_handle_map handles; /* handle → client */
   uint32_t next_handle;
   uv_timer_t post;       /* delivers the queued status events */
   status_ev *evs;
   size_t nevs, capevs;
   size_t max_payload;
   unsigned handshake_ms; /* TLS servers: handshake deadline (0: c4_conn's default) */
+  c4_net_limits *limits; /* the driver's (lives in its registry, longer than this) */
+  int dataname_ref;      /* registry ref of the string "OnServerDataIn" */
   int live;              /* servers not freed + the post timer */
   bool shut;
 };
@@ -109,61 +113,9 @@ static const char STATE_KEY = 's';
 
 static const c4_conn_events tcp_events;
 
-/* ---- handle map ---------------------------------------------------------- */
+/* ---- handles ------------------------------------------------------------- */
 
-static size_t hslot(uint32_t k, size_t cap) { return (k * 2654435761u) & (cap - 1); }
-
-static client *map_get(srv_state *st, uint32_t k) {
-  if (!st->mapcap || !k) return NULL;
-  for (size_t i = hslot(k, st->mapcap);; i = (i + 1) & (st->mapcap - 1)) {
-    if (st->map[i].key == k) return st->map[i].val;
-    if (st->map[i].key == 0) return NULL;
-  }
-}
-
-static bool map_put(srv_state *st, uint32_t k, client *v) {
-  if ((st->mapn + 1) * 10 > st->mapcap * 7) {
-    size_t ncap = st->mapcap ? st->mapcap * 2 : 64;
-    slot *m = calloc(ncap, sizeof *m);
-    if (!m) return false;
-    for (size_t i = 0; i < st->mapcap; i++) {
-      if (!st->map[i].key) continue;
-      size_t j = hslot(st->map[i].key, ncap);
-      while (m[j].key) j = (j + 1) & (ncap - 1);
-      m[j] = st->map[i];
-    }
-    free(st->map);
-    st->map = m;
-    st->mapcap = ncap;
-  }
-  size_t i = hslot(k, st->mapcap);
-  while (st->map[i].key) i = (i + 1) & (st->mapcap - 1);
-  st->map[i] = (slot){k, v};
-  st->mapn++;
-  return true;
-}
-
-/* Removal with backward shift, so lookups never need tombstones. */
-static void map_del(srv_state *st, uint32_t k) {
-  if (!st->mapcap) return;
-  size_t mask = st->mapcap - 1, i = hslot(k, st->mapcap);
-  while (st->map[i].key != k) {
-    if (!st->map[i].key) return;
-    i = (i + 1) & mask;
-  }
-  st->map[i].key = 0;
-  st->mapn--;
-  for (size_t j = (i + 1) & mask; st->map[j].key; j = (j + 1) & mask) {
-    size_t home = hslot(st->map[j].key, st->mapcap);
-    /* Move j back to the hole i if its home is not in (i, j]. */
-    bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-    if (!between) {
-      st->map[i] = st->map[j];
-      st->map[j].key = 0;
-      i = j;
-    }
-  }
-}
+static client *map_get(srv_state *st, uint32_t k) { return c4_hmap_get(&st->handles, k); }
 
 /* A fresh handle: unique among live ones, never 0, below 2^31. */
 static uint32_t new_handle(srv_state *st) {
@@ -185,7 +137,7 @@ static uint32_t new_handle(srv_state *st) {
 
 static void state_maybe_free(srv_state *st) {
   if (!st->shut || st->live > 0) return;
-  free(st->map);
+  c4_hmap_free(&st->handles);
   free(st->evs);
   free(st);
 }
@@ -201,9 +153,15 @@ static void srv_unref(server *s);
 
 /* Shutdown hook: after OnDriverDestroyed.  Closes every socket without a
  * word to Lua; the state goes with the last close callback. */
+static void servers_rows(emu_ctx *ctx, void *data, lua_State *L);
+static void connections_rows(emu_ctx *ctx, void *data, lua_State *L);
+
 static void on_shutdown(emu_ctx *ctx, void *data) {
   srv_state *st = data;
   st->shut = true;
+  emu_state_section_remove(ctx, servers_rows, st);
+  emu_state_section_remove(ctx, connections_rows, st);
+  luaL_unref(ctx->L, LUA_REGISTRYINDEX, st->dataname_ref); /* unused once shut */
   lua_pushlightuserdata(ctx->L, (void *)&STATE_KEY);
   lua_pushnil(ctx->L);
   lua_rawset(ctx->L, LUA_REGISTRYINDEX);
@@ -232,10 +190,11 @@ static srv_state *state_of(emu_ctx *ctx, bool create) {
   if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
     seed = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16));
   st->next_handle = 0x10000000u + (seed % 0x60000000u);
-  const char *cap = getenv("C4EMU_MAX_PAYLOAD");
-  st->max_payload = cap ? strtoul(cap, NULL, 10) : 0;
-  const char *hs = getenv("C4EMU_TLS_HANDSHAKE_MS");
-  st->handshake_ms = hs ? (unsigned)strtoul(hs, NULL, 10) : 0;
+  st->max_payload = c4_env_number(ctx, "C4EMU_MAX_PAYLOAD", 1, C4_MAX_PAYLOAD_LIMIT, 0);
+  st->limits = c4_net_limits_of(ctx);
+  lua_pushliteral(L, "OnServerDataIn");
+  st->dataname_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  st->handshake_ms = (unsigned)c4_env_number(ctx, "C4EMU_TLS_HANDSHAKE_MS", 1, 3600000, 0);
   uv_timer_init(ctx->loop, &st->post);
   st->post.data = st;
   st->live = 1;
@@ -243,7 +202,53 @@ static srv_state *state_of(emu_ctx *ctx, bool create) {
   lua_pushlightuserdata(L, st);
   lua_rawset(L, LUA_REGISTRYINDEX);
   emu_on_shutdown(ctx, on_shutdown, st);
+  emu_state_section_add(ctx, "servers", "port,protocol,identifier,clients", servers_rows, st);
+  emu_state_section_add(ctx, "server connections", "handle,port,peer,queued_bytes",
+                        connections_rows, st);
   return st;
+}
+
+/* issue 17: the web console's State view lists the live servers. */
+static void servers_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  srv_state *st = data;
+  (void)ctx;
+  lua_newtable(L);
+  int n = 0;
+  for (server *s = st->first; s; s = s->next) {
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, s->port);
+    lua_setfield(L, -2, "port");
+    lua_pushstring(L, proto_names[s->proto]);
+    lua_setfield(L, -2, "protocol");
+    lua_pushstring(L, s->identifier ? s->identifier : "");
+    lua_setfield(L, -2, "identifier");
+    lua_pushinteger(L, s->nclients);
+    lua_setfield(L, -2, "clients");
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+/* issue 17: and their open connections (queued: bytes not yet sent). */
+static void connections_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  srv_state *st = data;
+  (void)ctx;
+  lua_newtable(L);
+  int n = 0;
+  for (server *s = st->first; s; s = s->next) {
+    for (client *c = s->clients; c; c = c->next) {
+      if (!c->conn) continue;
+      lua_createtable(L, 0, 4);
+      lua_pushnumber(L, (lua_Number)c->handle); /* as the driver sees it */
+      lua_setfield(L, -2, "handle");
+      lua_pushinteger(L, s->port);
+      lua_setfield(L, -2, "port");
+      lua_pushfstring(L, "%s:%d", c4_conn_peer_ip(c->conn), c4_conn_peer_port(c->conn));
+      lua_setfield(L, -2, "peer");
+      lua_pushnumber(L, (lua_Number)c4_conn_queued(c->conn));
+      lua_setfield(L, -2, "queued_bytes");
+      lua_rawseti(L, -2, ++n);
+    }
+  }
 }
 
 /* ---- calling the driver ------------------------------------------------------ */
@@ -302,6 +307,53 @@ static void call_data_in(server *s, uint32_t handle, const char *p, size_t n, co
   emu_pcall(ctx, nargs, 0, "OnServerDataIn");
 }
 
+/*
+ * The per-message path of a TCP / TLS connection.  The same call as
+ * call_data_in, without re-interning per message what does not change: the
+ * callback's name, the peer's IP and the identifier are Lua strings made once
+ * (per driver, per connection, per server) and pushed from registry refs.
+ */
+static void push_ref(lua_State *L, int *ref, const char *text) {
+  if (*ref > 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
+    return;
+  }
+  lua_pushstring(L, text);
+  lua_pushvalue(L, -1);
+  *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void drop_ref(lua_State *L, int *ref) {
+  if (*ref > 0 && L) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = 0;
+}
+
+static void call_client_data(client *cl, const char *p, size_t n) {
+  server *s = cl->s;
+  emu_ctx *ctx = s->st->ctx;
+  lua_State *L = ctx->L;
+  if (s->st->shut) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->st->dataname_ref);
+  lua_gettable(L, LUA_GLOBALSINDEX); /* as lua_getglobal: _G's metatable is honoured */
+  if (!lua_isfunction(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnumber(L, cl->handle);
+  lua_pushlstring(L, p, n);
+  int nargs = 2;
+  if (c4_has(ctx, C4F_SERVER_DATA_ADDR)) {
+    push_ref(L, &cl->ip_ref, c4_conn_peer_ip(cl->conn));
+    lua_pushinteger(L, c4_conn_peer_port(cl->conn));
+    nargs += 2;
+  }
+  if (c4_has(ctx, C4F_SERVER_IDENTIFIER)) {
+    push_ref(L, &s->id_ref, s->identifier ? s->identifier : "");
+    nargs++;
+  }
+  emu_pcall(ctx, nargs, 0, "OnServerDataIn");
+}
+
 /* ---- status events (from the loop, in order) --------------------------------- */
 
 static void srv_unref(server *s);
@@ -354,6 +406,7 @@ static void flush_online(server *s) {
 
 static void srv_free(server *s) {
   srv_state *st = s->st;
+  drop_ref(st->ctx->L, &s->id_ref);
   free(s->identifier);
   free(s->delim);
   free(s);
@@ -384,10 +437,12 @@ static void on_udp_closed(uv_handle_t *h) {
 static void client_free(client *cl) {
   server *s = cl->s;
   srv_state *st = s->st;
-  map_del(st, cl->handle);
+  c4_hmap_del(&st->handles, cl->handle);
   if (cl->prev) cl->prev->next = cl->next;
   else s->clients = cl->next;
   if (cl->next) cl->next->prev = cl->prev;
+  emu_sched_cancel(st->ctx, cl->flush_t);
+  drop_ref(st->ctx->L, &cl->ip_ref);
   c4_framer_free(&cl->fr);
   free(cl);
   s->nclients--;
@@ -444,7 +499,7 @@ static bool frame_cb(void *ud, const char *p, size_t n, bool capped) {
   if (capped)
     emu_log(s->st->ctx, EMU_LOG_WARN, "[c4emu] server %d: handle %u sent %zu bytes without the "
             "delimiter; delivered as they are (payload cap)", s->port, (unsigned)cl->handle, n);
-  call_data_in(s, cl->handle, p, n, c4_conn_peer_ip(cl->conn), c4_conn_peer_port(cl->conn));
+  call_client_data(cl, p, n);
   return !cl->closing && cl->conn && c4_conn_is_open(cl->conn);
 }
 
@@ -471,7 +526,7 @@ static void ev_open(c4_conn *c) {
   cl->s = s;
   cl->conn = c;
   cl->handle = new_handle(st);
-  if (!map_put(st, cl->handle, cl)) {
+  if (!c4_hmap_put(&st->handles, cl->handle, cl)) {
     free(cl);
     c4_conn_abort(c);
     return;
@@ -489,6 +544,56 @@ static void ev_open(c4_conn *c) {
   call_conn_status(cl, c4_conn_peer_ip(c), "ONLINE");
 }
 
+/* The seed: payloads go "upon receipt of the delimiter ... (or upon
+ * timeout)".  A partial payload left alone for the flush interval (on the
+ * emulator clock) is delivered as it is, without a delimiter; the next bytes
+ * start a new payload.  A device's prompt ("login: ") thus reaches the
+ * driver as on a controller. */
+static bool quiet_cb(void *ud, const char *p, size_t n, bool capped) {
+  client *cl = ud;
+  (void)capped;
+  emu_log(cl->s->st->ctx, EMU_LOG_DEBUG, "[c4emu] server %d: handle %u quiet with %zu bytes of "
+          "an unfinished payload; delivered as they are (flush timeout)", cl->s->port,
+          (unsigned)cl->handle, n);
+  call_client_data(cl, p, n);
+  return true;
+}
+
+/* Due: flush if the connection has been quiet for the whole interval since
+ * the last read, else wait for the rest of it. */
+static void on_flush_due(emu_ctx *ctx, void *data) {
+  client *cl = data;
+  cl->flush_t = NULL;
+  if (cl->closing || !cl->conn || !c4_conn_is_open(cl->conn) || !c4_framer_pending(&cl->fr))
+    return;
+  uint64_t ms = cl->s->st->limits->flush_ms, due = cl->last_rx + ms;
+  if (ms && emu_now(ctx) < due) {
+    cl->flush_t = emu_sched_add(ctx, due, on_flush_due, cl);
+    return;
+  }
+  if (ms) c4_framer_flush(&cl->fr, quiet_cb, cl);
+}
+
+/* After each read: the quiet interval starts again while a partial payload
+ * waits.  The scheduled entry is not moved on every read (that would cost an
+ * insertion per read under load): the read's time is noted and the entry,
+ * when due, waits for the rest of the interval. */
+static void arm_flush(client *cl) {
+  srv_state *st = cl->s->st;
+  bool waiting = !cl->closing && cl->conn && cl->s->dlen && c4_framer_pending(&cl->fr);
+  if (!waiting) {
+    if (cl->flush_t) {
+      emu_sched_cancel(st->ctx, cl->flush_t);
+      cl->flush_t = NULL;
+    }
+    return;
+  }
+  uint64_t ms = st->limits->flush_ms;
+  if (!ms) return;
+  cl->last_rx = emu_now(st->ctx);
+  if (!cl->flush_t) cl->flush_t = emu_sched_add(st->ctx, cl->last_rx + ms, on_flush_due, cl);
+}
+
 static void ev_data(c4_conn *c, const char *p, size_t n) {
   client *cl = c4_conn_data(c);
   if (!cl) return;
@@ -497,7 +602,7 @@ static void ev_data(c4_conn *c, const char *p, size_t n) {
     return;
   }
   if (cl->closing) return;
-  c4_framer_push(&cl->fr, p, n, frame_cb, cl);
+  if (c4_framer_push(&cl->fr, p, n, frame_cb, cl) || cl->flush_t) arm_flush(cl);
 }
 
 static void ev_closed(c4_conn *c, int status, const char *msg) {
@@ -701,7 +806,51 @@ int c4_server_create(lua_State *L, int port, const char *delim, size_t dlen, boo
 
 /* ---- the C4 methods ---------------------------------------------------------------- */
 
-/* C4:CreateServer(port [, delimiter] [, useUDP] [, identifier]) → true | false, msg */
+/* Before 3.3.1 CreateServer returns nothing: does the calling line use a
+ * result?  Looked up in the driver's own source (lua_getinfo gives the file
+ * and line); the call counts as used when what precedes it on the line ends
+ * in '=', '(', ',', '{', or the keywords return / if / not / and / or /
+ * elseif / while / until.  A heuristic: a note, never an error. */
+static void note_result_use(lua_State *L, emu_ctx *ctx) {
+  lua_Debug ar;
+  if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "Sl", &ar) || ar.source[0] != '@' ||
+      ar.currentline <= 0)
+    return;
+  char path[1024], err[256];
+  if (emu_resolve_driver_path(ctx, ar.source + 1, path, sizeof path, err, sizeof err) != 0) return;
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  char line[1024];
+  int n = 0;
+  bool found = false;
+  while (fgets(line, sizeof line, f))
+    if (++n == ar.currentline) {
+      found = true;
+      break;
+    }
+  fclose(f);
+  if (!found) return;
+  char *at = strstr(line, "CreateServer");
+  if (!at || at - line < 3 || strncmp(at - 3, "C4:", 3) != 0) return;
+  at -= 3;
+  while (at > line && (at[-1] == ' ' || at[-1] == '\t')) at--;
+  static const char *const words[] = {"return", "if", "not", "and", "or", "elseif", "while",
+                                      "until"};
+  bool used = at > line && strchr("=(,{", at[-1]);
+  for (size_t i = 0; !used && i < sizeof words / sizeof words[0]; i++) {
+    size_t k = strlen(words[i]);
+    used = (size_t)(at - line) >= k && strncmp(at - k, words[i], k) == 0 &&
+           (at - line == (ptrdiff_t)k || !(isalnum((unsigned char)at[-k - 1]) || at[-k - 1] == '_'));
+  }
+  if (!used) return;
+  char v[16];
+  emu_note(ctx, EMU_NOTE_MISSING_API, "%s:%d uses the result of C4:CreateServer, which returns "
+           "nothing on OS %s (true / false, message from OS 3.3.1)", ar.source + 1,
+           ar.currentline, c4_osver_format(ctx->os, v, sizeof v));
+}
+
+/* C4:CreateServer(port [, delimiter] [, useUDP] [, identifier]) → true | false, msg
+ * (3.3.1+; nothing before) */
 static int l_CreateServer(lua_State *L) {
   int port = c4_check_port(L, 2);
   size_t dlen;
@@ -711,8 +860,14 @@ static int l_CreateServer(lua_State *L) {
     if (!lua_isboolean(L, 4)) luaL_typerror(L, 4, "boolean");
     udp = lua_toboolean(L, 4);
   }
-  const char *identifier = c4_opt_string(L, 5, NULL);
-  return c4_server_create(L, port, delim, dlen, udp, NULL, identifier);
+  const char *identifier = c4_opt_cstring(L, 5, "identifier");
+  int top = lua_gettop(L);
+  int n = c4_server_create(L, port, delim, dlen, udp, NULL, identifier);
+  emu_ctx *ctx = emu_ctx_of(L);
+  if (c4_has(ctx, C4F_SERVER_CREATE_RESULT)) return n;
+  lua_settop(L, top);
+  note_result_use(L, ctx);
+  return 0;
 }
 
 /* C4:DestroyServer([port]) — no port: every server of the driver */
@@ -762,7 +917,7 @@ static int l_ServerSend(lua_State *L) {
   const char *data = luaL_checklstring(L, 3, &n);
   srv_state *st = state_of(ctx, false);
   if (!lua_isnoneornil(L, 4) && c4_has(ctx, C4F_SERVER_UDP_ADDRESS)) {
-    const char *addr = luaL_checkstring(L, 4);
+    const char *addr = c4_check_cstring(L, 4, "address");
     int port = c4_check_port(L, 2);
     struct sockaddr_storage to;
     if (c4_sockaddr_parse(addr, port, &to) != 0) {
@@ -825,7 +980,12 @@ static int l_PortInUse(lua_State *L) {
     return 1;
   }
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return luaL_error(L, "PortInUse: socket: %s", strerror(errno));
+  if (fd < 0) { /* out of descriptors, say: a runtime failure, not the driver's mistake */
+    emu_log(emu_ctx_of(L), EMU_LOG_WARN, "[c4emu] PortInUse(%d): cannot tell (socket: %s); "
+            "answering true", port, strerror(errno));
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as listeners do */
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -861,7 +1021,11 @@ void c4_server_each(emu_ctx *ctx, void (*fn)(const c4_server_info *s, void *ud),
   if (ctx->phase == EMU_PHASE_DEAD || !ctx->L) return;
   srv_state *st = state_of(ctx, false);
   for (server *s = st ? st->first : NULL; s; s = s->next) {
-    c4_server_info i = {s->port, proto_names[s->proto], s->identifier, s->nclients};
+    c4_server_info i = {s->port, proto_names[s->proto], s->identifier, s->nclients, 0, 0};
+    for (client *cl = s->clients; cl; cl = cl->next) {
+      i.queued += c4_conn_queued(cl->conn);
+      i.pending += c4_framer_pending(&cl->fr);
+    }
     fn(&i, ud);
   }
 }

@@ -16,6 +16,9 @@ typedef struct {
   const char *protocol;    /* "tcp", "udp" or "tls" */
   const char *identifier;  /* NULL when none was given */
   int clients;             /* connections open (not yet OFFLINE) */
+  /* issue 16 */
+  size_t queued;           /* bytes written to its clients, not yet taken by the kernel */
+  size_t pending;          /* bytes of unfinished (undelimited) payloads held */
 } c4_server_info;
 
 /*
@@ -34,6 +37,8 @@ void c4_server_each(emu_ctx *ctx, void (*fn)(const c4_server_info *s, void *ud),
  * (0: the default, 1 MiB; the C4EMU_MAX_PAYLOAD environment variable sets the
  * starting value).  Returns the previous cap. */
 size_t c4_server_set_max_payload(emu_ctx *ctx, size_t bytes);
+/* The largest cap C4EMU_MAX_PAYLOAD may ask for (1 GiB). */
+#define C4_MAX_PAYLOAD_LIMIT ((uint64_t)1 << 30)
 
 /* How long a TLS client may take over its handshake, for servers created from
  * now on (0: the default, 10 s; the C4EMU_TLS_HANDSHAKE_MS environment

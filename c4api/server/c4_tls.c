@@ -108,12 +108,12 @@ static int l_CreateTLSServer(lua_State *L) {
   const char *delim = c4_opt_string(L, 3, &dlen);
   unsigned options = opt_bits(L, 4, "options");
   unsigned verify = opt_bits(L, 5, "verifyMode");
-  const char *ciphers = c4_opt_string(L, 6, NULL);
-  const char *cert = luaL_checkstring(L, 7);
-  const char *key = c4_opt_string(L, 8, NULL);
+  const char *ciphers = c4_opt_cstring(L, 6, "cipherList");
+  const char *cert = c4_check_cstring(L, 7, "certificate");
+  const char *key = c4_opt_cstring(L, 8, "privateKey");
   const char *password = c4_opt_string(L, 9, &pwlen);
-  const char *chain = c4_opt_string(L, 10, NULL);
-  const char *identifier = c4_opt_string(L, 11, NULL);
+  const char *chain = c4_opt_cstring(L, 10, "chain");
+  const char *identifier = c4_opt_cstring(L, 11, "identifier");
 
   check_bits(ctx, options, verify);
   SSL_CTX **box = ctx_box_new(L);

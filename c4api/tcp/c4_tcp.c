@@ -265,6 +265,7 @@ typedef struct {
   int nargs, nres;
   bool with_self;
   bool called;
+  tcp_result_check check;  /* NULL, or validates the results (may raise) */
 } tcp_callspec;
 
 /* (spec, values...) — inside emu_pcall: builds the arguments, calls the handler. */
@@ -292,6 +293,7 @@ static int l_trampoline(lua_State *L) {
   }
   cs->called = true;
   lua_call(L, cs->nargs + (cs->with_self ? 1 : 0), cs->nres);
+  if (cs->check) cs->check(L, lua_gettop(L) - cs->nres + 1); /* raises inside the pcall */
   return cs->nres;
 }
 
@@ -313,6 +315,7 @@ static const char *what_of(const char *mt, const char *name) {
 }
 
 static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
+                      tcp_result_check check,
                       bool with_self) {
   lua_State *L = o->ctx->L;
   if (!o->st || o->dead) {
@@ -323,7 +326,7 @@ static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nar
     for (int i = 0; i < nres; i++) lua_pushnil(L);
     return false;
   }
-  tcp_callspec cs = {o, name, args, nargs, nres, with_self, false};
+  tcp_callspec cs = {o, name, args, nargs, nres, with_self, false, check};
   lua_checkstack(L, nargs + 4);
   lua_rawgeti(L, LUA_REGISTRYINDEX, o->st->tramp_ref);
   lua_pushlightuserdata(L, &cs);
@@ -343,11 +346,12 @@ static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nar
 }
 
 bool tcp_call(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres) {
-  return call_impl(o, name, args, nargs, nres, true);
+  return call_impl(o, name, args, nargs, nres, NULL, true);
 }
 
-bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres) {
-  return call_impl(o, name, args, nargs, nres, false);
+bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
+                    tcp_result_check check) {
+  return call_impl(o, name, args, nargs, nres, check, false);
 }
 
 /* ---- resolving and choosing ---------------------------------------------------- */
@@ -577,6 +581,7 @@ const char *tcp_check_service(lua_State *L, int i, char *buf, size_t bufsz, bool
   size_t len;
   const char *s = lua_tolstring(L, i, &len);
   luaL_argcheck(L, len > 0, i, "service must not be empty");
+  luaL_argcheck(L, !memchr(s, '\0', len), i, "service must not contain a NUL byte (\\0)");
   bool digits = len <= 5;
   for (size_t k = 0; k < len && digits; k++) digits = s[k] >= '0' && s[k] <= '9';
   if (digits) {
@@ -656,11 +661,13 @@ static void free_state(uv_handle_t *h) { free(h->data); }
 /* After OnDriverDestroyed: every socket and resolver closed without events,
  * every reference dropped; what Lua still holds is dead. */
 static bool tcp_busy(emu_ctx *ctx, void *data);
+static void tcp_rows(emu_ctx *ctx, void *data, lua_State *L);
 
 static void tcp_shutdown(emu_ctx *ctx, void *data) {
   tcp_state *st = data;
   emu_busy_probe_remove(ctx, tcp_busy, st);
   lua_State *L = ctx->L;
+  emu_state_section_remove(ctx, tcp_rows, st);
   for (tcp_obj *o = st->kick_head; o; o = o->kick_next) o->kicks = 0;
   st->kick_head = st->kick_tail = NULL;
   while (st->objs) {
@@ -732,6 +739,24 @@ static void tcp_open(lua_State *L, emu_ctx *ctx) {
   lua_rawset(L, LUA_REGISTRYINDEX);
   emu_on_shutdown(ctx, tcp_shutdown, st);
   emu_busy_probe_add(ctx, tcp_busy, st);
+  emu_state_section_add(ctx, "TCP objects", "type,state,address", tcp_rows, st);
+}
+
+/* issue 17: the web console's State view lists the driver's TCP objects. */
+static void tcp_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  tcp_state *st = data;
+  (void)ctx;
+  lua_newtable(L);
+  int n = 0;
+  for (tcp_obj *o = st->objs; o; o = o->next) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, o->ops->mt);
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, o->closed ? "closed" : o->pending ? "resolving" : "");
+    lua_setfield(L, -2, "state");
+    if (o->ops->describe && !o->closed) o->ops->describe(o, L);
+    lua_rawseti(L, -2, ++n);
+  }
 }
 
 static const c4_fn tcp_fns[] = {

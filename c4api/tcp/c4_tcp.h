@@ -67,6 +67,9 @@ typedef struct {
   void (*kicked)(tcp_obj *o, unsigned flags);    /* deferred work, from the loop */
   void (*shutdown)(tcp_obj *o);                  /* driver teardown: close, no events */
   void (*release)(tcp_obj *o);                   /* free kind-specific memory */
+  /* issue 17: the web console's State row: sets "state" and "address" in the
+   * table on top of L (the console's own state) */
+  void (*describe)(tcp_obj *o, lua_State *L);
 } tcp_ops;
 
 struct tcp_obj {
@@ -145,8 +148,14 @@ typedef struct {
  * (always nres values: nils when not called).  Charges a pending d:stall.
  */
 bool tcp_call(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres);
-/* The same without the object as first argument (the ReadUntil matcher). */
-bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres);
+/* Validates a handler's nres results (the first at stack index `first`) inside
+ * the protected call: raises with luaL_error when they are unusable, so the
+ * failure is logged and counted like any error of the handler. */
+typedef void (*tcp_result_check)(lua_State *L, int first);
+/* The same without the object as first argument (the ReadUntil matcher), with
+ * an optional check of the results. */
+bool tcp_call_plain(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
+                    tcp_result_check check);
 
 /* ---- Listen / Connect: resolve and choose -------------------------------------- */
 /*

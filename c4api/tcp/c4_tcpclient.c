@@ -45,6 +45,7 @@
 #include <strings.h>
 #include <netinet/in.h>
 
+#include "net/c4_limits.h"
 #include "tcp/c4_tcpclient.h"
 
 tcp_client *tcp_check_client(lua_State *L) {
@@ -215,7 +216,7 @@ static void ev_data(c4_conn *conn, const char *p, size_t n) {
   tcp_client_service(c);
   batch_end(c);
   tcp_sync_alive(&c->o);
-  if (c->len >= BUF_CAP && !c->paused && c->conn) {
+  if (c->len >= c->max_unread && !c->paused && c->conn) {
     c->paused = true;
     c4_conn_pause(c->conn);
     if (!c->warned_full)
@@ -343,6 +344,20 @@ static void cl_release(tcp_obj *o) {
   free(c);
 }
 
+/* issue 17: "connected to PEER from LOCAL" and the state for the web console. */
+static void cl_describe(tcp_obj *o, lua_State *L) {
+  tcp_client *c = (tcp_client *)o;
+  static const char *const names[] = {"idle", "connecting", "open", "closing", "ended"};
+  if (!o->pending) {
+    lua_pushstring(L, names[c->state]);
+    lua_setfield(L, -2, "state");
+  }
+  if (c->peer_ip[0]) {
+    lua_pushfstring(L, "%s:%d (local %s:%d)", c->peer_ip, c->peer_port, c->local_ip, c->local_port);
+    lua_setfield(L, -2, "address");
+  }
+}
+
 static const tcp_ops client_ops = {
     .mt = TCP_CLIENT_MT,
     .want_alive = cl_want_alive,
@@ -351,18 +366,20 @@ static const tcp_ops client_ops = {
     .kicked = cl_kicked,
     .shutdown = cl_shutdown,
     .release = cl_release,
+    .describe = cl_describe,
 };
 
-static tcp_client *client_new(void) {
+static tcp_client *client_new(emu_ctx *ctx) {
   tcp_client *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->nodelay = c->keepalive = c->linger = -1;
+  c->max_unread = (size_t)c4_net_limits_of(ctx)->max_unread;
   return c;
 }
 
 int tcp_client_create(lua_State *L, tcp_state *st) {
   tcp_box *b = tcp_newud(L, st, TCP_CLIENT_MT);
-  tcp_client *c = client_new();
+  tcp_client *c = client_new(emu_ctx_of(L));
   if (!c) return luaL_error(L, "C4:CreateTCPClient: out of memory");
   c->outgoing = true;
   tcp_link(st, b, &c->o, &client_ops);
@@ -392,7 +409,7 @@ void tcp_client_accepted(tcp_obj *so, c4_conn *conn) {
     c4_conn_abort(conn);
     return;
   }
-  tcp_client *c = client_new();
+  tcp_client *c = client_new(so->ctx);
   if (!c) {
     c4_conn_abort(conn);
     return;
@@ -473,11 +490,11 @@ static const char *state_why(const tcp_client *c) {
 static int l_TcpClient_Connect(lua_State *L) {
   tcp_client *c = tcp_check_client(L);
   tcp_check_open(L, &c->o, "Connect");
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = c4_check_cstring(L, 2, "host");
   char buf[16];
   bool numeric;
   const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
-  c4_rule_check(L, "Connect");
+  c4_rule_check(L, "C4LuaTcpClient:Connect");
   if (!c->outgoing) return tcp_client_fail(L, "Connect", "an accepted connection cannot connect");
   if (c->state != CL_IDLE) return tcp_client_fail(L, "Connect", state_why(c));
   const char *node = host;
@@ -519,7 +536,7 @@ static int l_TcpClient_Write(lua_State *L) {
 static int l_TcpClient_Option(lua_State *L) {
   tcp_client *c = tcp_check_client(L);
   tcp_check_open(L, &c->o, "Option");
-  const char *name = luaL_checkstring(L, 2);
+  const char *name = c4_check_cstring(L, 2, "option name");
   bool on = tcp_check_flag(L, 3);
   lua_Number secs = luaL_optnumber(L, 4, 0);
   luaL_argcheck(L, secs >= 0 && secs <= 65535, 4, "seconds must be from 0 to 65535");

@@ -9,7 +9,6 @@
 
 #include "tcp/c4_tcp.h"
 
-#define BUF_CAP (16u << 20)          /* reading pauses past this much buffered */
 #define MAX_AT_LEAST (1024u << 10)   /* ReadAtLeast: "limited to 1024 kb" */
 #define MAX_UP_TO (4096u << 10)      /* ReadUpTo: "limited to 4096 kb" */
 #define MATCHER_KEY "ReadUntil matcher"
@@ -39,6 +38,8 @@ typedef struct tcp_client {
   /* received, not yet delivered: buf[off .. off+len) */
   char *buf;
   size_t off, len, cap;
+  size_t max_unread;         /* the unread cap (c4_limits.h): reading pauses past it, and an
+                                armed read it cannot satisfy gets the buffer as it is */
   /* written before the connection was up */
   char *pre;
   size_t prelen, precap;
@@ -67,6 +68,12 @@ void tcp_read_disarm(tcp_client *c);
 /* Delivers every read the buffer satisfies (and, once the connection can
  * bring nothing more, the partial payload).  From the loop only. */
 void tcp_client_service(tcp_client *c);
+/* The ReadUntil matcher's results (matched, count) at stack index `first`:
+ * tcp_matcher_check raises unless the count is nil or a whole number >= 0
+ * (run inside the matcher's protected call); tcp_matcher_take then gives the
+ * bytes to take from a buffer of len bytes.  Exposed for fuzz/fuzz_matcher.c. */
+void tcp_matcher_check(lua_State *L, int first);
+size_t tcp_matcher_take(lua_State *L, int first, size_t len);
 /* The Read* methods, for the metatable. */
 extern const luaL_Reg tcp_read_methods[];
 

@@ -17,6 +17,7 @@
  * replacement (any Lua value).  It is called again only when the buffer
  * changed: new data, or bytes it dropped without a match.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,11 +103,36 @@ static size_t match_len(tcp_client *c) {
  * wants more data.  Not called again until the buffer changes.
  */
 enum { M_WAIT, M_AGAIN, M_HIT };
+
+/* The matcher's consume count, checked inside its protected call: nil, or a
+ * whole number >= 0 (a count past the buffer's end takes the whole buffer).
+ * NaN, infinities, fractions and negatives are the driver's mistake and raise,
+ * so they never reach a size_t cast. */
+void tcp_matcher_check(lua_State *L, int first) {
+  int t = lua_type(L, first + 1);
+  if (t == LUA_TNIL) return;
+  if (t != LUA_TNUMBER)
+    luaL_error(L, "ReadUntil matcher: the count (2nd result) must be a number or nil, got %s",
+               lua_typename(L, t));
+  lua_Number v = lua_tonumber(L, first + 1);
+  if (v != v) luaL_error(L, "ReadUntil matcher: the count (2nd result) is NaN");
+  if (v == HUGE_VAL || v == -HUGE_VAL)
+    luaL_error(L, "ReadUntil matcher: the count (2nd result) is %s", v > 0 ? "inf" : "-inf");
+  if (v < 0) luaL_error(L, "ReadUntil matcher: the count (2nd result) must not be negative, got %f", v);
+  if (v != floor(v)) luaL_error(L, "ReadUntil matcher: the count (2nd result) must be a whole number, got %f", v);
+}
+
+size_t tcp_matcher_take(lua_State *L, int first, size_t len) {
+  if (lua_type(L, first + 1) != LUA_TNUMBER) return lua_toboolean(L, first) ? len : 0;
+  lua_Number v = lua_tonumber(L, first + 1);
+  return v >= (lua_Number)len ? len : (size_t)v; /* checked: whole, >= 0 */
+}
+
 static int run_matcher(tcp_client *c, size_t *n, int *vidx) {
   lua_State *L = c->o.ctx->L;
   if (c->match_seen == c->len || c->len == 0) return M_WAIT;
   tcp_arg a = {.t = 's', .s = c->buf + c->off, .len = c->len};
-  if (!tcp_call_plain(&c->o, MATCHER_KEY, &a, 1, 3)) {
+  if (!tcp_call_plain(&c->o, MATCHER_KEY, &a, 1, 3, tcp_matcher_check)) {
     lua_pop(L, 3);
     emu_log(c->o.ctx, EMU_LOG_WARN,
             "[c4emu] C4LuaTcpClient: the ReadUntil matcher failed; that read is cancelled");
@@ -115,11 +141,7 @@ static int run_matcher(tcp_client *c, size_t *n, int *vidx) {
   }
   int base = lua_gettop(L) - 2;
   bool matched = lua_toboolean(L, base);
-  size_t take = matched ? c->len : 0;
-  if (lua_type(L, base + 1) == LUA_TNUMBER) {
-    lua_Number v = lua_tonumber(L, base + 1);
-    take = v <= 0 ? 0 : v >= (lua_Number)c->len ? c->len : (size_t)v;
-  }
+  size_t take = tcp_matcher_take(L, base, c->len);
   if (matched) {
     *n = take;
     *vidx = lua_isnil(L, base + 2) ? 0 : base + 2;
@@ -176,6 +198,18 @@ void tcp_client_service(tcp_client *c) {
       n = c->len; /* the peer is done: the partial payload */
       hit = true;
     }
+    if (!hit && c->rmode != R_NONE && c->len >= c->max_unread) {
+      /* The unread cap, as CreateServer's payload cap: what the armed read
+       * cannot match within it is delivered as it is, so memory stays
+       * bounded and the read does not wait forever behind a paused socket. */
+      emu_log(c->o.ctx, EMU_LOG_WARN, "[c4emu] C4LuaTcpClient: %zu bytes from %s:%d without a "
+              "match for the armed read (unread cap %zu bytes): delivered as they are", c->len,
+              c->peer_ip, c->peer_port, c->max_unread);
+      lua_settop(L, itop);
+      vidx = 0;
+      n = c->len;
+      hit = true;
+    }
     if (!hit) {
       lua_settop(L, itop);
       break;
@@ -184,7 +218,7 @@ void tcp_client_service(tcp_client *c) {
     lua_settop(L, itop);
   }
   c->in_service = false;
-  if (c->paused && c->len < BUF_CAP / 2 && c->conn) {
+  if (c->paused && c->len < c->max_unread / 2 && c->conn) {
     c->paused = false;
     c4_conn_resume(c->conn);
   }

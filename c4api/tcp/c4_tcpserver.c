@@ -94,6 +94,16 @@ static void srv_shutdown(tcp_obj *o) {
 
 static void srv_release(tcp_obj *o) { free(o); }
 
+/* issue 17: the address listened on, for the web console. */
+static void srv_describe(tcp_obj *o, lua_State *L) {
+  tcp_server *s = (tcp_server *)o;
+  if (!s->lis) return;
+  lua_pushliteral(L, "listening");
+  lua_setfield(L, -2, "state");
+  lua_pushfstring(L, "%s:%d", s->ip, c4_listener_port(s->lis));
+  lua_setfield(L, -2, "address");
+}
+
 static const tcp_ops server_ops = {
     .mt = TCP_SERVER_MT,
     .want_alive = srv_want_alive,
@@ -102,6 +112,7 @@ static const tcp_ops server_ops = {
     .kicked = srv_kicked,
     .shutdown = srv_shutdown,
     .release = srv_release,
+    .describe = srv_describe,
 };
 
 void tcp_server_accept_opts(tcp_obj *o, bool *linger_on, int *linger_secs) {
@@ -144,7 +155,7 @@ static int l_TcpServer_OnError(lua_State *L) {
 static int l_TcpServer_Option(lua_State *L) {
   tcp_server *s = check_server(L);
   tcp_check_open(L, &s->o, "Option");
-  const char *name = luaL_checkstring(L, 2);
+  const char *name = c4_check_cstring(L, 2, "option name");
   bool on = tcp_check_flag(L, 3);
   lua_Number secs = luaL_optnumber(L, 4, 0);
   luaL_argcheck(L, secs >= 0 && secs <= 65535, 4, "seconds must be from 0 to 65535");
@@ -175,13 +186,13 @@ static bool is_loopback_name(const char *h) {
 static int l_TcpServer_Listen(lua_State *L) {
   tcp_server *s = check_server(L);
   tcp_check_open(L, &s->o, "Listen");
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = c4_check_cstring(L, 2, "host");
   char buf[16];
   bool numeric;
   const char *service = tcp_check_service(L, 3, buf, sizeof buf, &numeric);
   lua_Number backlog = luaL_optnumber(L, 4, 0);
   luaL_argcheck(L, backlog >= 0 && backlog <= 65535, 4, "backlog must be from 0 to 65535");
-  c4_rule_check(L, "Listen");
+  c4_rule_check(L, "C4LuaTcpServer:Listen");
   if (s->o.pending || s->lis) {
     lua_pushnil(L);
     lua_pushstring(L, s->lis ? "C4LuaTcpServer:Listen: the server is already listening"

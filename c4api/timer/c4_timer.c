@@ -294,7 +294,7 @@ static const struct {
 /* C4:AddTimer(interval, units [, repeat]) → id; OnTimerExpired(id) when due */
 static int l_AddTimer(lua_State *L) {
   lua_Number n = luaL_checknumber(L, 2);
-  const char *u = luaL_checkstring(L, 3);
+  const char *u = c4_check_cstring(L, 3, "units");
   lua_Number per = 0;
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
     if (strcasecmp(u, units[i].name) == 0) per = units[i].ms;

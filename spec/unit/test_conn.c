@@ -133,8 +133,12 @@ static void run_for(world *w, int ms) {
   uv_run(&w->loop, UV_RUN_NOWAIT);
 }
 
+/* The send limit of the next world's listener (0: 64 MiB, above every test's queue). */
+static size_t next_max_queued;
+
 static c4_conn_opts opts(world *w, SSL_CTX *tls) {
-  c4_conn_opts o = {.loop = &w->loop, .ev = &events, .data = w, .tls = tls};
+  c4_conn_opts o = {.loop = &w->loop, .ev = &events, .data = w, .tls = tls,
+                    .max_queued = next_max_queued ? next_max_queued : (size_t)64 << 20};
   return o;
 }
 
@@ -291,6 +295,34 @@ static void test_queue_back_pressure_and_drain(void **state) {
   assert_memory_equal(big, w->cli.rx + total - (1 << 20), 1 << 20);
   run_until(w, &w->srv.drains, 1);
   assert_int_equal(0, c4_conn_queued(w->srv.c));
+  free(big);
+  world_free(w);
+}
+
+/* issue 16: a peer that does not read cannot make the queue grow past the
+ * send limit; the connection is reset and closed reports UV_ENOBUFS. */
+static void test_send_limit_resets(void **state) {
+  (void)state;
+  next_max_queued = 1u << 20;
+  world *w = world_new(NULL);
+  next_max_queued = 0;
+  connect_client(w, NULL);
+  run_until(w, &w->srv.opens, 1);
+  run_until(w, &w->cli.opens, 1);
+  c4_conn_pause(w->cli.c);
+  char *big = calloc(1, 1 << 20);
+  int r = 0;
+  for (int i = 0; i < 256 && r == 0; i++) {
+    r = c4_conn_write(w->srv.c, big, 1 << 20);
+    assert_true(c4_conn_queued(w->srv.c) <= (3u << 20)); /* the limit + what is in flight */
+    uv_run(&w->loop, UV_RUN_NOWAIT);
+  }
+  assert_int_equal(UV_ENOBUFS, r);
+  run_until(w, &w->srv.closes, 1);
+  assert_int_equal(UV_ENOBUFS, w->srv.status);
+  assert_non_null(strstr(w->srv.msg, "send limit 1048576 bytes"));
+  c4_conn_resume(w->cli.c); /* the client sees the reset once it reads */
+  run_until(w, &w->cli.closes, 1);
   free(big);
   world_free(w);
 }
@@ -456,6 +488,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_answer_at_eof),
     cmocka_unit_test(test_queue_back_pressure_and_drain),
     cmocka_unit_test(test_close_flush_sends_the_queue_first),
+    cmocka_unit_test(test_send_limit_resets),
     cmocka_unit_test(test_connect_refused),
     cmocka_unit_test(test_listener_close_leaves_connections),
     cmocka_unit_test(test_port_in_use),

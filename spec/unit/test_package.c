@@ -59,12 +59,15 @@ static int teardown(void **state) {
 }
 
 /* Entries in TMPDIR whose name starts with "c4emu-": extraction folders. */
+/* Unpacked packages live in TMPDIR/c4emu-<uid>/pkg-<pid>-XXXXXX (emu_tmp.c). */
 static int count_extractions(void) {
-  DIR *d = opendir(tmp_root);
-  if (!d) return -1;
+  char root[PATH_MAX + 32];
+  snprintf(root, sizeof root, "%s/c4emu-%u", tmp_root, (unsigned)getuid());
+  DIR *d = opendir(root);
+  if (!d) return 0;
   int n = 0;
   for (struct dirent *e; (e = readdir(d)) != NULL;)
-    if (strncmp(e->d_name, "c4emu-", 6) == 0) n++;
+    if (strncmp(e->d_name, "pkg-", 4) == 0) n++;
   closedir(d);
   return n;
 }

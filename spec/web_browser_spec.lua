@@ -1,0 +1,195 @@
+-- spec/web_browser_spec.lua — the web console in a real browser: headless
+-- Chromium (Debian's) driven over the DevTools protocol (tools/cdp.lua)
+-- against `c4emu run fixtures/drivers/web_console --web 127.0.0.1:0`.
+-- Every step waits for what the page shows; one screenshot of each view goes
+-- to $BUILD/web-<view>.png for a person to look at.
+local W = require "web_support"
+local cdp = require "cdp"
+local cjson = require "cjson"
+
+local function js(s) return cjson.encode(s) end -- a JavaScript string literal
+
+-- Inside a test: a console for driver and a browser on its page, both closed
+-- when the test ends.
+local function open_page(driver, extra)
+  local c = W.start(driver, extra)
+  local b
+  finally(function()
+    if b then b:close() end
+    if not c.exit then c.stop() end
+  end)
+  b = cdp.launch()
+  b:navigate(c.url)
+  return c, b
+end
+
+describe("web console in Chromium", function()
+  local c, b
+  lazy_setup(function()
+    c = W.start("fixtures/drivers/web_console")
+    b = cdp.launch()
+    b:navigate(c.url)
+  end)
+  lazy_teardown(function()
+    if b then b:close() end
+    if c then assert.equal(0, (c.stop())) end
+  end)
+
+  local function tab(view)
+    b:eval(("document.querySelector('#tabs button[data-view=%s]').click()"):format(view))
+    b:wait_for(("document.querySelector('#view-%s').classList.contains('active')"):format(view))
+  end
+  local function shot(view) b:screenshot(W.build .. "/web-" .. view .. ".png") end
+  local function log_has(text)
+    return b:wait_for(("[...document.querySelectorAll('#log .line')].some(l => l.textContent.includes(%s))")
+                      :format(js(text)), nil, "log line '" .. text .. "'")
+  end
+  local function prop_value(name)
+    return b:eval(("document.querySelector('[data-prop=%s]').value"):format(js(name)))
+  end
+
+  it("loads, connects, and lists every property of driver.xml with its type", function()
+    b:wait_for("document.querySelector('#conn').textContent === 'connected'", nil, "connected")
+    b:wait_for("document.querySelectorAll('[data-prop]').length === 6", nil, "six properties")
+    assert.equal("Web Console Fixture", b:eval("document.querySelector('#driver-name').textContent"))
+    -- LIST as a select of its items, ranged numbers with bounds, a masked
+    -- password, a read-only field.
+    assert.same({ "Off", "Eco", "Comfort" },
+                b:eval("[...document.querySelector('[data-prop=Mode]').options].map(o => o.value)"))
+    assert.equal("Eco", prop_value("Mode"))
+    assert.equal("0", b:eval("document.querySelector('[data-prop=Volume]').min"))
+    assert.equal("100", b:eval("document.querySelector('[data-prop=Volume]').max"))
+    assert.equal("-6", b:eval("document.querySelector('[data-prop=Gain]').min"))
+    assert.equal("password", b:eval("document.querySelector('[data-prop=Password]').type"))
+    assert.equal("secret", prop_value("Password"))
+    assert.is_true(b:eval("document.querySelector('[data-prop=Status]').disabled"))
+    shot("properties")
+  end)
+
+  it("edits a property as Composer does: OnPropertyChanged in the log, UpdateProperty live", function()
+    b:eval([[(() => { const i = document.querySelector('[data-prop=Volume]');
+      i.value = '77'; i.dispatchEvent(new Event('change')); })()]])
+    b:wait_for("document.querySelector('[data-prop=Status]').value === 'changed Volume'", nil,
+               "Status updated by UpdateProperty")
+    tab("log")
+    log_has("OnPropertyChanged Volume = 77")
+    -- An out-of-range value is refused in the page and never sent.
+    tab("properties")
+    b:eval([[(() => { const i = document.querySelector('[data-prop=Volume]');
+      i.value = '500'; i.dispatchEvent(new Event('input')); i.dispatchEvent(new Event('change')); })()]])
+    assert.is_true(b:eval("document.querySelector('[data-prop=Volume]').classList.contains('invalid')"))
+    b:eval("document.querySelector('[data-prop=Mode]').value = 'Comfort';" ..
+           "document.querySelector('[data-prop=Mode]').dispatchEvent(new Event('change'))")
+    tab("log")
+    log_has("OnPropertyChanged Mode = Comfort")
+    assert.is_false(b:eval("[...document.querySelectorAll('#log .line')].some(l => l.textContent.includes('Volume = 500'))"))
+  end)
+
+  it("presses an action (LUA_ACTION) and sends a command with parameters", function()
+    tab("actions")
+    b:wait_for("document.querySelector('[data-action=SayHello]')")
+    b:eval("document.querySelector('[data-action=SayHello]').click()")
+    b:wait_for("document.querySelector('#action-result').textContent.includes('Hello from the action, #1')",
+               nil, "the action's output")
+    b:wait_for("document.querySelector('[data-prop=Status]').value === 'hello #1'", nil,
+               "Status after the action")
+    b:eval([[(() => { const card = document.querySelector('[data-command=SET_LEVEL]').parentNode;
+      card.querySelector('[data-param=Level]').value = '7';
+      card.querySelector('[data-param=Zone]').value = 'Den';
+      document.querySelector('[data-command=SET_LEVEL]').click(); })()]])
+    b:wait_for("document.querySelector('#action-result').textContent.includes('SET_LEVEL Den = 7')",
+               nil, "the command's output")
+    -- A driver error in ExecuteCommand shows in the result and the log.
+    b:eval("document.querySelector('[data-action=Fail]').click()")
+    b:wait_for("document.querySelector('#action-result').textContent.includes('deliberate failure')",
+               nil, "the action's error")
+    shot("actions")
+  end)
+
+  it("runs Lua in the driver's state and pretty-prints the result and print output", function()
+    tab("lua")
+    local code = 'print("from the Lua tab")\nreturn { hellos = HELLOS, level = LEVELS.Den, list = { 1, 2 } }'
+    b:eval(("document.querySelector('#lua-code').value = %s; document.querySelector('#lua-run').click()")
+           :format(js(code)))
+    local out = b:wait_for("(() => { const v = document.querySelector('#lua-out .values'); return v && v.textContent })()",
+                           nil, "the Lua result")
+    assert.equal('{\n  hellos = 1,\n  level = 7,\n  list = {\n    [1] = 1,\n    [2] = 2\n  }\n}', out)
+    assert.truthy(b:eval("document.querySelector('#lua-out .output').textContent"):find("from the Lua tab", 1, true))
+    -- A mistake shows as an error beside its code.
+    b:eval("document.querySelector('#lua-code').value = 'return nosuch.field'; document.querySelector('#lua-run').click()")
+    local err = b:wait_for("(() => { const e = document.querySelector('#lua-out .error'); return e && e.textContent })()",
+                           nil, "the Lua error")
+    assert.truthy(err:find("nosuch", 1, true))
+    shot("lua")
+  end)
+
+  it("shows a log line live, as the driver logs it, and filters by level and text", function()
+    tab("log")
+    -- A line the page did not cause: a TCP client of the driver's server.
+    local port = b:wait_for("(() => { const t = document.querySelector('[data-section=servers] tbody td'); return t && t.textContent })()",
+                            nil, "the server's port in the State view")
+    local s = W.connect(tonumber(port))
+    s.write("ping from outside\n")
+    log_has("received: ping from outside")
+    assert.is_true(b:eval("[...document.querySelectorAll('#log .line.ERROR')].some(l => l.textContent.includes('deliberate failure'))"))
+    -- The connection is listed in the State view meanwhile.
+    local sel = "document.querySelector('[data-section=\"server connections\"] tbody td:nth-child(3)')"
+    local peer = b:wait_for("(() => { const t = " .. sel .. "; return t && t.textContent })()", nil,
+                            "the connection in the State view")
+    assert.truthy(peer:match("^127%.0%.0%.1:%d+$"), peer)
+    s.close()
+    b:eval("document.querySelector('#log-filter').value = 'ping'; document.querySelector('#log-filter').dispatchEvent(new Event('input'))")
+    assert.equal(1, b:eval("document.querySelectorAll('#log .line').length"))
+    b:eval("document.querySelector('#log-filter').value = ''; document.querySelector('#log-level').value = '1';" ..
+           "document.querySelector('#log-level').dispatchEvent(new Event('change'))")
+    assert.equal(0, b:eval("[...document.querySelectorAll('#log .line')].filter(l => l.classList.contains('INFO')).length"))
+    b:eval("document.querySelector('#log-level').value = '2'; document.querySelector('#log-level').dispatchEvent(new Event('change'))")
+    shot("log")
+  end)
+
+  it("shows timers, handles, servers and the clock in the State view", function()
+    tab("state")
+    b:wait_for("document.querySelector('[data-section=timers] tbody td')", nil, "the timer row")
+    assert.equal("SetTimer", b:eval("document.querySelector('[data-section=timers] tbody td').textContent"))
+    assert.truthy(b:eval("document.querySelector('#clock').textContent"):find("real time", 1, true))
+    assert.is_true(b:eval("document.querySelector('#advance').classList.contains('hidden')"))
+    shot("state")
+  end)
+
+  it("refuses the page's files to a request without the token", function()
+    local status = b:eval("fetch('/app.js', { credentials: 'omit' }).then(r => r.status)")
+    assert.equal(403, status)
+    assert.equal(200, b:eval("fetch('/app.js').then(r => r.status)")) -- with the cookie
+  end)
+end)
+
+describe("web console in Chromium, the sample driver", function()
+  it("shows its properties and presses its action", function()
+    local c, b = open_page("fixtures/drivers/sample")
+    b:wait_for("document.querySelectorAll('[data-prop]').length === 2", nil, "two properties")
+    assert.equal("Hello from c4emu", b:eval("document.querySelector('[data-prop=Greeting]').value"))
+    b:eval("document.querySelector('[data-action=Announce]').click()")
+    b:wait_for("document.querySelector('#action-result').textContent.includes('announced the greeting to 0 clients')",
+               nil, "the action's output")
+    assert.equal(0, (c.stop()))
+  end)
+end)
+
+describe("web console in Chromium, virtual clock", function()
+  it("advances the clock from the State view and fires the driver's timer", function()
+    local c, b = open_page("fixtures/drivers/web_console", { "--virtual" })
+    b:eval("document.querySelector('#tabs button[data-view=state]').click()")
+    b:wait_for("!document.querySelector('#advance').classList.contains('hidden')", nil, "advance buttons")
+    assert.truthy(b:eval("document.querySelector('#clock').textContent"):find("clock: 0.000 s (virtual clock)", 1, true))
+    b:eval("document.querySelector('#advance button[data-ms=\"60000\"]').click()")
+    b:wait_for("document.querySelector('#clock').textContent.includes('clock: 60.000 s')", nil, "the clock at 60 s")
+    -- The repeating timer fired once at 60 s and is due again at 120 s.
+    b:wait_for("document.querySelector('[data-section=timers] tbody td:nth-child(3)').textContent === '120000'",
+               nil, "the timer re-armed")
+    b:screenshot(W.build .. "/web-state-virtual.png")
+    b:eval("document.querySelector('#tabs button[data-view=log]').click()")
+    b:wait_for("[...document.querySelectorAll('#log .line')].some(l => l.textContent.endsWith('tick'))", nil,
+               "the timer's line")
+    assert.equal(0, (c.stop()))
+  end)
+end)

@@ -1,0 +1,300 @@
+-- spec/web_spec.lua — the web console's safety: the token on every request and
+-- on the WebSocket, the Origin check of upgrades, and the bound on what a slow
+-- client may have queued.  Raw HTTP over luv TCP against `c4emu run --web`.
+local W = require "web_support"
+
+local DRIVER = "fixtures/drivers/web_console"
+
+describe("web console access", function()
+  local c
+  lazy_setup(function() c = W.start(DRIVER) end)
+  lazy_teardown(function()
+    local code = c.stop()
+    assert.equal(0, code)
+  end)
+
+  it("prints a URL on 127.0.0.1 with a 32-hex-digit token", function()
+    assert.truthy(c.url:match("^http://127%.0%.0%.1:%d+/%?token=%x+$"))
+    assert.equal(32, #c.token)
+  end)
+
+  it("serves the page, its script and its style with the token", function()
+    for _, path in ipairs({ "/", "/app.js", "/app.css" }) do
+      local status, head = W.get(c.port, path .. "?token=" .. c.token)
+      assert.equal(200, status, path)
+      assert.truthy(head:lower():find("content%-security%-policy: default%-src 'none'"))
+    end
+  end)
+
+  it("refuses every request without the token, or with a wrong one: 403", function()
+    for _, path in ipairs({ "/", "/app.js", "/app.css", "/nothing", "/ws" }) do
+      assert.equal(403, (W.get(c.port, path)), path)
+      assert.equal(403, (W.get(c.port, path .. "?token=" .. ("0"):rep(32))), path)
+      assert.equal(403, (W.get(c.port, path .. "?token=" .. c.token:sub(1, 31))), path)
+    end
+  end)
+
+  it("sets a cookie that stands for the token (the page's own requests)", function()
+    local _, head = W.get(c.port, "/?token=" .. c.token)
+    local cookie = head:match("[Ss]et%-[Cc]ookie: ([^;\r\n]+)")
+    assert.equal("c4emu_token_" .. c.port .. "=" .. c.token, cookie)
+    assert.truthy(head:find("HttpOnly") and head:find("SameSite=Strict"))
+    assert.equal(200, (W.get(c.port, "/app.js", { "Cookie: other=1; " .. cookie })))
+    assert.equal(403, (W.get(c.port, "/app.js", { "Cookie: c4emu_token_" .. c.port .. "=bad" })))
+  end)
+
+  it("answers 404 for other paths, with the token", function()
+    assert.equal(404, (W.get(c.port, "/../driver.lua?token=" .. c.token)))
+    assert.equal(404, (W.get(c.port, "/driver.xml?token=" .. c.token)))
+  end)
+
+  it("upgrades to a WebSocket only with the token and the page's own Origin", function()
+    local own = "http://127.0.0.1:" .. c.port
+    local function upgrade(path, origin)
+      return (W.request(c.port, W.upgrade_lines(c.port, path, origin)))
+    end
+    assert.equal(403, upgrade("/ws", own))
+    assert.equal(403, upgrade("/ws?token=" .. ("f"):rep(32), own))
+    assert.equal(403, upgrade("/ws?token=" .. c.token, nil))
+    assert.equal(403, upgrade("/ws?token=" .. c.token, "http://evil.example"))
+    assert.equal(403, upgrade("/ws?token=" .. c.token, "http://127.0.0.1:" .. (c.port + 1)))
+    assert.equal(101, upgrade("/ws?token=" .. c.token, own))
+    c.wait_err("WebSocket from origin http://evil%.example refused")
+  end)
+
+  it("sends a new client the driver's properties and recent log (hello)", function()
+    local s = W.websocket(c.port, c.token)
+    W.run_until(function() return s.data:find('"t":"hello"', 1, true) ~= nil end, 10000, "hello")
+    assert.truthy(s.data:find('"Volume":"40"', 1, true))
+    assert.truthy(s.data:find("OnDriverLateInit", 1, true))
+    s.close()
+  end)
+end)
+
+describe("web console send queue", function()
+  it("drops a client that stops reading, while a reading one keeps up and the driver runs on",
+     function()
+    local c = W.start(DRIVER, { "--quiet" })
+    local reader, stuck
+    finally(function()
+      -- Open luv handles at exit would crash the Lua state's teardown.
+      if reader then reader.close() end
+      if stuck then stuck.close() end
+      if not c.exit then c.stop() end
+    end)
+    -- The reader notes the markers it gets (also across read boundaries),
+    -- keeping nothing else.
+    local tail, got, marks = "", 0, {}
+    reader = W.websocket(c.port, c.token)
+    reader.on_data = function(d)
+      got = got + #d
+      tail = tail:sub(-64) .. d
+      for m in tail:gmatch("<chunk %d+>") do marks[m] = true end
+    end
+    local function seen(marker) return marks[marker] end
+    -- The stuck client reads nothing after its 101.  (Its receive buffer
+    -- stays the default: one smaller than a loopback segment would make the
+    -- kernel trickle the bytes it holds once the client reads again.)
+    stuck = W.websocket(c.port, c.token)
+    stuck.stop()
+    -- 60 requests of 2000 log lines of 200 bytes (about 0.5 MB to each
+    -- client per request, 27 MB in all: more than the queue bound plus what
+    -- the kernel buffers).  The reader sends the next once it has the answer
+    -- to the last, so it never falls behind; the stuck client does.
+    for k = 1, 60 do
+      local code = ('for i = 1, 2000 do print(("x"):rep(200)) end return "<chunk %d>"'):format(k)
+      reader.write(W.frame('{"t":"lua","id":' .. k .. ',"code":' .. ("%q"):format(code) .. '}'))
+      W.run_until(function() return seen("<chunk " .. k .. ">") end, 60000, "chunk " .. k)
+    end
+    assert.is_true(got > 20e6)
+    c.wait_err("client dropped: send queue full", 60000)
+    -- The stuck client's connection was closed by the server: once it reads,
+    -- it reaches the end.
+    stuck.on_data = function() end
+    stuck.start()
+    W.run_until(function() return stuck.closed end, 60000, "the stuck client to be closed")
+    -- Exactly one client was dropped, and the console still serves.
+    local _, drops = c.err():gsub("client dropped", "")
+    assert.equal(1, drops)
+    assert.equal(200, (W.get(c.port, "/app.css?token=" .. c.token)))
+    reader.close()
+    stuck.close()
+    assert.equal(0, (c.stop()))
+  end)
+end)
+
+describe("c4emu run --web options", function()
+  local S = require "support"
+
+  it("prints the console URL for the sample driver and stops cleanly with --once", function()
+    local out, code = S.cli("run fixtures/drivers/sample --web 0 --once")
+    assert.equal(0, code)
+    assert.truthy(out:match("c4emu: web console at http://127%.0%.0%.1:%d+/%?token=%x+"))
+  end)
+
+  it("refuses a value that is not [ADDR:]PORT, and the option on check", function()
+    for _, v in ipairs({ "nope", "70000", "-1", "1.2.3:80", "localhost:80", ":80", "127.0.0.1:" }) do
+      local out, code = S.cli("run fixtures/drivers/sample --web '" .. v .. "'")
+      assert.equal(2, code, v)
+      assert.truthy(out:find("--web wants [ADDR:]PORT", 1, true), v)
+    end
+    local out, code = S.cli("check fixtures/drivers/sample --web 0")
+    assert.equal(2, code)
+    assert.truthy(out:find("--web is an option of c4emu run only", 1, true))
+  end)
+
+  it("says so and exits 2 when the port is taken", function()
+    local c = W.start(DRIVER)
+    finally(function() c.stop() end)
+    local out, code = S.cli("run fixtures/drivers/sample --once --web " .. c.port)
+    assert.equal(2, code)
+    assert.truthy(out:find("cannot listen on 127.0.0.1:" .. c.port, 1, true))
+  end)
+
+  it("takes an IPv6 address in brackets", function()
+    local out, code = S.cli("run fixtures/drivers/sample --web '[::1]:0' --once")
+    assert.equal(0, code)
+    assert.truthy(out:match("web console at http://%[::1%]:%d+/%?token="))
+  end)
+end)
+
+describe("web console requests", function()
+  local function request(s, json, marker)
+    s.data = ""
+    s.write(W.frame(json))
+    W.run_until(function() return s.data:find(marker, 1, true) ~= nil end, 20000, marker)
+    return s.data
+  end
+
+  it("advances only a virtual clock, by 1 ms to 7 days, and answers bad requests", function()
+    local real = W.start(DRIVER)
+    local virt = W.start(DRIVER, { "--virtual" })
+    local s1, s2
+    finally(function()
+      if s1 then s1.close() end
+      if s2 then s2.close() end
+      real.stop()
+      virt.stop()
+    end)
+    s1 = W.websocket(real.port, real.token)
+    assert.truthy(request(s1, '{"t":"advance","id":1,"ms":1000}', '"of":"advance"')
+                  :find("the clock is real time", 1, true))
+    assert.truthy(request(s1, '{"t":"frobnicate","id":2}', '"of":"frobnicate"'):find("unknown request", 1, true))
+    assert.truthy(request(s1, '{"t":"set_property","id":3,"name":"Volume"}', '"of":"set_property"')
+                  :find("needs a name and a value", 1, true))
+    assert.truthy(request(s1, '{"t":"command","id":4}', '"of":"command"'):find("no command given", 1, true))
+    s1.write(W.frame("not json"))
+    real.wait_err("a message that is not a JSON object ignored")
+    s2 = W.websocket(virt.port, virt.token)
+    assert.truthy(request(s2, '{"t":"advance","id":1,"ms":0}', '"of":"advance"'):find("1 ms to 7 days", 1, true))
+    request(s2, '{"t":"advance","id":2,"ms":60000}', '"now":60000')
+    request(s2, '{"t":"advance","id":3,"ms":500}', '"now":60500')
+  end)
+end)
+
+describe("web console Lua tab", function()
+  local c, s
+  lazy_setup(function()
+    c = W.start(DRIVER)
+    s = W.websocket(c.port, c.token)
+  end)
+  lazy_teardown(function()
+    s.close()
+    assert.equal(0, (c.stop()))
+  end)
+
+  -- Runs code; returns the decoded result message (and the State after it).
+  local cjson = require "cjson"
+  local id = 0
+  local function run(code)
+    id = id + 1
+    s.write(W.frame(cjson.encode({ t = "lua", id = id, code = code })))
+    local found, state
+    W.run_until(function()
+      for _, text in ipairs(W.take_messages(s)) do
+        local m = cjson.decode(text)
+        if m.t == "result" and m.id == id then found = m end
+        if m.t == "state" and found then state = m end
+      end
+      return state ~= nil
+    end, 20000, "result " .. id)
+    return found, state
+  end
+
+  it("pretty-prints tables with sorted keys, cycles, odd keys and non-data values", function()
+    local r = run('local t = { b = 1, a = { 1, "two" } } t.self = t t["a key"] = true return t, nil, "x\\ny"')
+    assert.is_true(r.ok)
+    assert.equal(3, r.count)
+    assert.equal('{\n  a = {\n    [1] = 1,\n    [2] = "two"\n  },\n  ["a key"] = true,\n' ..
+                 '  b = 1,\n  self = <cycle>\n}\nnil\n"x\\ny"', r.values)
+    local f = run("return print, {}")
+    assert.truthy(f.values:match("^function: 0x%x+\n{}$"), f.values)
+  end)
+
+  it("never calls the driver's metamethods while printing", function()
+    local r = run('return setmetatable({ x = 1 }, { __index = function() error("no") end,' ..
+                  ' __tostring = function() error("no") end, __pairs = error })')
+    assert.is_true(r.ok)
+    assert.equal("{\n  x = 1\n}", r.values)
+  end)
+
+  it("shows a statement's print output and a mistake's error, not counted as the driver's", function()
+    local r = run('for i = 1, 3 do print("line " .. i) end')
+    assert.is_true(r.ok)
+    assert.equal(0, r.count)
+    assert.equal("line 1\nline 2\nline 3\n", r.output)
+    local e = run("this is not lua")
+    assert.is_false(e.ok)
+    assert.truthy(e.error:find("console:1:", 1, true))
+    local e2, state = run("error('mine')")
+    assert.truthy(e2.error:find("mine", 1, true))
+    assert.equal(0, state.errors)
+  end)
+
+  it("lists the driver's TCP objects in the State view", function()
+    run('TS = C4:CreateTCPServer() TS:Listen("127.0.0.1", 0)')
+    local cjson = require "cjson"
+    local row
+    W.run_until(function()
+      for _, text in ipairs(W.take_messages(s)) do
+        local m = cjson.decode(text)
+        for _, sec in ipairs(m.t == "state" and m.sections or {}) do
+          if sec.name == "TCP objects" and type(sec.rows[1]) == "table" then row = sec.rows[1] end
+        end
+      end
+      return row and row.state == "listening"
+    end, 20000, "the listening TCP server")
+    assert.equal("C4LuaTcpServer", row.type)
+    assert.truthy(row.address:match("^127%.0%.0%.1:%d+$"), row.address)
+    run("TS:Close()")
+  end)
+
+  it("cuts a deep table at depth 6", function()
+    local r = run("local t = {} local c = t for i = 1, 10 do c.n = {} c = c.n end return t")
+    assert.truthy(r.values:find("n = {...}", 1, true))
+  end)
+end)
+
+describe("web console against hostile clients", function()
+  it("drops a client whose message is over 1 MiB, or who sends garbage, and serves on", function()
+    local c = W.start(DRIVER)
+    local big, junk
+    finally(function()
+      if big then big.close() end
+      if junk then junk.close() end
+      if not c.exit then c.stop() end
+    end)
+    big = W.websocket(c.port, c.token)
+    big.write(W.frame(('{"t":"lua","code":"' .. (" "):rep(1100000) .. '"}')))
+    c.wait_err("client dropped: a message over 1 MiB")
+    W.run_until(function() return big.closed end, 20000, "the big client to be closed")
+    junk = W.websocket(c.port, c.token)
+    junk.write(("\255\0garbage"):rep(1000))
+    W.run_until(function() return junk.closed end, 20000, "the garbage client to be closed")
+    assert.equal(200, (W.get(c.port, "/?token=" .. c.token)))
+    local ok = W.websocket(c.port, c.token)
+    W.run_until(function() return ok.data:find('"t":"hello"', 1, true) ~= nil end, 10000, "hello")
+    ok.close()
+    assert.equal(0, (c.stop()))
+  end)
+end)
