@@ -35,6 +35,8 @@ MODULE_EXTRA += emulator/emu_device.c emulator/emu_devchan.c \
                 emulator/emu_spawn.c
 # issue 13: HTTP fake devices
 MODULE_EXTRA += emulator/emu_httpdev.c
+# issue 12: d:set_binding_address, d:net_connections, d:serial
+MODULE_EXTRA += emulator/emu_netspec.c
 FRONTS  += $(MODULE_EXTRA)
 # issue 15: the console, in the binary only
 CONSOLE := emulator/emu_console.c emulator/emu_pretty.c

@@ -40,6 +40,9 @@ static const c4_family *const families[] = {
     &c4_family_devices,
     &c4_family_propattribs,
     &c4_family_parsexml,
+    /* issue 12: network and serial bindings */
+    &c4_family_netbind,
+    &c4_family_serial,
 };
 
 const c4_family *const *c4_families(size_t *n) {

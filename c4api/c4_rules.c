@@ -76,6 +76,10 @@ static const struct {
     {"UpdatePropertyList", C4_RULE_DISCOURAGE},
     {"RegisterVariableListener", C4_RULE_DISCOURAGE},
     {"UnregisterVariableListener", C4_RULE_DISCOURAGE},
+    /* issue 12: network bindings (reference §7.3: marked NO) */
+    {"CreateNetworkConnection", C4_RULE_DISCOURAGE},
+    {"NetConnect", C4_RULE_DISCOURAGE},
+    {"SendToNetwork", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

@@ -39,6 +39,9 @@ static const struct {
      * returns nothing.  CreateTLSServer (3.3.0) documents its results from
      * the start, so it is not affected. */
     {C4F_SERVER_CREATE_RESULT, V(3, 3, 1), "C4:CreateServer returns true | false, message"},
+    /* issue 12: reference §7.2 / §7.5 */
+    {C4F_NETWORK_FROM_IP, V(4, 0, 0), "ReceivedFromNetwork(binding, port, data, fromIP)"},
+    {C4F_NET_SUPPRESS_EVENTS, V(2, 8, 0), "NetPortOptions SUPPRESS_CONNECTION_EVENTS"},
 };
 
 /*
@@ -229,6 +232,10 @@ static const c4_api_row api_rows[] = {
     {"GetDeviceDisplayName", 0, "safe-usage table only; no version given"},
     {"SendDataToUI", 0, "miscellaneous pages"},
     {"SendUIRequest", V(2, 9, 0), "miscellaneous pages"},
+    /* issue 12: network and serial bindings (reference §7.5; the reference
+     * gives no version for DestroyNetworkConnection or SendToSerial) */
+    {"DestroyNetworkConnection", 0, "reference §7.5 (CreateNetworkConnection's companion)"},
+    {"SendToSerial", 0, "serial bindings; ReceivedFromSerial [A4], [DCP]"},
 };
 
 /* The driver's global callbacks the reference names. */
@@ -257,7 +264,7 @@ static const c4_api_row callback_rows[] = {
     {"GetPrivateKeyPassword", 0, "(binding, port)"},
     {"UIRequest", 0, "(command, params)"},
     {"TestCondition", 0, "(name, params)"},
-    {"OnPoll", 0, "MONITOR_CONNECTION network bindings"},
+    {"OnPoll", 0, "(binding, port) every 30 s while ONLINE, for MONITOR_CONNECTION ports (c4emu's choice)"},
     {"OnZigbee*", 0, "the reference names the family only"},
     {"OnReflashLockGranted", 0, "reference §7.2"},
     {"OnReflashLockRevoked", 0, "reference §7.2"},

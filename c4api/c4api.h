@@ -62,6 +62,9 @@ typedef enum {
   C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always) */
   /* issue 16: CreateServer's results */
   C4F_SERVER_CREATE_RESULT, /* C4:CreateServer returns true | false, message */
+  /* issue 12 */
+  C4F_NETWORK_FROM_IP,      /* ReceivedFromNetwork gets the sender's IP last */
+  C4F_NET_SUPPRESS_EVENTS,  /* NetPortOptions' SUPPRESS_CONNECTION_EVENTS */
   C4F__COUNT
 } c4_feature;
 
@@ -138,5 +141,8 @@ extern const c4_family c4_family_events;      /* director/c4_events.c */
 extern const c4_family c4_family_devices;     /* director/c4_devices.c: device and project facts */
 extern const c4_family c4_family_propattribs; /* director/c4_propattribs.c: properties, UI */
 extern const c4_family c4_family_parsexml;    /* lua/c4_parsexml.c: C4:ParseXml */
+/* issue 12: network and serial bindings */
+extern const c4_family c4_family_netbind;  /* netbind/c4_netbind.c: NetConnect & co */
+extern const c4_family c4_family_serial;   /* netbind/c4_serial.c: SendToSerial */
 
 #endif

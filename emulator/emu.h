@@ -23,6 +23,8 @@
 #include <lauxlib.h>
 #include <uv.h>
 
+#include "emu_conn.h"
+
 typedef struct emu_ctx emu_ctx;
 
 /* OS versions are packed as major<<16 | minor<<8 | patch (3.3.1 → 0x030301). */
@@ -198,6 +200,11 @@ void emu_track(emu_ctx *ctx, const char *kind, int delta);
 typedef void (*emu_shutdown_fn)(emu_ctx *ctx, void *data);
 void emu_on_shutdown(emu_ctx *ctx, emu_shutdown_fn fn, void *data);
 
+/* issue 12: fn runs once when the driver starts serving events (after
+ * OnDriverLateInit), in order of registration: what the controller starts on
+ * its own once a driver is up (auto_connect network bindings). */
+void emu_on_running(emu_ctx *ctx, emu_shutdown_fn fn, void *data);
+
 /* Counts an I/O event so virtual-time waits know the loop did something. */
 void emu_io_activity(emu_ctx *ctx);
 
@@ -233,6 +240,13 @@ bool emu_client_parked(emu_ctx *ctx, int client_port);
 const char *emu_config_info(emu_ctx *ctx, const char *tag);
 /* Text of <capabilities><name>, or NULL. */
 const char *emu_capability(emu_ctx *ctx, const char *name);
+/* issue 12: the <connections> of driver.xml (emu_conn.h), in document order,
+ * and the text of <config><serialsettings> (NULL when absent). */
+const emu_connection *emu_connections(emu_ctx *ctx, size_t *n);
+const char *emu_serial_settings(emu_ctx *ctx);
+/* The address the project gives network binding id at load (--net
+ * 6001=127.0.0.1, c4emu.load's net = {[6001] = ...}), or NULL. */
+const char *emu_binding_address_preset(emu_ctx *ctx, int id);
 
 /*
  * Resolves a driver-relative file path against the package folder, then the

@@ -77,6 +77,14 @@ const char *emu_capability(emu_ctx *ctx, const char *name) {
   return find_tag(ctx->host->pkg.xml.caps, ctx->host->pkg.xml.ncaps, name);
 }
 
+/* issue 12 */
+const emu_connection *emu_connections(emu_ctx *ctx, size_t *n) {
+  *n = ctx->host->pkg.xml.nconnections;
+  return ctx->host->pkg.xml.connections;
+}
+
+const char *emu_serial_settings(emu_ctx *ctx) { return ctx->host->pkg.xml.serialsettings; }
+
 /* Properties: driver.xml defaults, then the --prop overrides. */
 static void fill_properties(emu_ctx *ctx) {
   lua_State *L = ctx->L;
@@ -139,6 +147,36 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
   return 0;
 }
 
+/* issue 12 */
+static void free_net(struct emu_host *h) {
+  for (size_t i = 0; i < h->nown_net; i++) {
+    free(h->own_net[i].name);
+    free(h->own_net[i].value);
+  }
+  free(h->own_net);
+  h->own_net = NULL;
+  h->nown_net = 0;
+}
+
+const char *emu_binding_address_preset(emu_ctx *ctx, int id) {
+  struct emu_host *h = ctx->host;
+  for (size_t i = h->nown_net; i-- > 0;)   /* the last one given wins */
+    if (h->own_net[i].name && atoi(h->own_net[i].name) == id) return h->own_net[i].value;
+  return NULL;
+}
+
+void emu_on_running(emu_ctx *ctx, emu_shutdown_fn fn, void *data) {
+  struct emu_host *h = ctx->host;
+  if (h->nrun_hooks == h->caprun_hooks) {
+    size_t ncap = h->caprun_hooks ? h->caprun_hooks * 2 : 4;
+    emu_hook *n = realloc(h->run_hooks, ncap * sizeof *n);
+    if (!n) abort(); /* a few bytes: not recoverable */
+    h->run_hooks = n;
+    h->caprun_hooks = ncap;
+  }
+  h->run_hooks[h->nrun_hooks++] = (emu_hook){fn, data};
+}
+
 emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   emu_ctx *ctx = calloc(1, sizeof *ctx);
   struct emu_host *h = calloc(1, sizeof *h);
@@ -156,6 +194,15 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   h->own_bind = opt->bind_addr ? strdup(opt->bind_addr) : NULL;
   h->opt.path = h->own_path;
   h->opt.bind_addr = h->own_bind;
+  /* issue 12: the network binding addresses */
+  if (opt->nnet) h->own_net = calloc(opt->nnet, sizeof *h->own_net);
+  for (size_t i = 0; h->own_net && i < opt->nnet; i++) {
+    h->own_net[i].name = strdup(opt->net[i].name ? opt->net[i].name : "");
+    h->own_net[i].value = strdup(opt->net[i].value ? opt->net[i].value : "");
+    h->nown_net++;
+  }
+  h->opt.net = h->own_net;
+  h->opt.nnet = h->nown_net;
   ctx->os = opt->os ? opt->os : c4_osver_newest();
   ctx->init_rule = opt->init_rule;
   ctx->virtual_clock = opt->virtual_clock;
@@ -169,6 +216,7 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   if (emu_package_open(opt->path, &h->pkg, err, errsz) != 0) {
     free(h->own_path);
     free(h->own_bind);
+    free_net(h);
     free(h);
     free(ctx);
     return NULL;
@@ -259,6 +307,11 @@ void emu_driver_init(emu_ctx *ctx, const char *dit) {
   emu_call_lifecycle(ctx, "OnDriverInit", EMU_PHASE_INIT, dit);
   emu_call_lifecycle(ctx, "OnDriverLateInit", EMU_PHASE_LATEINIT, dit);
   ctx->phase = EMU_PHASE_RUNNING;
+  /* issue 12: what the controller starts once the driver is up; each hook
+   * runs once (a hook may add none: they are taken off first) */
+  struct emu_host *h = ctx->host;
+  for (size_t i = 0; i < h->nrun_hooks; i++) h->run_hooks[i].fn(ctx, h->run_hooks[i].data);
+  h->nrun_hooks = 0;
 }
 
 static void close_leftover(uv_handle_t *hd, void *arg) {
@@ -306,6 +359,8 @@ void emu_driver_free(emu_ctx *ctx) {
   free(h->own_path);
   free(h->own_bind);
   emu_state_free(ctx);
+  free_net(h);
+  free(h->run_hooks);
   free(h->hooks);
   free(h->probes);
   free(h->parked);

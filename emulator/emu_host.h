@@ -40,6 +40,9 @@ typedef struct {
   bool coverage;             /* record which lines of the driver's files run */
   /* issue 16 */
   bool gc_each_callback;     /* a full collection after every driver callback */
+  /* issue 12: network binding addresses (name = binding id, value = address) */
+  const emu_kv *net;
+  size_t nnet;
 } emu_options;
 
 #define EMU_WATCHDOG_DEFAULT_MS 5000
@@ -136,6 +139,11 @@ struct emu_host {
    * C caller has unwound (the check phase of the loop); active only when due */
   uv_check_t gc_check;
   bool gc_check_init;
+  /* issue 12: emu_on_running hooks; copies of opt.net */
+  emu_hook *run_hooks;
+  size_t nrun_hooks, caprun_hooks;
+  emu_kv *own_net;
+  size_t nown_net;
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */

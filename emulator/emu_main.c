@@ -42,6 +42,7 @@ enum {
   OPT_WATCHDOG, OPT_MEMORY, OPT_TIMEOUT, OPT_COVERAGE, OPT_STRICT,
   /* issue 16 */
   OPT_SERVER_FLUSH_MS, OPT_GC_EACH_CALLBACK,
+  OPT_NET,   /* issue 12 */
   OPT_VERBOSE = 'v', OPT_QUIET = 'q', OPT_HELP = 'h',
   /* issue 17: web console */
   OPT_WEB = 300, OPT_VIRTUAL,
@@ -107,6 +108,9 @@ static const cli_opt opts[] = {
      "CreateServer: deliver an undelimited partial payload after MS quiet (default 500, 0 off)"},
     {"gc-each-callback", no_argument, OPT_GC_EACH_CALLBACK, FOR_BOTH, NULL,
      "full garbage collection after every driver callback (finds missing references)"},
+    /* issue 12 */
+    {"net", required_argument, OPT_NET, FOR_BOTH, "BINDING=ADDR",
+     "address of a network binding, as Composer sets it (repeatable): --net 6001=192.168.1.20"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -147,6 +151,7 @@ typedef struct {
   emu_kv props[64];
   char web_addr[64];   /* issue 17: --web */
   int web_port;        /* -1: no web console */
+  emu_kv net[64]; /* issue 12 */
 } cli_args;
 
 /* --web [ADDR:]PORT: a numeric address (IPv6 in brackets) and a port. */
@@ -215,6 +220,19 @@ static int apply_opt(cli_args *a, const cli_opt *o, const char *val) {
     if (a->opt.nprops == sizeof a->props / sizeof a->props[0])
       return die_usage("too many --prop options (at most 64): '%s'", val);
     emu_kv *kv = &a->props[a->opt.nprops++];
+    kv->name = strndup(val, (size_t)(eq - val));
+    kv->value = strdup(eq + 1);
+    break;
+  }
+  case OPT_NET: { /* issue 12 */
+    const char *eq = strchr(val, '=');
+    char *end = NULL;
+    long id = eq ? strtol(val, &end, 10) : 0;
+    if (!eq || end != eq || id <= 0 || !eq[1])
+      return die_usage("--net wants BINDING=ADDRESS (6001=192.168.1.20), got '%s'", val);
+    if (a->opt.nnet == sizeof a->net / sizeof a->net[0])
+      return die_usage("too many --net options (at most 64): '%s'", val);
+    emu_kv *kv = &a->net[a->opt.nnet++];
     kv->name = strndup(val, (size_t)(eq - val));
     kv->value = strdup(eq + 1);
     break;
@@ -350,6 +368,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
   }
   if (!a->opt.path) return die_usage("%s: no driver given: c4emu %s PATH", a->cmd, a->cmd);
   a->opt.props = a->props;
+  a->opt.net = a->net;
   return 0;
 }
 
@@ -357,6 +376,10 @@ static void free_args(cli_args *a) {
   for (size_t i = 0; i < a->opt.nprops; i++) {
     free(a->props[i].name);
     free(a->props[i].value);
+  }
+  for (size_t i = 0; i < a->opt.nnet; i++) { /* issue 12 */
+    free(a->net[i].name);
+    free(a->net[i].value);
   }
 }
 

@@ -13,6 +13,8 @@
  *   c4emu.spawn(fn, ...), c4emu.pcall, c4emu.spawned/spawn_reset/spawn_errors
  *   (emu_spawn.c).  See README-devices.md.
  *   d:coverage()   (issue 15; load options watchdog = ms, memory = bytes, coverage = true)
+ *   (issue 12) d:set_binding_address(id, ip), d:net_connections(), d:serial(id)
+ *   (emu_netspec.c); c4emu.load's net = {[6001] = ip}.  See c4api/netbind/README.md.
  *
  * Each driver has its own lua_State and libuv loop; values crossing between
  * the spec's state and the driver's are copied (emu_lua_copy).  A driver
@@ -22,6 +24,7 @@
  * Lifetime: the driver userdata owns the emu_ctx; __gc destroys and frees it.
  * c4emu.drivers() lists the live ones for the spec helper's leak checks.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +88,8 @@ static const char *const load_options[] = {
     "coverage",
     /* issue 16: a full collection after every driver callback */
     "gc_each_callback",
+    /* issue 12: network binding addresses, {[6001] = "127.0.0.1"} */
+    "net",
     NULL,
 };
 
@@ -131,6 +136,39 @@ static void opt_epoch(lua_State *L, int t, emu_options *opt) {
   lua_pop(L, 1);
 }
 
+/* issue 12: opts.net = {[6001] = "127.0.0.1", ...}.  0, or -1 with a message
+ * pushed (the caller frees what was filled and raises it). */
+static int opt_net(lua_State *L, int t, emu_kv *out, size_t cap, size_t *n) {
+  lua_getfield(L, t, "net");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1)) {
+    lua_pushfstring(L, "c4emu.load: net must be a table {[6001] = \"192.168.1.20\"}, not a %s",
+                    luaL_typename(L, -1));
+    return -1;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    if (lua_type(L, -2) != LUA_TNUMBER || lua_tonumber(L, -2) < 1 ||
+        lua_type(L, -1) != LUA_TSTRING || *n == cap) {
+      lua_pushstring(L, *n == cap ? "c4emu.load: net: too many bindings (at most 64)"
+                                  : "c4emu.load: net: keys must be binding ids and values "
+                                    "address strings ({[6001] = \"192.168.1.20\"})");
+      return -1;
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%d", (int)lua_tonumber(L, -2));
+    out[*n].name = strdup(id);
+    out[*n].value = strdup(lua_tostring(L, -1));
+    (*n)++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
 static int read_project(lua_State *L) {
   emu_project_opts_read(L, 1, lua_touserdata(L, 2));
   return 0;
@@ -144,6 +182,7 @@ static int l_load(lua_State *L) {
                      .watchdog_ms = EMU_WATCHDOG_DEFAULT_MS, .memory_cap = EMU_MEMORY_DEFAULT};
   emu_kv props[128];
   emu_project_opts project = {0};
+  emu_kv net[64]; /* issue 12 */
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     check_load_options(L, 2);
@@ -217,6 +256,12 @@ static int l_load(lua_State *L) {
       }
     }
     lua_pop(L, 1);
+    if (opt_net(L, 2, net, sizeof net / sizeof net[0], &opt.nnet) != 0) {
+      free_props(props, opt.nprops);
+      free_props(net, opt.nnet);
+      return lua_error(L);
+    }
+    opt.net = net;
   }
   if (getenv("C4EMU_LOG")) opt.log_stderr = true;
   const char *cov = getenv("C4EMU_COVERAGE");
@@ -242,6 +287,7 @@ static int l_load(lua_State *L) {
   d->ctx = emu_driver_load(&opt, err, sizeof err);
   free_props(props, opt.nprops);
   emu_project_opts_free(&project);
+  free_props(net, opt.nnet);
   if (!d->ctx) return luaL_error(L, "%s", err);
   emu_weak_set_add(L, &LIVE_KEY, -1);
   return 1;
@@ -811,6 +857,8 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_httpdev_methods);
   /* issue 10: the Director */
   luaL_register(L, NULL, emu_director_methods);
+  /* issue 12: network and serial bindings */
+  luaL_register(L, NULL, emu_netspec_methods);
   lua_pop(L, 2);
   emu_httpdev_open(L);
 
@@ -823,5 +871,6 @@ int luaopen_c4emu(lua_State *L) {
   /* issue 9: spawn, devices */
   emu_spawn_open(L);
   emu_device_open(L);
+  emu_netspec_open(L); /* issue 12 (after spawn: it wraps serial:read) */
   return 1;
 }

@@ -85,5 +85,9 @@ typedef struct {
  * is released first). */
 void emu_project_opts_read(lua_State *L, int t, emu_project_opts *o);
 void emu_project_opts_free(emu_project_opts *o);
+/* issue 12 (emu_netspec.c): d:set_binding_address, d:net_connections,
+ * d:serial and the serial endpoint class */
+extern const luaL_Reg emu_netspec_methods[];
+void emu_netspec_open(lua_State *L);
 
 #endif
