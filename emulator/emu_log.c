@@ -144,6 +144,10 @@ const char *emu_note_kind_name(emu_note_kind kind) {
   return "note";
 }
 
+const char *emu_note_level_name(emu_note_kind kind) {
+  return kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error";
+}
+
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb) {
   struct emu_host *h = ctx->host;
   h->errors = grow(h->errors, &h->caperrors, h->nerrors, sizeof *h->errors);

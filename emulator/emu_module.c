@@ -524,7 +524,7 @@ static int d_notes(lua_State *L) {
     lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
     lua_setfield(L, -2, "kind");
     /* issue 15: discouraged calls are warnings, forbidden ones errors */
-    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error");
+    lua_pushstring(L, emu_note_level_name(h->notes[i].kind));
     lua_setfield(L, -2, "level");
     lua_pushstring(L, h->notes[i].text);
     lua_setfield(L, -2, "text");

@@ -246,10 +246,9 @@ static const char *value_arg(lua_State *L, int i) {
 /* Sets var of device dev as someone other than its driver would. */
 static int set_from_outside(lua_State *L, emu_ctx *ctx, c4_device *d, c4_var *v, int value_idx) {
   const char *value = value_arg(L, value_idx);
-  if (v->readonly && d->ctx)
-    return luaL_error(L, "variable '%s' is read-only: programming cannot set it (only the "
-                      "driver itself, with C4:SetVariable)", v->name);
-  c4_var_set(ctx->project, d, v, value, true);
+  char why[256];
+  if (!c4_var_set_programming(ctx->project, d, v, value, why, sizeof why))
+    return luaL_error(L, "%s", why);
   return 0;
 }
 
