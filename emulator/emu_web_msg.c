@@ -138,23 +138,20 @@ static int push_props(emu_web *w, bool all) {
 static bool push_hidden(emu_web *w) {
   lua_State *J = w->J;
   c4_push_hidden_properties(w->ctx, J);
-  luaL_Buffer b;
-  luaL_buffinit(J, &b); /* the names in table order: the same set gives the same text */
+  /* The names in table order: the same set in the same table gives the same text. */
+  char *now = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&now, &len);
+  if (!f) return true;
   lua_pushnil(J);
-  while (lua_next(J, -3) != 0) {
+  while (lua_next(J, -2) != 0) {
     lua_pop(J, 1);
-    lua_pushvalue(J, -1);
-    luaL_addvalue(&b);
-    luaL_addchar(&b, '\n');
+    fprintf(f, "%s\n", lua_tostring(J, -1));
   }
-  luaL_pushresult(&b);
-  const char *now = lua_tostring(J, -1);
+  fclose(f);
   bool changed = !w->hidden_sent || strcmp(w->hidden_sent, now) != 0;
-  if (changed) {
-    free(w->hidden_sent);
-    w->hidden_sent = strdup(now);
-  }
-  lua_pop(J, 1);
+  free(w->hidden_sent);
+  w->hidden_sent = now;
   return changed;
 }
 

@@ -298,3 +298,105 @@ describe("web console against hostile clients", function()
     assert.equal(0, (c.stop()))
   end)
 end)
+
+-- issue 17: the Director's sections, the variable form and hidden properties.
+describe("web console and the Director", function()
+  local cjson = require "cjson"
+  local c, s
+  local id = 0
+  lazy_setup(function()
+    c = W.start(DRIVER)
+    s = W.websocket(c.port, c.token)
+  end)
+  lazy_teardown(function()
+    s.close()
+    assert.equal(0, (c.stop()))
+  end)
+
+  -- Sends a request; returns its result and the messages up to the State after it.
+  local function send(msg)
+    id = id + 1
+    msg.id = id
+    s.write(W.frame(cjson.encode(msg)))
+    local found, seen, done = msg.t == "state" or nil, {}, false -- a state request's answer is the State
+    W.run_until(function()
+      for _, text in ipairs(done and {} or W.take_messages(s)) do
+        local m = cjson.decode(text)
+        seen[#seen + 1] = m
+        if m.t == "result" and m.id == id then found = m end
+        if m.t == "state" and found then done = true break end
+      end
+      return done
+    end, 20000, "result " .. id)
+    return found, seen
+  end
+  local function last_state(seen)
+    for i = #seen, 1, -1 do if seen[i].t == "state" then return seen[i] end end
+  end
+  local function section(state, name)
+    for _, sec in ipairs(state.sections) do if sec.name == name then return sec end end
+  end
+  local function row(sec, key, value)
+    for _, r in ipairs(type(sec.rows) == "table" and sec.rows or {}) do
+      if type(r) == "table" and r[key] == value then return r end
+    end
+  end
+
+  it("lists the driver's variables, the project with its proxy and the controller", function()
+    local _, seen = send({ t = "state" })
+    local st = last_state(seen)
+    local vars = section(st, "variables")
+    assert.same({ "id", "name", "value", "type", "readonly", "hidden" }, vars.columns)
+    local target = row(vars, "name", "TARGET")
+    assert.same({ id = 1001, name = "TARGET", value = "20", type = "NUMBER", readonly = false, hidden = false }, target)
+    assert.is_true(row(vars, "name", "FIRMWARE").readonly)
+    local proj = section(st, "project")
+    assert.equal(100, row(proj, "kind", "this driver").id)
+    assert.equal("Living Room", row(proj, "kind", "this driver").room)
+    local proxy = row(proj, "kind", "proxy")
+    assert.equal("Web Console Light", proxy.name)
+    assert.equal("light_v2, binding 5001, of device 100", proxy.detail)
+    assert.equal("IP 127.0.0.1, MAC 000FFF0C4E01", row(proj, "kind", "controller").detail)
+  end)
+
+  it("sets a writable variable as programming does, and refuses a read-only or unknown one", function()
+    local r, seen = send({ t = "set_variable", name = "TARGET", value = "23" })
+    assert.is_true(r.ok)
+    assert.truthy(r.output:find("OnVariableChanged TARGET = 23", 1, true), r.output)
+    assert.equal("23", row(section(last_state(seen), "variables"), "name", "TARGET").value)
+    r = send({ t = "set_variable", name = "1001", value = "24" }) -- by id
+    assert.truthy(r.output:find("OnVariableChanged TARGET = 24", 1, true), r.output)
+    r, seen = send({ t = "set_variable", name = "FIRMWARE", value = "9" })
+    assert.is_false(r.ok)
+    assert.equal("variable 'FIRMWARE' is read-only: programming cannot set it (only the driver itself, " ..
+                 "with C4:SetVariable)", r.error)
+    assert.equal("1.0", row(section(last_state(seen), "variables"), "name", "FIRMWARE").value)
+    r = send({ t = "set_variable", name = "NOSUCH", value = "1" })
+    assert.equal("the driver has no variable 'NOSUCH'", r.error)
+    r = send({ t = "set_variable", name = "TARGET" })
+    assert.equal("set_variable needs a name and a value", r.error)
+  end)
+
+  it("lists an event the driver fires, and the findings d:notes() would give", function()
+    local _, seen = send({ t = "command", command = "LUA_ACTION", params = { ACTION = "Ring" } })
+    local ev = row(section(last_state(seen), "events fired"), "name", "Doorbell")
+    assert.equal(1, ev.id)
+    assert.equal(100, ev.device)
+    send({ t = "lua", code = "return C4.NoSuchApiForTheNotes, C4.NoSuchApiForTheNotes" })
+    _, seen = send({ t = "state" })
+    local note = row(section(last_state(seen), "notes"), "kind", "not-provided")
+    assert.truthy(note.text:find("NoSuchApiForTheNotes", 1, true), note.text)
+    assert.equal("error", note.level)
+    assert.equal(2, note.count)
+  end)
+
+  it("sends the properties SetPropertyAttribs hides, and shows them again", function()
+    local function hidden_after(action)
+      local _, seen = send({ t = "command", command = "LUA_ACTION", params = { ACTION = action } })
+      for _, m in ipairs(seen) do if m.t == "props" and m.hidden then return m.hidden end end
+    end
+    assert.same({ Gain = true }, hidden_after("HideGain"))
+    assert.same({}, hidden_after("ShowGain"))
+    assert.is_nil(hidden_after("ShowGain")) -- nothing changed: nothing sent
+  end)
+end)
