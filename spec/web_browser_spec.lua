@@ -113,7 +113,7 @@ describe("web console in Chromium", function()
            :format(js(code)))
     local out = b:wait_for("(() => { const v = document.querySelector('#lua-out .values'); return v && v.textContent })()",
                            nil, "the Lua result")
-    assert.equal('{\n  hellos = 1,\n  level = 7,\n  list = {\n    [1] = 1,\n    [2] = 2\n  }\n}', out)
+    assert.equal('{hellos = 1, level = 7, list = {1, 2}}', out)
     assert.truthy(b:eval("document.querySelector('#lua-out .output').textContent"):find("from the Lua tab", 1, true))
     -- A mistake shows as an error beside its code.
     b:eval("document.querySelector('#lua-code').value = 'return nosuch.field'; document.querySelector('#lua-run').click()")
