@@ -279,5 +279,7 @@ int emu_coverage_write(const char *file);
  * emu_pretty_lines: one per line, top-level strings quoted (web console). */
 int emu_pretty(lua_State *L);
 int emu_pretty_lines(lua_State *L);
+/* Pushes d:notes()'s list: {{kind=, level=, text=, count=}, ...} (emu_log.c). */
+void emu_notes_push(emu_ctx *ctx, lua_State *L);
 
 #endif

@@ -226,14 +226,8 @@ static int d_variables(lua_State *L) {
   c4_device *self = ctx_of(L)->project->self;
   lua_createtable(L, 0, (int)self->nvars);
   for (size_t i = 0; i < self->nvars; i++) {
-    const c4_var *v = &self->vars[i];
-    lua_createtable(L, 0, 5);
-    set_num(L, "id", (lua_Number)v->id);
-    set_str(L, "value", v->value);
-    set_str(L, "type", v->type);
-    set_bool(L, "readonly", v->readonly);
-    set_bool(L, "hidden", v->hidden);
-    lua_setfield(L, -2, v->name);
+    c4_var_push(L, &self->vars[i]);
+    lua_setfield(L, -2, self->vars[i].name);
   }
   return 1;
 }

@@ -98,20 +98,7 @@ static void handles_rows(emu_ctx *ctx, void *data, lua_State *L) {
 /* issue 17: the findings d:notes() and `c4emu check` report, as they come. */
 static void notes_rows(emu_ctx *ctx, void *data, lua_State *L) {
   (void)data;
-  struct emu_host *h = ctx->host;
-  lua_newtable(L);
-  for (size_t i = 0; i < h->nnotes; i++) {
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, emu_note_level_name(h->notes[i].kind));
-    lua_setfield(L, -2, "level");
-    lua_pushstring(L, h->notes[i].text);
-    lua_setfield(L, -2, "text");
-    lua_pushnumber(L, (lua_Number)h->notes[i].count);
-    lua_setfield(L, -2, "count");
-    lua_rawseti(L, -2, (int)i + 1);
-  }
+  emu_notes_push(ctx, L);
 }
 
 static void push_section(emu_ctx *ctx, lua_State *L, const char *name, const char *columns,

@@ -204,21 +204,9 @@ describe("web console Lua tab", function()
   end)
 
   -- Runs code; returns the decoded result message (and the State after it).
-  local cjson = require "cjson"
-  local id = 0
   local function run(code)
-    id = id + 1
-    s.write(W.frame(cjson.encode({ t = "lua", id = id, code = code })))
-    local found, state
-    W.run_until(function()
-      for _, text in ipairs(W.take_messages(s)) do
-        local m = cjson.decode(text)
-        if m.t == "result" and m.id == id then found = m end
-        if m.t == "state" and found then state = m end
-      end
-      return state ~= nil
-    end, 20000, "result " .. id)
-    return found, state
+    local found, seen = W.exchange(s, { t = "lua", code = code })
+    return found, seen[#seen]
   end
 
   it("pretty-prints tables with sorted keys, cycles, odd keys and non-data values", function()
@@ -318,9 +306,7 @@ end)
 
 -- issue 17: the Director's sections, the variable form and hidden properties.
 describe("web console and the Director", function()
-  local cjson = require "cjson"
   local c, s
-  local id = 0
   lazy_setup(function()
     c = W.start(DRIVER)
     s = W.websocket(c.port, c.token)
@@ -330,23 +316,7 @@ describe("web console and the Director", function()
     assert.equal(0, (c.stop()))
   end)
 
-  -- Sends a request; returns its result and the messages up to the State after it.
-  local function send(msg)
-    id = id + 1
-    msg.id = id
-    s.write(W.frame(cjson.encode(msg)))
-    local found, seen, done = msg.t == "state" or nil, {}, false -- a state request's answer is the State
-    W.run_until(function()
-      for _, text in ipairs(done and {} or W.take_messages(s)) do
-        local m = cjson.decode(text)
-        seen[#seen + 1] = m
-        if m.t == "result" and m.id == id then found = m end
-        if m.t == "state" and found then done = true break end
-      end
-      return done
-    end, 20000, "result " .. id)
-    return found, seen
-  end
+  local function send(msg) return W.exchange(s, msg) end
   local function last_state(seen)
     for i = #seen, 1, -1 do if seen[i].t == "state" then return seen[i] end end
   end

@@ -36,20 +36,23 @@ static void set_b(lua_State *J, const char *k, bool v) {
   lua_setfield(J, -2, k);
 }
 
+void c4_var_push(lua_State *L, const c4_var *v) {
+  lua_createtable(L, 0, 6);
+  set_n(L, "id", (double)v->id);
+  set_s(L, "value", v->value);
+  set_s(L, "type", v->type);
+  set_b(L, "readonly", v->readonly);
+  set_b(L, "hidden", v->hidden);
+}
+
 static void variables_rows(emu_ctx *ctx, void *data, lua_State *J) {
   (void)data;
   lua_newtable(J);
   c4_project *p = ctx->project;
   c4_device *self = p ? p->self : NULL;
   for (size_t i = 0; self && i < self->nvars; i++) {
-    const c4_var *v = &self->vars[i];
-    lua_createtable(J, 0, 6);
-    set_n(J, "id", (double)v->id);
-    set_s(J, "name", v->name);
-    set_s(J, "value", v->value);
-    set_s(J, "type", v->type);
-    set_b(J, "readonly", v->readonly);
-    set_b(J, "hidden", v->hidden);
+    c4_var_push(J, &self->vars[i]);
+    set_s(J, "name", self->vars[i].name);
     lua_rawseti(J, -2, (int)i + 1);
   }
 }

@@ -124,6 +124,9 @@ bool c4_var_set_programming(c4_project *p, c4_device *d, c4_var *v, const char *
 /* issue 17: the State view's sections (c4_director_state.c), added when the
  * project is built and removed before it is freed. */
 void c4_director_state_open(emu_ctx *ctx);
+/* Pushes {id=, value=, type=, readonly=, hidden=} for v (d:variables(), the
+ * State view's rows). */
+void c4_var_push(lua_State *L, const c4_var *v);
 void c4_director_state_close(emu_ctx *ctx);
 
 /* Appends a growing array's element; aborts on out of memory (like the host). */
