@@ -192,20 +192,26 @@ describe("web console requests", function()
   end)
 end)
 
-describe("web console Lua tab", function()
-  local c, s
+-- One console and one WebSocket for a describe block (k.c, k.s, set up lazily).
+local function console_for_block()
+  local k = {}
   lazy_setup(function()
-    c = W.start(DRIVER)
-    s = W.websocket(c.port, c.token)
+    k.c = W.start(DRIVER)
+    k.s = W.websocket(k.c.port, k.c.token)
   end)
   lazy_teardown(function()
-    s.close()
-    assert.equal(0, (c.stop()))
+    k.s.close()
+    assert.equal(0, (k.c.stop()))
   end)
+  return k
+end
+
+describe("web console Lua tab", function()
+  local k = console_for_block()
 
   -- Runs code; returns the decoded result message (and the State after it).
   local function run(code)
-    local found, seen = W.exchange(s, { t = "lua", code = code })
+    local found, seen = W.exchange(k.s, { t = "lua", code = code })
     return found, seen[#seen]
   end
 
@@ -254,7 +260,7 @@ describe("web console Lua tab", function()
     local cjson = require "cjson"
     local row
     W.run_until(function()
-      for _, text in ipairs(W.take_messages(s)) do
+      for _, text in ipairs(W.take_messages(k.s)) do
         local m = cjson.decode(text)
         for _, sec in ipairs(m.t == "state" and m.sections or {}) do
           if sec.name == "TCP objects" and type(sec.rows[1]) == "table" then row = sec.rows[1] end
@@ -306,17 +312,9 @@ end)
 
 -- issue 17: the Director's sections, the variable form and hidden properties.
 describe("web console and the Director", function()
-  local c, s
-  lazy_setup(function()
-    c = W.start(DRIVER)
-    s = W.websocket(c.port, c.token)
-  end)
-  lazy_teardown(function()
-    s.close()
-    assert.equal(0, (c.stop()))
-  end)
+  local k = console_for_block()
 
-  local function send(msg) return W.exchange(s, msg) end
+  local function send(msg) return W.exchange(k.s, msg) end
   local function last_state(seen)
     for i = #seen, 1, -1 do if seen[i].t == "state" then return seen[i] end end
   end
