@@ -1,8 +1,9 @@
 /*
  * emu_state.c — the sections of the console's State view.  The host shows
- * its own (driver timers, open native handles); API families add theirs with
- * emu_state_section_add (servers now; variables, events, proxy messages and
- * network bindings when their families land).  A section is a name, its
+ * its own (driver timers, open native handles, the notes); API families add
+ * theirs with emu_state_section_add (servers, TCP objects, the Director's
+ * variables, events and project; proxy messages and network bindings when
+ * their families land).  A section is a name, its
  * columns and a function that pushes the rows: the console renders every
  * section the same way, so a new one needs no change to the page.
  */
