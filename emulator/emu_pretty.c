@@ -88,8 +88,27 @@ static bool is_identifier(const char *s, size_t n) {
   return true;
 }
 
+/* The name luaL_newmetatable registered the userdata's metatable under
+ * (C4 objects' documented type names, "C4LuaTimer"), pushed; or nothing and
+ * false.  Raw reads of the registry only. */
+static bool push_type_name(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return false;
+  lua_pushnil(L);
+  while (lua_next(L, LUA_REGISTRYINDEX) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, -3)) {
+      lua_pop(L, 1);
+      lua_remove(L, -2); /* the metatable: the name stays */
+      return true;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return false;
+}
+
 /* Scalars and objects, without calling anything: numbers as Lua prints
- * them, functions, userdata and threads as "type: 0x...". */
+ * them, functions and threads as "type: 0x...", userdata as its type name
+ * when it has one. */
 static void put_plain(pp *p, int idx, bool quote) {
   lua_State *L = p->L;
   char buf[64];
@@ -107,9 +126,13 @@ static void put_plain(pp *p, int idx, bool quote) {
     snprintf(buf, sizeof buf, LUA_NUMBER_FMT, lua_tonumber(L, idx));
     puts_(p, buf);
     return;
-  default:
-    snprintf(buf, sizeof buf, "%s: %p", luaL_typename(L, idx), lua_topointer(L, idx));
+  default: {
+    bool named = push_type_name(L, idx);
+    snprintf(buf, sizeof buf, "%.40s: %p", named ? lua_tostring(L, -1) : luaL_typename(L, idx),
+             lua_topointer(L, idx));
+    if (named) lua_pop(L, 1);
     puts_(p, buf);
+  }
   }
 }
 

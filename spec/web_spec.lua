@@ -225,6 +225,9 @@ describe("web console Lua tab", function()
     local wide = run('return { alpha = ("a"):rep(40), beta = ("b"):rep(40), ["end"] = 1 }')
     assert.equal('{\n  alpha = "' .. ("a"):rep(40) .. '",\n  beta = "' .. ("b"):rep(40) ..
                  '",\n  ["end"] = 1\n}', wide.values)
+    local t = run("local t = C4:SetTimer(100000, function() end) T17 = t return t")
+    assert.truthy(t.values:match("^C4LuaTimer: 0x%x+$"), t.values) -- its type name, not tostring
+    run("T17:Cancel()")
     local f = run("return print, {}")
     assert.truthy(f.values:match("^function: 0x%x+\n{}$"), f.values)
   end)

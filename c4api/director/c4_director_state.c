@@ -20,6 +20,8 @@
 /* The State view lists the last events only: a driver that fires one every
  * second for a day must not grow each refresh's message. */
 #define EVENTS_SHOWN 50
+/* The same for a driver that adds variables by the thousand. */
+#define VARIABLES_SHOWN 500
 
 static void set_s(lua_State *J, const char *k, const char *v) {
   lua_pushstring(J, v ? v : "");
@@ -50,7 +52,7 @@ static void variables_rows(emu_ctx *ctx, void *data, lua_State *J) {
   lua_newtable(J);
   c4_project *p = ctx->project;
   c4_device *self = p ? p->self : NULL;
-  for (size_t i = 0; self && i < self->nvars; i++) {
+  for (size_t i = 0; self && i < self->nvars && i < VARIABLES_SHOWN; i++) {
     c4_var_push(J, &self->vars[i]);
     set_s(J, "name", self->vars[i].name);
     lua_rawseti(J, -2, (int)i + 1);
