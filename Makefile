@@ -39,7 +39,8 @@ MODULE_EXTRA += emulator/emu_httpdev.c
 MODULE_EXTRA += emulator/emu_netspec.c
 FRONTS  += $(MODULE_EXTRA)
 # issue 15: the console, in the binary only
-CONSOLE := emulator/emu_console.c emulator/emu_pretty.c
+# issue 17: emu_pretty.c is core now (the web console's Lua tab prints with it)
+CONSOLE := emulator/emu_console.c
 FRONTS  += $(CONSOLE)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)

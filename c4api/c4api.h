@@ -145,4 +145,13 @@ extern const c4_family c4_family_parsexml;    /* lua/c4_parsexml.c: C4:ParseXml 
 extern const c4_family c4_family_netbind;  /* netbind/c4_netbind.c: NetConnect & co */
 extern const c4_family c4_family_serial;   /* netbind/c4_serial.c: SendToSerial */
 
+/* issue 17: what the web console asks of the Director (director/c4_director_state.c) */
+/* Sets the driver's variable `name` (or id, in digits) as programming would:
+ * SetVariable, then OnVariableChanged.  False with the reason in why (a
+ * read-only variable, no such variable). */
+bool c4_director_set_variable(emu_ctx *ctx, const char *name, const char *value, char *why,
+                              size_t whylen);
+/* Pushes onto J {name = true} for every property SetPropertyAttribs hid. */
+void c4_push_hidden_properties(emu_ctx *ctx, lua_State *J);
+
 #endif

@@ -132,6 +132,8 @@ void emu_note_counted(emu_ctx *ctx, emu_note_kind kind, const char *key, const c
     __attribute__((format(printf, 4, 5)));
 /* Name of a note kind: "init-rule", "missing-api", "not-provided". */
 const char *emu_note_kind_name(emu_note_kind kind);
+/* issue 17: its level: "warning" (discouraged calls) or "error" (the rest). */
+const char *emu_note_level_name(emu_note_kind kind);
 
 /* ---- calling into the driver ------------------------------------------- */
 /*

@@ -54,7 +54,6 @@ struct emu_console {
 
 static emu_console *the_console; /* readline's callbacks carry no user data */
 
-int emu_pretty(lua_State *L);
 
 /* ---- output ------------------------------------------------------------ */
 

@@ -295,4 +295,12 @@ void emu_coverage_push(emu_ctx *ctx, lua_State *L);
  * the name ends in ".out".  Returns 0, or -1 with errno set. */
 int emu_coverage_write(const char *file);
 
+/* issue 17: the consoles' one printer (emu_pretty.c); Lua C functions, to
+ * call protected.  emu_pretty: the values tab-separated (terminal console);
+ * emu_pretty_lines: one per line, top-level strings quoted (web console). */
+int emu_pretty(lua_State *L);
+int emu_pretty_lines(lua_State *L);
+/* Pushes d:notes()'s list: {{kind=, level=, text=, count=}, ...} (emu_log.c). */
+void emu_notes_push(emu_ctx *ctx, lua_State *L);
+
 #endif

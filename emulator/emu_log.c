@@ -144,6 +144,27 @@ const char *emu_note_kind_name(emu_note_kind kind) {
   return "note";
 }
 
+const char *emu_note_level_name(emu_note_kind kind) {
+  return kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error";
+}
+
+void emu_notes_push(emu_ctx *ctx, lua_State *L) {
+  struct emu_host *h = ctx->host;
+  lua_createtable(L, (int)h->nnotes, 0);
+  for (size_t i = 0; i < h->nnotes; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, emu_note_level_name(h->notes[i].kind));
+    lua_setfield(L, -2, "level");
+    lua_pushstring(L, h->notes[i].text);
+    lua_setfield(L, -2, "text");
+    lua_pushinteger(L, h->notes[i].count);
+    lua_setfield(L, -2, "count");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+}
+
 void emu_record_error(emu_ctx *ctx, const char *where, const char *msg, const char *tb) {
   struct emu_host *h = ctx->host;
   h->errors = grow(h->errors, &h->caperrors, h->nerrors, sizeof *h->errors);

@@ -570,21 +570,7 @@ static int d_unseen_errors(lua_State *L) {
 
 /* d:notes() → list of {kind="init-rule"|"missing-api"|"not-provided", level="error"|"warning", text=, count=} */
 static int d_notes(lua_State *L) {
-  struct emu_host *h = emu_mdriver_check(L, 1)->ctx->host;
-  lua_createtable(L, (int)h->nnotes, 0);
-  for (size_t i = 0; i < h->nnotes; i++) {
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, emu_note_kind_name(h->notes[i].kind));
-    lua_setfield(L, -2, "kind");
-    /* issue 15: discouraged calls are warnings, forbidden ones errors */
-    lua_pushstring(L, h->notes[i].kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error");
-    lua_setfield(L, -2, "level");
-    lua_pushstring(L, h->notes[i].text);
-    lua_setfield(L, -2, "text");
-    lua_pushinteger(L, h->notes[i].count);
-    lua_setfield(L, -2, "count");
-    lua_rawseti(L, -2, (int)i + 1);
-  }
+  emu_notes_push(emu_mdriver_check(L, 1)->ctx, L);
   return 1;
 }
 

@@ -226,14 +226,8 @@ static int d_variables(lua_State *L) {
   c4_device *self = ctx_of(L)->project->self;
   lua_createtable(L, 0, (int)self->nvars);
   for (size_t i = 0; i < self->nvars; i++) {
-    const c4_var *v = &self->vars[i];
-    lua_createtable(L, 0, 5);
-    set_num(L, "id", (lua_Number)v->id);
-    set_str(L, "value", v->value);
-    set_str(L, "type", v->type);
-    set_bool(L, "readonly", v->readonly);
-    set_bool(L, "hidden", v->hidden);
-    lua_setfield(L, -2, v->name);
+    c4_var_push(L, &self->vars[i]);
+    lua_setfield(L, -2, self->vars[i].name);
   }
   return 1;
 }
@@ -246,10 +240,9 @@ static const char *value_arg(lua_State *L, int i) {
 /* Sets var of device dev as someone other than its driver would. */
 static int set_from_outside(lua_State *L, emu_ctx *ctx, c4_device *d, c4_var *v, int value_idx) {
   const char *value = value_arg(L, value_idx);
-  if (v->readonly && d->ctx)
-    return luaL_error(L, "variable '%s' is read-only: programming cannot set it (only the "
-                      "driver itself, with C4:SetVariable)", v->name);
-  c4_var_set(ctx->project, d, v, value, true);
+  char why[256];
+  if (!c4_var_set_programming(ctx->project, d, v, value, why, sizeof why))
+    return luaL_error(L, "%s", why);
   return 0;
 }
 

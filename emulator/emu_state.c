@@ -1,8 +1,9 @@
 /*
  * emu_state.c — the sections of the console's State view.  The host shows
- * its own (driver timers, open native handles); API families add theirs with
- * emu_state_section_add (servers now; variables, events, proxy messages and
- * network bindings when their families land).  A section is a name, its
+ * its own (driver timers, open native handles, the notes); API families add
+ * theirs with emu_state_section_add (servers, TCP objects, the Director's
+ * variables, events and project; proxy messages and network bindings when
+ * their families land).  A section is a name, its
  * columns and a function that pushes the rows: the console renders every
  * section the same way, so a new one needs no change to the page.
  */
@@ -95,6 +96,12 @@ static void handles_rows(emu_ctx *ctx, void *data, lua_State *L) {
   }
 }
 
+/* issue 17: the findings d:notes() and `c4emu check` report, as they come. */
+static void notes_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  (void)data;
+  emu_notes_push(ctx, L);
+}
+
 static void push_section(emu_ctx *ctx, lua_State *L, const char *name, const char *columns,
                          emu_state_fn fn, void *data, int index) {
   lua_createtable(L, 0, 3);
@@ -121,6 +128,7 @@ void emu_state_push_sections(emu_ctx *ctx, lua_State *L) {
   int n = 0;
   push_section(ctx, L, "timers", "kind,in_ms,due_ms,period_ms", timers_rows, NULL, ++n);
   push_section(ctx, L, "handles", "kind,open", handles_rows, NULL, ++n);
+  push_section(ctx, L, "notes", "kind,level,text,count", notes_rows, NULL, ++n);
   for (size_t i = 0; i < h->nsections; i++)
     push_section(ctx, L, h->sections[i].name, h->sections[i].columns, h->sections[i].fn,
                  h->sections[i].data, ++n);

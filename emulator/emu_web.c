@@ -413,6 +413,7 @@ void emu_web_stop(emu_web *w) {
   free(w->batch);
   free(w->capture);
   free(w->xml);
+  free(w->hidden_sent);
   lua_close(w->J);
   free(w);
 }

@@ -30,8 +30,5 @@ void emu_web_refresh(emu_web *w);
  * or a chunk's results.  Pushes onto J a table {ok=, values=, error=} where
  * values is the results pretty-printed, one per line. */
 void emu_web_run_lua(emu_ctx *ctx, const char *code, size_t len, lua_State *J);
-/* Appends a readable rendering of the value at idx of L (tables expanded,
- * sorted keys, cycles and depth bounded) to the buffer b of another state. */
-void emu_web_pretty(lua_State *L, int idx, luaL_Buffer *b);
 
 #endif

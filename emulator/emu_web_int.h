@@ -61,6 +61,8 @@ struct emu_web {
   size_t ncapture;
   bool capturing;
   uint64_t advance_ms;
+  /* issue 17 */
+  char *hidden_sent;     /* the hidden properties last sent, "a\nb\n" (NULL: none sent) */
 };
 
 

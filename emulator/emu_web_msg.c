@@ -133,6 +133,28 @@ static int push_props(emu_web *w, bool all) {
   return changed;
 }
 
+/* Pushes onto J {name = true} for the properties SetPropertyAttribs hid,
+ * and returns whether that differs from what the pages were last sent. */
+static bool push_hidden(emu_web *w) {
+  lua_State *J = w->J;
+  c4_push_hidden_properties(w->ctx, J);
+  /* The names in table order: the same set in the same table gives the same text. */
+  char *now = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&now, &len);
+  if (!f) return true;
+  lua_pushnil(J);
+  while (lua_next(J, -2) != 0) {
+    lua_pop(J, 1);
+    fprintf(f, "%s\n", lua_tostring(J, -1));
+  }
+  fclose(f);
+  bool changed = !w->hidden_sent || strcmp(w->hidden_sent, now) != 0;
+  free(w->hidden_sent);
+  w->hidden_sent = now;
+  return changed;
+}
+
 static void push_state(emu_web *w) {
   emu_ctx *ctx = w->ctx;
   lua_State *J = w->J;
@@ -154,14 +176,17 @@ static void push_state(emu_web *w) {
 void emu_web_refresh(emu_web *w) {
   if (!w || !w->clients) return;
   emu_web_flush_log(w);
-  if (push_props(w, false) > 0) {
-    lua_createtable(w->J, 0, 2);
+  int changed = push_props(w, false);
+  bool hidden = push_hidden(w);
+  if (changed > 0 || hidden) {
+    lua_createtable(w->J, 0, 3);
     set_str(w->J, "t", "props");
-    lua_insert(w->J, -2);
+    lua_insert(w->J, -3);
+    lua_setfield(w->J, -3, "hidden"); /* a hidden set is sent whole, values changed only */
     lua_setfield(w->J, -2, "props");
     emu_web_send_top(w, NULL);
   } else {
-    lua_pop(w->J, 1);
+    lua_pop(w->J, 2);
   }
   push_state(w);
   emu_web_send_top(w, NULL);
@@ -186,6 +211,8 @@ void emu_web_send_hello(emu_web *w, web_client *c) {
   set_str(J, "xml", w->xml);
   push_props(w, true);
   lua_setfield(J, -2, "props");
+  c4_push_hidden_properties(ctx, J); /* what the others were sent stays theirs */
+  lua_setfield(J, -2, "hidden");
   size_t from = h->nlog > WEB_LOG_HELLO ? h->nlog - WEB_LOG_HELLO : 0;
   lua_createtable(J, (int)(h->nlog - from), 0);
   for (size_t i = from; i < h->nlog; i++)
@@ -271,6 +298,26 @@ static void do_command(emu_web *w, web_client *c, int t) {
   emu_web_send_top(w, c);
 }
 
+/* issue 17: a variable set as programming sets it (d:set_variable does the
+ * same): SetVariable, then the driver's OnVariableChanged. */
+static void do_set_variable(emu_web *w, web_client *c, int t) {
+  lua_State *J = w->J;
+  const char *name = field_str(J, t, "name");
+  lua_getfield(J, t, "value");
+  const char *value = lua_isstring(J, -1) ? lua_tostring(J, -1) : NULL;
+  if (!name || !value) return fail_result(w, c, t, "set_variable", "set_variable needs a name and a value");
+  char why[256];
+  emu_log(w->ctx, EMU_LOG_INFO, "[c4emu] web console: set variable \"%s\" to \"%s\"", name, value);
+  begin_capture(w);
+  bool ok = c4_director_set_variable(w->ctx, name, value, why, sizeof why);
+  begin_result(w, t, "set_variable");
+  end_capture(w);
+  lua_pushboolean(J, ok);
+  lua_setfield(J, -2, "ok");
+  if (!ok) set_str(J, "error", why);
+  emu_web_send_top(w, c);
+}
+
 static void do_lua(emu_web *w, web_client *c, int t) {
   lua_State *J = w->J;
   lua_getfield(J, t, "code");
@@ -327,6 +374,8 @@ void emu_web_handle_message(emu_web *w, web_client *c, const char *s, size_t n) 
       lua_setfield(J, -2, "ok");
       emu_web_send_top(w, c);
     }
+  } else if (type && strcmp(type, "set_variable") == 0) {
+    do_set_variable(w, c, t);
   } else if (type && strcmp(type, "command") == 0) {
     do_command(w, c, t);
   } else if (type && strcmp(type, "lua") == 0) {

@@ -113,7 +113,7 @@ describe("web console in Chromium", function()
            :format(js(code)))
     local out = b:wait_for("(() => { const v = document.querySelector('#lua-out .values'); return v && v.textContent })()",
                            nil, "the Lua result")
-    assert.equal('{\n  hellos = 1,\n  level = 7,\n  list = {\n    [1] = 1,\n    [2] = 2\n  }\n}', out)
+    assert.equal('{hellos = 1, level = 7, list = {1, 2}}', out)
     assert.truthy(b:eval("document.querySelector('#lua-out .output').textContent"):find("from the Lua tab", 1, true))
     -- A mistake shows as an error beside its code.
     b:eval("document.querySelector('#lua-code').value = 'return nosuch.field'; document.querySelector('#lua-run').click()")
@@ -154,6 +154,68 @@ describe("web console in Chromium", function()
     assert.truthy(b:eval("document.querySelector('#clock').textContent"):find("real time", 1, true))
     assert.is_true(b:eval("document.querySelector('#advance').classList.contains('hidden')"))
     shot("state")
+  end)
+
+  -- issue 17: the Director in the State view and the Properties view.
+  local function cell(section, row_text, col)
+    return ("(() => { const r = [...document.querySelectorAll('[data-section=\"%s\"] tbody tr')]" ..
+            ".find(r => r.textContent.includes(%s)); return r && r.children[%d].textContent })()")
+           :format(section, js(row_text), col)
+  end
+
+  it("lists the driver's variables, the project and its proxies in the State view", function()
+    tab("state")
+    -- columns: id, name, value, type, readonly, hidden
+    assert.equal("20", b:wait_for(cell("variables", "TARGET", 2), nil, "TARGET in the variables section"))
+    assert.equal("1001", b:eval(cell("variables", "TARGET", 0)))
+    assert.equal("NUMBER", b:eval(cell("variables", "TARGET", 3)))
+    assert.equal("true", b:eval(cell("variables", "FIRMWARE", 4)))
+    -- columns: kind, id, name, room, detail
+    assert.equal("100", b:eval(cell("project", "this driver", 1)))
+    assert.equal("Living Room", b:eval(cell("project", "this driver", 3)))
+    assert.equal("Web Console Light", b:eval(cell("project", "light_v2", 2)))
+    assert.truthy(b:eval(cell("project", "controller", 4)):find("IP 127.0.0.1, MAC 000FFF0C4E01", 1, true))
+  end)
+
+  it("sets a variable as programming does: OnVariableChanged in the log; read-only refused", function()
+    tab("state")
+    b:wait_for("[...document.querySelectorAll('#var-name option')].some(o => o.value === 'TARGET')", nil,
+               "TARGET in the variable form")
+    b:eval("document.querySelector('#var-name').value = 'TARGET'; document.querySelector('#var-value').value = '23';" ..
+           "document.querySelector('#var-set').click()")
+    b:wait_for("document.querySelector('#var-result').textContent.includes('OnVariableChanged TARGET = 23')", nil,
+               "the form's result")
+    b:wait_for(("%s === '23'"):format(cell("variables", "TARGET", 2)), nil, "TARGET = 23 in the section")
+    b:eval("document.querySelector('#var-name').value = 'FIRMWARE'; document.querySelector('#var-value').value = '9';" ..
+           "document.querySelector('#var-set').click()")
+    b:wait_for("document.querySelector('#var-result').textContent.includes('read-only')", nil, "the refusal")
+    assert.is_true(b:eval("document.querySelector('#var-result').classList.contains('error')"))
+    assert.equal("1.0", b:eval(cell("variables", "FIRMWARE", 2)))
+    shot("state-director")
+    tab("log")
+    log_has("OnVariableChanged TARGET = 23")
+    assert.is_false(b:eval("[...document.querySelectorAll('#log .line')].some(l => l.textContent.includes('OnVariableChanged FIRMWARE'))"))
+  end)
+
+  it("shows an event the driver fires, and hides a property the driver hides", function()
+    tab("actions")
+    b:eval("document.querySelector('[data-action=Ring]').click()")
+    tab("state")
+    -- columns: time_ms, id, name, device
+    assert.equal("1", b:wait_for(cell("events fired", "Doorbell", 1), nil, "the Doorbell event"))
+    assert.equal("100", b:eval(cell("events fired", "Doorbell", 3)))
+    local shown = "!document.querySelector('[data-prop-row=Gain]').classList.contains('hidden')"
+    assert.is_true(b:eval(shown))
+    tab("actions")
+    b:eval("document.querySelector('[data-action=HideGain]').click()")
+    tab("properties")
+    b:wait_for("document.querySelector('[data-prop-row=Gain]').offsetParent === null", nil, "Gain hidden")
+    assert.is_true(b:eval("document.querySelector('[data-prop-row=Volume]').offsetParent !== null"))
+    shot("properties-hidden")
+    tab("actions")
+    b:eval("document.querySelector('[data-action=ShowGain]').click()")
+    tab("properties")
+    b:wait_for(shown, nil, "Gain shown again")
   end)
 
   it("refuses the page's files to a request without the token", function()

@@ -192,41 +192,42 @@ describe("web console requests", function()
   end)
 end)
 
-describe("web console Lua tab", function()
-  local c, s
+-- One console and one WebSocket for a describe block (k.c, k.s, set up lazily).
+local function console_for_block()
+  local k = {}
   lazy_setup(function()
-    c = W.start(DRIVER)
-    s = W.websocket(c.port, c.token)
+    k.c = W.start(DRIVER)
+    k.s = W.websocket(k.c.port, k.c.token)
   end)
   lazy_teardown(function()
-    s.close()
-    assert.equal(0, (c.stop()))
+    k.s.close()
+    assert.equal(0, (k.c.stop()))
   end)
+  return k
+end
+
+describe("web console Lua tab", function()
+  local k = console_for_block()
 
   -- Runs code; returns the decoded result message (and the State after it).
-  local cjson = require "cjson"
-  local id = 0
   local function run(code)
-    id = id + 1
-    s.write(W.frame(cjson.encode({ t = "lua", id = id, code = code })))
-    local found, state
-    W.run_until(function()
-      for _, text in ipairs(W.take_messages(s)) do
-        local m = cjson.decode(text)
-        if m.t == "result" and m.id == id then found = m end
-        if m.t == "state" and found then state = m end
-      end
-      return state ~= nil
-    end, 20000, "result " .. id)
-    return found, state
+    local found, seen = W.exchange(k.s, { t = "lua", code = code })
+    return found, seen[#seen]
   end
 
   it("pretty-prints tables with sorted keys, cycles, odd keys and non-data values", function()
     local r = run('local t = { b = 1, a = { 1, "two" } } t.self = t t["a key"] = true return t, nil, "x\\ny"')
     assert.is_true(r.ok)
     assert.equal(3, r.count)
-    assert.equal('{\n  a = {\n    [1] = 1,\n    [2] = "two"\n  },\n  ["a key"] = true,\n' ..
-                 '  b = 1,\n  self = <cycle>\n}\nnil\n"x\\ny"', r.values)
+    -- the terminal console's printer (emu_pretty.c): one line when it fits
+    assert.truthy(r.values:match('^{\n  a = {1, "two"},\n  %["a key"%] = true,\n  b = 1,\n' ..
+                                 '  self = <cycle: table 0x%x+>\n}\nnil\n"x\\ny"$'), r.values)
+    local wide = run('return { alpha = ("a"):rep(40), beta = ("b"):rep(40), ["end"] = 1 }')
+    assert.equal('{\n  alpha = "' .. ("a"):rep(40) .. '",\n  beta = "' .. ("b"):rep(40) ..
+                 '",\n  ["end"] = 1\n}', wide.values)
+    local t = run("local t = C4:SetTimer(100000, function() end) T17 = t return t")
+    assert.truthy(t.values:match("^C4LuaTimer: 0x%x+$"), t.values) -- its type name, not tostring
+    run("T17:Cancel()")
     local f = run("return print, {}")
     assert.truthy(f.values:match("^function: 0x%x+\n{}$"), f.values)
   end)
@@ -235,7 +236,13 @@ describe("web console Lua tab", function()
     local r = run('return setmetatable({ x = 1 }, { __index = function() error("no") end,' ..
                   ' __tostring = function() error("no") end, __pairs = error })')
     assert.is_true(r.ok)
-    assert.equal("{\n  x = 1\n}", r.values)
+    assert.equal("{x = 1}", r.values)
+    -- nor its globals: a redefined tostring or table.sort changes nothing
+    local g = run("SAVED = { tostring, table.sort } tostring = error table.sort = error " ..
+                  "return { b = 2, a = print }")
+    assert.is_true(g.ok)
+    assert.truthy(g.values:match("^{a = function: 0x%x+, b = 2}$"), g.values)
+    run("tostring, table.sort = SAVED[1], SAVED[2]")
   end)
 
   it("shows a statement's print output and a mistake's error, not counted as the driver's", function()
@@ -256,7 +263,7 @@ describe("web console Lua tab", function()
     local cjson = require "cjson"
     local row
     W.run_until(function()
-      for _, text in ipairs(W.take_messages(s)) do
+      for _, text in ipairs(W.take_messages(k.s)) do
         local m = cjson.decode(text)
         for _, sec in ipairs(m.t == "state" and m.sections or {}) do
           if sec.name == "TCP objects" and type(sec.rows[1]) == "table" then row = sec.rows[1] end
@@ -269,9 +276,16 @@ describe("web console Lua tab", function()
     run("TS:Close()")
   end)
 
-  it("cuts a deep table at depth 6", function()
+  it("cuts a deep table at depth 4, a long one at 100 entries, and the text at 256 KiB", function()
     local r = run("local t = {} local c = t for i = 1, 10 do c.n = {} c = c.n end return t")
-    assert.truthy(r.values:find("n = {...}", 1, true))
+    assert.equal("{n = {n = {n = {n = {...1 entry}}}}}", r.values)
+    local long = run("local t = {} for i = 1, 150 do t[i] = i end return t")
+    assert.truthy(long.values:find("100, ... 50 more\n}$"), long.values)
+    -- 100 x 100 strings of 100 bytes: 1 MB of text if it were all shown
+    local big = run("local s = ('x'):rep(100) local t = {} for i = 1, 100 do t[i] = {} " ..
+                    "for j = 1, 100 do t[i][j] = s end end return t")
+    assert.truthy(#big.values < 300 * 1024, #big.values)
+    assert.truthy(big.values:find("... (cut)", 1, true))
   end)
 end)
 
@@ -296,5 +310,81 @@ describe("web console against hostile clients", function()
     W.run_until(function() return ok.data:find('"t":"hello"', 1, true) ~= nil end, 10000, "hello")
     ok.close()
     assert.equal(0, (c.stop()))
+  end)
+end)
+
+-- issue 17: the Director's sections, the variable form and hidden properties.
+describe("web console and the Director", function()
+  local k = console_for_block()
+
+  local function send(msg) return W.exchange(k.s, msg) end
+  local function last_state(seen)
+    for i = #seen, 1, -1 do if seen[i].t == "state" then return seen[i] end end
+  end
+  local function section(state, name)
+    for _, sec in ipairs(state.sections) do if sec.name == name then return sec end end
+  end
+  local function row(sec, key, value)
+    for _, r in ipairs(type(sec.rows) == "table" and sec.rows or {}) do
+      if type(r) == "table" and r[key] == value then return r end
+    end
+  end
+
+  it("lists the driver's variables, the project with its proxy and the controller", function()
+    local _, seen = send({ t = "state" })
+    local st = last_state(seen)
+    local vars = section(st, "variables")
+    assert.same({ "id", "name", "value", "type", "readonly", "hidden" }, vars.columns)
+    local target = row(vars, "name", "TARGET")
+    assert.same({ id = 1001, name = "TARGET", value = "20", type = "NUMBER", readonly = false, hidden = false }, target)
+    assert.is_true(row(vars, "name", "FIRMWARE").readonly)
+    local proj = section(st, "project")
+    assert.equal(100, row(proj, "kind", "this driver").id)
+    assert.equal("Living Room", row(proj, "kind", "this driver").room)
+    local proxy = row(proj, "kind", "proxy")
+    assert.equal("Web Console Light", proxy.name)
+    assert.equal("light_v2, binding 5001, of device 100", proxy.detail)
+    assert.equal("IP 127.0.0.1, MAC 000FFF0C4E01", row(proj, "kind", "controller").detail)
+  end)
+
+  it("sets a writable variable as programming does, and refuses a read-only or unknown one", function()
+    local r, seen = send({ t = "set_variable", name = "TARGET", value = "23" })
+    assert.is_true(r.ok)
+    assert.truthy(r.output:find("OnVariableChanged TARGET = 23", 1, true), r.output)
+    assert.equal("23", row(section(last_state(seen), "variables"), "name", "TARGET").value)
+    r = send({ t = "set_variable", name = "1001", value = "24" }) -- by id
+    assert.truthy(r.output:find("OnVariableChanged TARGET = 24", 1, true), r.output)
+    r, seen = send({ t = "set_variable", name = "FIRMWARE", value = "9" })
+    assert.is_false(r.ok)
+    assert.equal("variable 'FIRMWARE' is read-only: programming cannot set it (only the driver itself, " ..
+                 "with C4:SetVariable)", r.error)
+    assert.equal("1.0", row(section(last_state(seen), "variables"), "name", "FIRMWARE").value)
+    r = send({ t = "set_variable", name = "NOSUCH", value = "1" })
+    assert.equal("the driver has no variable 'NOSUCH'", r.error)
+    r = send({ t = "set_variable", name = "TARGET" })
+    assert.equal("set_variable needs a name and a value", r.error)
+  end)
+
+  it("lists an event the driver fires, and the findings d:notes() would give", function()
+    local _, seen = send({ t = "command", command = "LUA_ACTION", params = { ACTION = "Ring" } })
+    local ev = row(section(last_state(seen), "events fired"), "name", "Doorbell")
+    assert.equal(1, ev.id)
+    assert.equal(100, ev.device)
+    send({ t = "lua", code = "return C4.NoSuchApiForTheNotes, C4.NoSuchApiForTheNotes" })
+    _, seen = send({ t = "state" })
+    local note = row(section(last_state(seen), "notes"), "kind", "not-provided")
+    assert.truthy(note.text:find("NoSuchApiForTheNotes", 1, true), note.text)
+    assert.equal("error", note.level)
+    assert.equal(2, note.count)
+  end)
+
+  it("sends the properties SetPropertyAttribs hides, and shows them again", function()
+    local function hidden_after(action)
+      local _, seen = send({ t = "command", command = "LUA_ACTION", params = { ACTION = action } })
+      for _, m in ipairs(seen) do if m.t == "props" and m.hidden then return m.hidden end end
+    end
+    assert.same({ Gain = true }, hidden_after("HideGain"))
+    assert.same({}, hidden_after("ShowGain"))
+    assert.is_nil(hidden_after("ShowGain")) -- nothing changed: nothing sent
   end)
 end)

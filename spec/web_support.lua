@@ -158,6 +158,29 @@ function M.take_messages(s)
   return out
 end
 
+-- Sends msg (a table; an id is added) on the open WebSocket s; returns its
+-- result and the messages read up to the State after it (the last one).  A
+-- "state" request is answered by the State alone.
+local exchange_id = 0
+function M.exchange(s, msg)
+  local cjson = require "cjson"
+  exchange_id = exchange_id + 1
+  local id = exchange_id
+  msg.id = id
+  s.write(M.frame(cjson.encode(msg)))
+  local found, seen, done = msg.t == "state" or nil, {}, false
+  M.run_until(function()
+    for _, text in ipairs(done and {} or M.take_messages(s)) do
+      local m = cjson.decode(text)
+      seen[#seen + 1] = m
+      if m.t == "result" and m.id == id then found = m end
+      if m.t == "state" and found then done = true break end
+    end
+    return done
+  end, 20000, "result " .. id)
+  return found, seen
+end
+
 -- An open WebSocket: upgrades on s and waits for 101; returns s.
 function M.websocket(port, token, opts)
   local s = M.connect(port, opts)

@@ -317,6 +317,7 @@ void c4_project_open(lua_State *L, emu_ctx *ctx) {
   add_props(p, p->driver_xml);
   p->next_device_id = OTHERS_FIRST_ID;
   for (size_t i = 0; i < decl->ndevices; i++) add_declared(L, p, &decl->devices[i]);
+  c4_director_state_open(ctx);
 }
 
 static void free_watches(c4_watch *w) { free(w); }
@@ -324,6 +325,7 @@ static void free_watches(c4_watch *w) { free(w); }
 void c4_project_free(emu_ctx *ctx) {
   c4_project *p = ctx->project;
   if (!p) return;
+  c4_director_state_close(ctx);
   for (size_t i = 0; i < p->ndevices; i++) {
     c4_device *d = p->devices[i];
     for (size_t k = 0; k < d->nvars; k++) var_clear(&d->vars[k]);

@@ -117,6 +117,17 @@ void c4_var_delete(c4_device *d, c4_var *v);
  * every listener gets OnWatchedVariableChanged on the next turn of the loop.
  */
 void c4_var_set(c4_project *p, c4_device *d, c4_var *v, const char *value, bool from_outside);
+/* The same from programming (c4_var_set with from_outside): a hosted
+ * driver's read-only variable is refused, false with the reason in why. */
+bool c4_var_set_programming(c4_project *p, c4_device *d, c4_var *v, const char *value, char *why,
+                            size_t whylen);
+/* issue 17: the State view's sections (c4_director_state.c), added when the
+ * project is built and removed before it is freed. */
+void c4_director_state_open(emu_ctx *ctx);
+/* Pushes {id=, value=, type=, readonly=, hidden=} for v (d:variables(), the
+ * State view's rows). */
+void c4_var_push(lua_State *L, const c4_var *v);
+void c4_director_state_close(emu_ctx *ctx);
 
 /* Appends a growing array's element; aborts on out of memory (like the host). */
 void *c4_grow(void *list, size_t *cap, size_t n, size_t elsize);

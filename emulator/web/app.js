@@ -65,10 +65,14 @@ const handlers = {
     document.title = "c4emu · " + (m.name || m.path);
     buildFromXml(m.xml || "");
     updateProps(m.props || {}, false);
+    hideProps(m.hidden || {});
     logLines.length = 0;
     addLog(list(m.log));
   },
-  props(m) { updateProps(m.props || {}, true); },
+  props(m) {
+    updateProps(m.props || {}, true);
+    if (m.hidden) hideProps(m.hidden);
+  },
   log(m) { addLog(list(m.lines)); },
   state(m) { renderState(m); },
   result(m) {
@@ -171,6 +175,13 @@ function updateProps(props, flash) {
     const row = input.closest("tr");
     if (flash && row) { row.classList.remove("flash"); void row.offsetWidth; row.classList.add("flash"); }
   }
+}
+
+// C4:SetPropertyAttribs(name, 1) hides a property from Composer; 0 shows it.
+// hidden is the whole set {name: true}.
+function hideProps(hidden) {
+  for (const row of document.querySelectorAll("#props tr[data-prop-row]"))
+    row.classList.toggle("hidden", hidden[row.dataset.propRow] === true);
 }
 
 // ---- actions and commands ----------------------------------------------------
@@ -312,6 +323,7 @@ function renderState(m) {
   $("#advance").classList.toggle("hidden", !m.virtual);
   const box = $("#sections");
   box.textContent = "";
+  updateVarChoices(list(m.sections).find((s) => s.name === "variables"));
   for (const s of list(m.sections)) {
     const cols = list(s.columns), rows = list(s.rows);
     box.append(el("h3", { text: `${s.name} (${rows.length})` }));
@@ -321,6 +333,33 @@ function renderState(m) {
     box.append(el("table", { class: "grid", "data-section": s.name }, el("thead", {}, head), el("tbody", {}, ...body)));
   }
 }
+// The Variables form: set one as programming would (SetVariable, then the
+// driver's OnVariableChanged); the emulator refuses a read-only one.
+function updateVarChoices(section) {
+  const sel = $("#var-name"), keep = sel.value;
+  const rows = section ? list(section.rows) : [];
+  const sig = rows.map((r) => r.name + (r.readonly ? "!" : "")).join("\n");
+  if (sel.dataset.sig === sig) return;
+  sel.dataset.sig = sig;
+  sel.textContent = "";
+  for (const r of rows) sel.append(el("option", { value: r.name, text: r.name + (r.readonly ? " (read-only)" : "") }));
+  if (rows.some((r) => r.name === keep)) sel.value = keep;
+  $("#var-form").classList.toggle("hidden", !rows.length);
+}
+$("#var-set").addEventListener("click", () => {
+  const name = $("#var-name").value, value = $("#var-value").value;
+  if (!name) return;
+  const out = $("#var-result");
+  out.textContent = "…";
+  request({ t: "set_variable", name, value }, (r) => {
+    let s = `${name} = "${value}": ${r.ok ? "ok" : "refused"}`;
+    if (r.error) s += "\n" + r.error;
+    if (r.output) s += "\n" + r.output.replace(/\n$/, "");
+    out.textContent = s;
+    out.classList.toggle("error", !r.ok);
+  });
+});
+
 function advance(ms) {
   request({ t: "advance", ms: Number(ms) }, (r) => { if (!r.ok) alert(r.error); });
 }
