@@ -23,6 +23,8 @@
 #include <lauxlib.h>
 #include <uv.h>
 
+#include "emu_conn.h"
+
 typedef struct emu_ctx emu_ctx;
 
 /* OS versions are packed as major<<16 | minor<<8 | patch (3.3.1 → 0x030301). */
@@ -227,6 +229,10 @@ bool emu_client_parked(emu_ctx *ctx, int client_port);
 const char *emu_config_info(emu_ctx *ctx, const char *tag);
 /* Text of <capabilities><name>, or NULL. */
 const char *emu_capability(emu_ctx *ctx, const char *name);
+/* issue 12: the <connections> of driver.xml (emu_conn.h), in document order,
+ * and the text of <config><serialsettings> (NULL when absent). */
+const emu_connection *emu_connections(emu_ctx *ctx, size_t *n);
+const char *emu_serial_settings(emu_ctx *ctx);
 
 /*
  * Resolves a driver-relative file path against the package folder, then the

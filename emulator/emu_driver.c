@@ -77,6 +77,14 @@ const char *emu_capability(emu_ctx *ctx, const char *name) {
   return find_tag(ctx->host->pkg.xml.caps, ctx->host->pkg.xml.ncaps, name);
 }
 
+/* issue 12 */
+const emu_connection *emu_connections(emu_ctx *ctx, size_t *n) {
+  *n = ctx->host->pkg.xml.nconnections;
+  return ctx->host->pkg.xml.connections;
+}
+
+const char *emu_serial_settings(emu_ctx *ctx) { return ctx->host->pkg.xml.serialsettings; }
+
 /* Properties: driver.xml defaults, then the --prop overrides. */
 static void fill_properties(emu_ctx *ctx) {
   lua_State *L = ctx->L;

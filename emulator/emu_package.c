@@ -421,6 +421,8 @@ static int load_driver_xml(emu_package *pkg, const char *path, bool c4i, char *e
   }
   int rc = emu_xml_parse(text, len, &pkg->xml, why, sizeof why);
   free(text);
+  if (rc == 0 && pkg->xml.conn_warnings)   /* issue 12: a <delimiter> that is not hex */
+    add_warning(pkg, "%.*s", (int)strcspn(pkg->xml.conn_warnings, "\n"), pkg->xml.conn_warnings);
   if (rc != 0 && c4i) return fail(err, errsz, "%s (legacy .c4i driver): %s", path, why);
   return rc == 0 ? 0 : fail(err, errsz, "driver.xml: %s", why);
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdbool.h>
 
+#include "emu_conn.h"
+
 typedef struct {
   char *name, *type, *deflt;
 } emu_prop;
@@ -31,6 +33,11 @@ typedef struct {
   size_t nconfig;
   emu_tagtext *caps;     /* <capabilities> children */
   size_t ncaps;
+  /* issue 12: <connections> and <config><serialsettings> (emu_xml_conn.c) */
+  emu_connection *connections;
+  size_t nconnections;
+  char *serialsettings;  /* the text as written, or NULL */
+  char *conn_warnings;   /* lines for the log (a delimiter that is not hex), or NULL */
 } emu_driver_xml;
 
 typedef struct {
@@ -55,6 +62,10 @@ void emu_package_free(emu_package *pkg);
 /* Parses driver.xml text.  Returns 0, or -1 with "line L, column C: why" in err. */
 int emu_xml_parse(const char *text, size_t len, emu_driver_xml *out, char *err, size_t errsz);
 void emu_xml_free(emu_driver_xml *x);
+/* issue 12: the second pass emu_xml_parse makes for <connections> and
+ * <serialsettings>; 0, or -1 when memory ran out.  The free is idempotent. */
+int emu_xml_connections(const char *text, size_t len, emu_driver_xml *x);
+void emu_xml_connections_free(emu_driver_xml *x);
 
 /* issue 14: whether a chunk is precompiled Lua (starts with ESC "Lua"), and
  * whether script bytes look like Lua source text rather than ciphertext. */

@@ -334,6 +334,7 @@ void emu_xml_free(emu_driver_xml *x) {
     free(x->caps[i].text);
   }
   free(x->caps);
+  emu_xml_connections_free(x);   /* issue 12 */
   *x = (emu_driver_xml){0};
 }
 
@@ -370,6 +371,11 @@ int emu_xml_parse(const char *text, size_t len, emu_driver_xml *out, char *err, 
     }
   }
   XML_ParserFree(st.parser);
+  /* issue 12: the connections, from a second pass over the accepted text */
+  if (rc == 0 && emu_xml_connections(text, len, out) != 0) {
+    snprintf(err, errsz, "line 1, column 1: out of memory reading <connections>");
+    rc = -1;
+  }
 
   /* Whatever was open when parsing stopped. */
   free(st.top_tag);
