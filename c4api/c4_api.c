@@ -35,6 +35,9 @@ static const c4_family *const families[] = {
     &c4_family_devices,
     &c4_family_propattribs,
     &c4_family_parsexml,
+    /* issue 11: proxies and bindings */
+    &c4_family_proxy,
+    &c4_family_bindings,
 };
 
 const c4_family *const *c4_families(size_t *n) {

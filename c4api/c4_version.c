@@ -175,7 +175,7 @@ static const c4_api_row api_rows[] = {
     {"FireEventByID", V(2, 8, 0), "reference §9"},
     {"AddEvent", V(2, 8, 0), "reference §9"},
     {"DeleteEvent", V(2, 8, 0), "reference §9"},
-    {"SendToProxy", 0, "reference §9"},
+    {"SendToProxy", V(1, 6, 0), "the proxy page: added in OS 1.6.0; default NOTIFY for binding >= 1000"},
     {"AddVariable", 0, "reference §9"},
     {"SetVariable", 0, "reference §9"},
     {"CallAsync", 0, "reference §9: runs after the calling code"},
@@ -255,6 +255,12 @@ static const c4_api_row callback_rows[] = {
     {"OnZigbee*", 0, "the reference names the family only"},
     {"OnReflashLockGranted", 0, "reference §7.2"},
     {"OnReflashLockRevoked", 0, "reference §7.2"},
+    /* issue 11: proxies and bindings (the DriverWorks proxy and binding pages) */
+    {"AddDynamicBinding", V(1, 6, 0), "(id, type, isProvider, name, class, hidden, autoBind)"},
+    {"RemoveDynamicBinding", V(1, 6, 0), "(id)"},
+    {"GetBoundProviderDevice", V(1, 6, 0), "a number, 0 when unbound (the page's example)"},
+    {"GetBoundConsumerDevices", V(1, 6, 0), "{[id] = name} or nil"},
+    {"GetBindingsByDevice", 0, "no page; the shape drivers in the wild read"},
 };
 
 /* The globals the host creates besides C4's methods. */

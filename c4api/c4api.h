@@ -125,5 +125,8 @@ extern const c4_family c4_family_events;      /* director/c4_events.c */
 extern const c4_family c4_family_devices;     /* director/c4_devices.c: device and project facts */
 extern const c4_family c4_family_propattribs; /* director/c4_propattribs.c: properties, UI */
 extern const c4_family c4_family_parsexml;    /* lua/c4_parsexml.c: C4:ParseXml */
+/* issue 11: proxies and bindings */
+extern const c4_family c4_family_proxy;       /* director/c4_proxy.c: SendToProxy */
+extern const c4_family c4_family_bindings;    /* director/c4_bindings.c: dynamic bindings, GetBound* */
 
 #endif

@@ -762,6 +762,8 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_httpdev_methods);
   /* issue 10: the Director */
   luaL_register(L, NULL, emu_director_methods);
+  /* issue 11: proxies and bindings */
+  luaL_register(L, NULL, emu_proxy_methods);
   lua_pop(L, 2);
   emu_httpdev_open(L);
 

@@ -71,6 +71,8 @@ int emu_mdriver_call(lua_State *L, emu_ctx *ctx, int first, int last, const char
 
 /* issue 10: the Director (emu_module_director.c) */
 extern const luaL_Reg emu_director_methods[];
+/* issue 11: proxies and bindings (emu_module_proxy.c) */
+extern const luaL_Reg emu_proxy_methods[];
 /* What c4emu.load's device=, controller= and devices= options declare.  The
  * strings are copies owned by the pool; emu_project_opts_free releases them. */
 typedef struct {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "director/c4_project.h"
+#include "director/c4_bindings.h"
 
 #define SELF_DEFAULT_ID   100
 #define OTHERS_FIRST_ID   200
@@ -354,6 +355,7 @@ void c4_project_free(emu_ctx *ctx) {
   free(p->props);
   for (size_t i = 0; i < p->nui; i++) free(p->ui_sent[i]);
   free(p->ui_sent);
+  c4_bindings_free(p);  /* issue 11 */
   c4_xml_free(p->driver_xml);
   free(p->controller_name);
   free(p->controller_ip);

@@ -90,6 +90,8 @@ typedef struct c4_project {
   struct c4_pending *pending;   /* OnWatchedVariableChanged calls not made yet */
   size_t npending, cappending;
   emu_sched *pending_entry;     /* the clock entry that makes them */
+  /* issue 11: bindings, links, proxy messages (c4_bindings.h) */
+  struct c4_bindings *bindings;
 } c4_project;
 
 /* Builds ctx->project from ctx->project_decl and the package's driver.xml.
