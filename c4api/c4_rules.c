@@ -80,6 +80,7 @@ static const struct {
     {"RemoveDynamicBinding", C4_RULE_DISCOURAGE},
     {"GetBoundProviderDevice", C4_RULE_DISCOURAGE},
     {"GetBoundConsumerDevices", C4_RULE_DISCOURAGE},
+    {"SendToDevice", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

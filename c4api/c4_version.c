@@ -261,6 +261,7 @@ static const c4_api_row callback_rows[] = {
     {"GetBoundProviderDevice", V(1, 6, 0), "a number, 0 when unbound (the page's example)"},
     {"GetBoundConsumerDevices", V(1, 6, 0), "{[id] = name} or nil"},
     {"GetBindingsByDevice", 0, "no page; the shape drivers in the wild read"},
+    {"SendToDevice", V(1, 6, 0), "(device, command, params [, allowEmpty] [, logCommand]) → ExecuteCommand"},
 };
 
 /* The globals the host creates besides C4's methods. */

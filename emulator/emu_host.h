@@ -32,6 +32,9 @@ typedef struct {
   bool deny_net;             /* --deny-net: outgoing HTTP to loopback only */
   /* issue 10: the emulated project (device, controller, other devices) */
   emu_project_decl project;
+  /* issue 11: a driver of a project file shares the world's loop and clock */
+  struct emu_world *world;   /* NULL: a driver on its own */
+  const char *name;          /* its name in the project ("tv"): log lines carry it */
 } emu_options;
 
 /* One captured log line. */
@@ -106,6 +109,9 @@ struct emu_host {
   struct emu_state_section { char *name, *columns; emu_state_fn fn; void *data; } *sections;
   size_t nsections, capsections;
   struct emu_web *web;
+  /* issue 11: a project's driver borrows the world's loop and clock */
+  struct emu_world *world;
+  char *own_name;           /* "[tv]" for log lines, or NULL */
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -187,6 +193,31 @@ void emu_wallclock_open(lua_State *L);
  * "2026-01-01" (UTC midnight) or seconds since the Unix epoch → ms.
  * Returns 0, or -1 if s is none of those. */
 int emu_epoch_parse(const char *s, int64_t *ms);
+
+/* issue 11: drops the clock entries ctx added (a project's driver going
+ * while the others stay). */
+void emu_clock_drop_ctx(emu_ctx *ctx);
+
+/* ---- projects of several drivers (emu_world.c), issue 11 ---------------- */
+/*
+ * A world owns the one loop and the one clock every driver of a project
+ * runs on (a context of its own that hosts no driver), and lists the drivers
+ * by name.  A driver joins it through emu_options.world; it then borrows the
+ * loop and the clock and leaves them alone when it goes.  The world is freed
+ * after its last driver.
+ */
+typedef struct emu_world {
+  emu_ctx *ctx;             /* the loop and the clock; no lua_State */
+  struct emu_world_driver { char *name; emu_ctx *ctx; } *drivers;
+  size_t n, cap;
+  int refs;                 /* its owner + one per driver */
+  int hops;                 /* messages in the chain being delivered (emu_message_hops) */
+} emu_world;
+emu_world *emu_world_new(bool virtual_clock, bool has_epoch, int64_t epoch_ms);
+/* Lists a loaded driver (it holds a reference until emu_world_remove). */
+void emu_world_add(emu_world *w, const char *name, emu_ctx *ctx);
+void emu_world_remove(emu_world *w, emu_ctx *ctx);   /* emu_driver_free calls it */
+void emu_world_release(emu_world *w);                /* the owner's reference */
 
 /* ---- subcommands (emulator/emu_cmd_<name>.c) ---------------------------- */
 /* issue 9 */

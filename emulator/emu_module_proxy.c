@@ -5,6 +5,7 @@
  *   d:proxy_messages([binding])  → {{binding=, command=, params=, kind=, time=}, ...}
  *                                  what C4:SendToProxy sent, in order; params is
  *                                  the table sent (strings) or the string param
+ *   d:device_messages([device]) → {{device=, command=, params=, time=}}: SendToDevice's
  *   d:from_proxy(binding, cmd [, params]) → ReceivedFromProxy(binding, cmd, params)'s
  *                                  results, as the proxy bound there would call it
  *   d:bind(binding, device, other_binding)   — Composer makes a connection:
@@ -31,20 +32,26 @@ static int binding_arg(lua_State *L, int i) {
   return (int)id;
 }
 
-/* d:proxy_messages([binding]) */
-static int d_proxy_messages(lua_State *L) {
+/* The messages recorded: SendToProxy's (device false) or SendToDevice's. */
+static int messages(lua_State *L, bool device) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
   if (!ctx->project) return luaL_error(L, "the driver has no project");
-  int only = lua_isnoneornil(L, 2) ? 0 : binding_arg(L, 2);
+  lua_Integer only = lua_isnoneornil(L, 2) ? 0 : luaL_checkinteger(L, 2);
   c4_bindings *b = c4_bindings_of(ctx);
   lua_newtable(L);
   int n = 0;
   for (size_t i = 0; i < b->nmsgs; i++) {
     const c4_proxy_msg *m = &b->msgs[i];
-    if (only && m->binding != only) continue;
+    if ((m->device != 0) != device) continue;
+    if (only && (device ? m->device : m->binding) != only) continue;
     lua_createtable(L, 0, 5);
-    lua_pushinteger(L, m->binding);
-    lua_setfield(L, -2, "binding");
+    if (device) {
+      lua_pushnumber(L, (lua_Number)m->device);
+      lua_setfield(L, -2, "device");
+    } else {
+      lua_pushinteger(L, m->binding);
+      lua_setfield(L, -2, "binding");
+    }
     lua_pushstring(L, m->command);
     lua_setfield(L, -2, "command");
     if (m->str_param) {
@@ -57,14 +64,22 @@ static int d_proxy_messages(lua_State *L) {
       }
     }
     lua_setfield(L, -2, "params");
-    lua_pushstring(L, m->notify ? "NOTIFY" : "COMMAND");
-    lua_setfield(L, -2, "kind");
+    if (!device) {
+      lua_pushstring(L, m->notify ? "NOTIFY" : "COMMAND");
+      lua_setfield(L, -2, "kind");
+    }
     lua_pushnumber(L, (lua_Number)m->ms);
     lua_setfield(L, -2, "time");
     lua_rawseti(L, -2, ++n);
   }
   return 1;
 }
+
+/* d:proxy_messages([binding]) */
+static int d_proxy_messages(lua_State *L) { return messages(L, false); }
+
+/* d:device_messages([device]) → {{device=, command=, params=, time=}}: SendToDevice's */
+static int d_device_messages(lua_State *L) { return messages(L, true); }
 
 /* d:from_proxy(binding, cmd [, params]) */
 static int d_from_proxy(lua_State *L) {
@@ -145,6 +160,7 @@ static int d_bindings(lua_State *L) {
 
 const luaL_Reg emu_proxy_methods[] = {
     {"proxy_messages", d_proxy_messages},
+    {"device_messages", d_device_messages},
     {"from_proxy", d_from_proxy},
     {"bind", d_bind},
     {"unbind", d_unbind},

@@ -73,6 +73,7 @@ void c4_bindings_free(c4_project *p) {
     }
     free(m->params);
   }
+  c4_inbox_free(b);
   free(b->list);
   free(b->links);
   free(b->msgs);

@@ -31,6 +31,7 @@ typedef struct {
 
 typedef struct {
   uint64_t ms;
+  int64_t device;         /* SendToDevice: the device; 0 for SendToProxy */
   int binding;
   char *command;
   bool notify;            /* kind: NOTIFY (true) or COMMAND */
@@ -48,6 +49,7 @@ typedef struct c4_bindings {
   size_t nmsgs, capmsgs;
   int *warned;            /* undeclared binding ids already warned about */
   size_t nwarned, capwarned;
+  struct c4_inbound *inbox; /* messages from other drivers not delivered yet */
 } c4_bindings;
 
 /* The project's bindings, built on first use (never NULL). */
@@ -63,6 +65,9 @@ c4_binding *c4_binding_find(emu_ctx *ctx, int id);
  * Returns NULL, or why it cannot (an unknown binding, already bound, ...). */
 const char *c4_binding_bind(emu_ctx *ctx, int id, int64_t other, int other_id);
 const char *c4_binding_unbind(emu_ctx *ctx, int id, int64_t other, int other_id);
+
+/* Frees the messages from other drivers not delivered yet (c4_proxy.c). */
+void c4_inbox_free(c4_bindings *b);
 
 /* Warns once per binding id that driver.xml does not declare `id` (what: the
  * API that used it). */
