@@ -34,7 +34,7 @@ MODULE_EXTRA += emulator/emu_device.c emulator/emu_devchan.c \
 # issue 13: HTTP fake devices
 MODULE_EXTRA += emulator/emu_httpdev.c
 # issue 11: proxies and bindings
-MODULE_EXTRA += emulator/emu_module_proxy.c
+MODULE_EXTRA += emulator/emu_module_proxy.c emulator/emu_module_project.c
 FRONTS  += $(MODULE_EXTRA)
 CORE    := $(filter-out $(FRONTS),$(wildcard emulator/*.c c4api/*.c c4api/*/*.c))
 CORE_O  := $(CORE:%.c=$(BUILD)/obj/%.o)
