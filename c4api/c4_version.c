@@ -223,6 +223,13 @@ static const c4_api_row api_rows[] = {
     {"GetDeviceDisplayName", 0, "safe-usage table only; no version given"},
     {"SendDataToUI", 0, "miscellaneous pages"},
     {"SendUIRequest", V(2, 9, 0), "miscellaneous pages"},
+    /* issue 11: proxies and bindings (the DriverWorks proxy and binding pages) */
+    {"AddDynamicBinding", V(1, 6, 0), "(id, type, isProvider, name, class, hidden, autoBind)"},
+    {"RemoveDynamicBinding", V(1, 6, 0), "(id)"},
+    {"GetBoundProviderDevice", V(1, 6, 0), "a number, 0 when unbound (the page's example)"},
+    {"GetBoundConsumerDevices", V(1, 6, 0), "{[id] = name} or nil"},
+    {"GetBindingsByDevice", 0, "no page; the shape drivers in the wild read"},
+    {"SendToDevice", V(1, 6, 0), "(device, command, params [, allowEmpty] [, logCommand]) → ExecuteCommand"},
 };
 
 /* The driver's global callbacks the reference names. */
@@ -255,13 +262,6 @@ static const c4_api_row callback_rows[] = {
     {"OnZigbee*", 0, "the reference names the family only"},
     {"OnReflashLockGranted", 0, "reference §7.2"},
     {"OnReflashLockRevoked", 0, "reference §7.2"},
-    /* issue 11: proxies and bindings (the DriverWorks proxy and binding pages) */
-    {"AddDynamicBinding", V(1, 6, 0), "(id, type, isProvider, name, class, hidden, autoBind)"},
-    {"RemoveDynamicBinding", V(1, 6, 0), "(id)"},
-    {"GetBoundProviderDevice", V(1, 6, 0), "a number, 0 when unbound (the page's example)"},
-    {"GetBoundConsumerDevices", V(1, 6, 0), "{[id] = name} or nil"},
-    {"GetBindingsByDevice", 0, "no page; the shape drivers in the wild read"},
-    {"SendToDevice", V(1, 6, 0), "(device, command, params [, allowEmpty] [, logCommand]) → ExecuteCommand"},
 };
 
 /* The globals the host creates besides C4's methods. */
