@@ -218,6 +218,12 @@ emu_world *emu_world_new(bool virtual_clock, bool has_epoch, int64_t epoch_ms);
 void emu_world_add(emu_world *w, const char *name, emu_ctx *ctx);
 void emu_world_remove(emu_world *w, emu_ctx *ctx);   /* emu_driver_free calls it */
 void emu_world_release(emu_world *w);                /* the owner's reference */
+/* `c4emu run|check project.lua` (emu_cmd_project.c): a path ending in .lua
+ * is a project file; the functions return the exit code. */
+bool emu_is_project_file(const char *path);
+int emu_project_run(const emu_options *base, bool once);
+int emu_project_check(const emu_options *base, const c4_osver *versions, size_t nv,
+                      const char *junit);
 
 /* ---- subcommands (emulator/emu_cmd_<name>.c) ---------------------------- */
 /* issue 9 */

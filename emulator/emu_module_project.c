@@ -76,35 +76,6 @@ static emu_ctx *driver_arg(lua_State *L, int pi, int i) {
   return d->ctx;
 }
 
-/* Binds consumer binding cid of c to provider binding pid of pr (both
- * sides' models, OnBindingChanged on both); NULL or why not. */
-static const char *bind_pair(emu_ctx *c, int cid, emu_ctx *pr, int pid, bool bind, char *why,
-                             size_t n) {
-  const c4_binding *cb = c4_binding_find(c, cid), *pb = c4_binding_find(pr, pid);
-  if (!cb || !pb) {
-    snprintf(why, n, "%s has no binding %d", !cb ? "the consumer" : "the provider", !cb ? cid : pid);
-    return why;
-  }
-  if (cb->provider || !pb->provider) {
-    snprintf(why, n, "binding %d of the consumer must be a consumer and binding %d of the "
-             "provider a provider ({consumer, id, provider, id})", cid, pid);
-    return why;
-  }
-  const char *e = bind ? c4_binding_bind(c, cid, pr->device_id, pid)
-                       : c4_binding_unbind(c, cid, pr->device_id, pid);
-  if (e) {
-    snprintf(why, n, "%s", e);
-    return why;
-  }
-  e = bind ? c4_binding_bind(pr, pid, c->device_id, cid)
-           : c4_binding_unbind(pr, pid, c->device_id, cid);
-  if (e) {
-    snprintf(why, n, "%s", e);
-    return why;
-  }
-  return NULL;
-}
-
 /* The drivers of p (at pi) in load order: pushes each d in turn to fn. */
 static int each_driver(lua_State *L, int pi, bool reverse, void (*fn)(lua_State *L, emu_ctx *ctx,
                        int d, void *ud), void *ud) {
@@ -158,7 +129,7 @@ static int p_init(lua_State *L) {
     for (int k = 1; k <= 4; k++) lua_rawgeti(L, b, k);
     emu_ctx *c = driver_arg(L, 1, b + 1), *pr = driver_arg(L, 1, b + 3);
     char why[200];
-    if (bind_pair(c, (int)lua_tointeger(L, b + 2), pr, (int)lua_tointeger(L, b + 4), true, why,
+    if (c4_binding_bind_pair(c, (int)lua_tointeger(L, b + 2), pr, (int)lua_tointeger(L, b + 4), true, why,
                   sizeof why))
       return luaL_error(L, "p:init: bindings[%d]: %s", i, why);
     lua_settop(L, bt);
@@ -241,7 +212,7 @@ static int bind_or_unbind(lua_State *L, bool bind) {
   emu_ctx *c = driver_arg(L, 1, 2), *pr = driver_arg(L, 1, 4);
   int cid = (int)luaL_checkinteger(L, 3), pid = (int)luaL_checkinteger(L, 5);
   char why[200];
-  if (bind_pair(c, cid, pr, pid, bind, why, sizeof why))
+  if (c4_binding_bind_pair(c, cid, pr, pid, bind, why, sizeof why))
     return luaL_error(L, "%s: %s", bind ? "p:bind" : "p:unbind", why);
   return 0;
 }

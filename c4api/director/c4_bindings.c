@@ -201,6 +201,28 @@ const char *c4_binding_unbind(emu_ctx *ctx, int id, int64_t other, int other_id)
   return NULL;
 }
 
+const char *c4_binding_bind_pair(emu_ctx *c, int cid, emu_ctx *pr, int pid, bool bind,
+                                 char *out, size_t n) {
+  const c4_binding *cb = c4_binding_find(c, cid), *pb = c4_binding_find(pr, pid);
+  if (!cb || !pb) {
+    snprintf(out, n, "the %s has no binding %d", !cb ? "consumer" : "provider", !cb ? cid : pid);
+    return out;
+  }
+  if (cb->provider || !pb->provider) {
+    snprintf(out, n, "binding %d of the consumer must be a consumer and binding %d of the "
+             "provider a provider ({consumer, id, provider, id})", cid, pid);
+    return out;
+  }
+  const char *e = bind ? c4_binding_bind(c, cid, pr->device_id, pid)
+                       : c4_binding_unbind(c, cid, pr->device_id, pid);
+  if (!e)
+    e = bind ? c4_binding_bind(pr, pid, c->device_id, cid)
+             : c4_binding_unbind(pr, pid, c->device_id, cid);
+  if (!e) return NULL;
+  snprintf(out, n, "%s", e);
+  return out;
+}
+
 /* C4:AddDynamicBinding(idBinding, strType, bIsProvider, strName, strClass, bHidden, bAutoBind)
  * strType is "CONTROL" or "PROXY".  Adding an id that driver.xml declares
  * warns and changes nothing; adding a dynamic id again replaces it (drivers

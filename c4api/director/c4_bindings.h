@@ -66,6 +66,12 @@ c4_binding *c4_binding_find(emu_ctx *ctx, int id);
 const char *c4_binding_bind(emu_ctx *ctx, int id, int64_t other, int other_id);
 const char *c4_binding_unbind(emu_ctx *ctx, int id, int64_t other, int other_id);
 
+/* Binds (or unbinds) consumer binding cid of the hosted driver c and
+ * provider binding pid of the hosted driver pr of the same project: both
+ * models, OnBindingChanged on both sides.  NULL, or why not (in out). */
+const char *c4_binding_bind_pair(emu_ctx *c, int cid, emu_ctx *pr, int pid, bool bind,
+                                 char *out, size_t n);
+
 /* Frees the messages from other drivers not delivered yet (c4_proxy.c). */
 void c4_inbox_free(c4_bindings *b);
 
