@@ -82,6 +82,15 @@ emu_ctx *emu_peer_driver(emu_ctx *ctx, int64_t device_id) {
   return NULL;
 }
 
+emu_ctx *emu_peer_at(emu_ctx *ctx, size_t i) {
+  emu_world *w = ctx->host->world;
+  for (size_t k = 0; w && k < w->n; k++) {
+    if (w->drivers[k].ctx == ctx) continue;
+    if (i-- == 0) return w->drivers[k].ctx;
+  }
+  return NULL;
+}
+
 int emu_message_hops(emu_ctx *ctx) {
   return ctx->host->world ? ctx->host->world->hops : 0;
 }

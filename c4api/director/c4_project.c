@@ -46,6 +46,13 @@ c4_device *c4_project_device(c4_project *p, int64_t id) {
   return NULL;
 }
 
+c4_project *c4_project_of_device(emu_ctx *ctx, int64_t id, c4_device **d) {
+  emu_ctx *peer = emu_peer_driver(ctx, id);
+  c4_project *p = peer && peer->project ? peer->project : ctx->project;
+  *d = c4_project_device(p, id);
+  return p;
+}
+
 const c4_room *c4_project_room(const c4_project *p, int64_t id) {
   for (size_t i = 0; p && i < p->nrooms; i++)
     if (p->rooms[i].id == id) return &p->rooms[i];
