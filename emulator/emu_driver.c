@@ -356,8 +356,42 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value) {
 
 const char *emu_phase_name(emu_phase p) { return phase_names[p]; }
 
+/* issue 11: ":proxy 5001 ON [KEY=value ...]" — ReceivedFromProxy as the proxy
+ * bound there would call it (values are strings, as in a BindMessage). */
+static void console_proxy(emu_ctx *ctx, const char *args) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", args);
+  char *save = NULL, *id = strtok_r(buf, " \t", &save), *cmd = strtok_r(NULL, " \t", &save);
+  char *end = NULL;
+  long binding = id ? strtol(id, &end, 10) : 0;
+  if (!cmd || binding <= 0 || *end) {
+    emu_log(ctx, EMU_LOG_ERROR, "[c4emu] usage: :proxy BINDING COMMAND [KEY=value ...]");
+    return;
+  }
+  if (!emu_push_global_fn(ctx, "ReceivedFromProxy")) {
+    emu_log(ctx, EMU_LOG_ERROR, "[c4emu] the driver has no ReceivedFromProxy function");
+    return;
+  }
+  lua_State *L = ctx->L;
+  lua_pushinteger(L, (lua_Integer)binding);
+  lua_pushstring(L, cmd);
+  lua_newtable(L);
+  for (char *kv; (kv = strtok_r(NULL, " \t", &save)) != NULL;) {
+    char *eq = strchr(kv, '=');
+    if (!eq) continue;
+    lua_pushlstring(L, kv, (size_t)(eq - kv));
+    lua_pushstring(L, eq + 1);
+    lua_settable(L, -3);
+  }
+  emu_pcall(ctx, 3, 0, "ReceivedFromProxy");
+}
+
 /* The console: "= expr" and bare expressions print their values. */
 void emu_console_line(emu_ctx *ctx, const char *line) {
+  if (strncmp(line, ":proxy", 6) == 0 && (line[6] == ' ' || line[6] == '\0')) {
+    console_proxy(ctx, line + 6);   /* issue 11 */
+    return;
+  }
   lua_State *L = ctx->L;
   int top = lua_gettop(L);
   const char *src = line[0] == '=' ? line + 1 : line;

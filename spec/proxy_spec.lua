@@ -160,3 +160,15 @@ describe("bindings", function()
     assert.is_nil(d:eval("return C4:GetBindingsByDevice(12345)"))
   end)
 end)
+
+describe("the console's :proxy", function()
+  it("calls ReceivedFromProxy(binding, command, {KEY = value}) as the proxy would", function()
+    local p = io.popen("(printf ':proxy 5001 SET_LEVEL LEVEL=40\\n= LEVEL\\n:proxy nope\\n'; sleep 1) | " ..
+      "timeout -s TERM 2 script -qfec '" .. S.build .. "/c4emu run " .. S.folder("proxy_light") ..
+      "' /dev/null 2>&1")
+    local out = p:read("*a"):gsub("\27%[[%d;]*m", "")
+    p:close()
+    assert.matches("INFO%s+40", out)
+    assert.matches("usage: :proxy BINDING COMMAND", out)
+  end)
+end)
