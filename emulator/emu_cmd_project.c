@@ -234,10 +234,16 @@ int emu_project_run(const emu_options *base, bool once) {
       drain(w);
     }
     for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&sigs[i], NULL);
+    emu_log(ctx[0], EMU_LOG_INFO, "[c4emu] a signal came: shutting the project down");
   }
 out:
   for (size_t k = pf->n; k-- > 0;)
     if (ctx[k]) emu_driver_destroy(ctx[k], "DIT_LOADED");
+  size_t nerr = 0;
+  for (size_t k = 0; k < pf->n; k++) nerr += ctx[k] ? ctx[k]->host->nerrors : 0;
+  if (rc == 0)
+    emu_log(ctx[0], EMU_LOG_INFO, "[c4emu] project stopped; %zu driver error%s", nerr,
+            nerr == 1 ? "" : "s");
   for (size_t k = pf->n; k-- > 0;)
     if (ctx[k]) emu_driver_free(ctx[k]);
   emu_world_release(w);

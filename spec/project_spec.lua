@@ -156,6 +156,16 @@ describe("c4emu run|check project.lua", function()
     S.cli_refuses("check " .. dir .. "/who.lua", "no driver 'zz'")
   end)
 
+  it("shuts every driver down cleanly on SIGTERM", function()
+    local p = io.popen("timeout --preserve-status -s TERM 0.5 " .. S.build ..
+      "/c4emu run fixtures/projects/hall.lua </dev/null 2>&1; echo \"exit=$?\"")
+    local out = p:read("*a")
+    p:close()
+    assert.matches("shutting the project down", out)
+    assert.matches("project stopped; 0 driver errors", out)
+    assert.matches("exit=0", out)
+  end)
+
   it("checks every driver of the project", function()
     local out, code = S.cli("check fixtures/projects/hall.lua")
     assert.equal(0, code, out)
