@@ -272,6 +272,16 @@ static int project_load(lua_State *L) {
   }
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
+  static const char *const per_driver[] = {"device", "devices", "properties", "world", "name", NULL};
+  for (int i = 0; per_driver[i]; i++) {
+    lua_getfield(L, 2, per_driver[i]);
+    bool set = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (set)
+      return luaL_error(L, "c4emu.project: opts.%s is per driver: set it in the project "
+                        "(drivers.x.id / room / properties); the other drivers are its devices",
+                        per_driver[i]);
+  }
   lua_getfield(L, 1, "drivers");          /* 3 */
   if (!lua_istable(L, 3)) return luaL_error(L, "c4emu.project: drivers must be a table");
   const char *names[MAX_DRIVERS];

@@ -83,6 +83,9 @@ describe("c4emu.project", function()
     local n = #p.drivers.keypad:proxy_messages() + #p.drivers.light:proxy_messages()
     assert.is_true(n > 10 and n < 200, "messages: " .. n)
     assert.truthy(p.drivers.keypad:logged("a send cycle") or p.drivers.light:logged("a send cycle"))
+    -- inside an advance too
+    p.drivers.keypad:command("ECHO", {})
+    p:advance(10)
     -- and the project still answers
     p.drivers.keypad:command("PRESS", {})
     p:settle()
@@ -123,6 +126,8 @@ describe("c4emu.project", function()
     assert.matches("c4emu.project: .*syntax.lua", S.raised(c4emu.project, dir .. "/syntax.lua"))
     assert.matches("driver 'x'", S.raised(c4emu.project, {drivers = {x = {path = "no/such/driver"}}}))
     assert.matches("drivers.x.path must be a string", S.raised(c4emu.project, {drivers = {x = {}}}))
+    assert.matches("opts.devices is per driver", S.raised(c4emu.project, "fixtures/projects/hall.lua",
+                   {devices = {}}))
     assert.matches("has no binding 9", S.raised(c4emu.project, {
       drivers = {a = {path = "fixtures/drivers/keypad"}, b = {path = "fixtures/drivers/proxy_light"}},
       bindings = {{"a", 9, "b", 2}}}))
