@@ -390,6 +390,52 @@ static const c4_fn bindings_fns[] = {
     {NULL, NULL},
 };
 
+/* The web console's State view (issue 17): the driver's bindings. */
+static void bindings_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  (void)data;
+  c4_bindings *b = c4_bindings_of(ctx);
+  lua_createtable(L, (int)b->n, 0);
+  for (size_t i = 0; i < b->n; i++) {
+    const c4_binding *x = &b->list[i];
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, x->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, x->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, x->class_name);
+    lua_setfield(L, -2, "class");
+    lua_pushstring(L, x->provider ? "provider" : "consumer");
+    lua_setfield(L, -2, "role");
+    luaL_Buffer buf;
+    luaL_buffinit(L, &buf);
+    for (size_t j = 0; j < b->nlinks; j++) {
+      const c4_link *l = &b->links[j];
+      bool as_p = x->provider && l->provider_dev == x->device && l->provider_id == x->id;
+      bool as_c = !x->provider && l->consumer_dev == x->device && l->consumer_id == x->id;
+      if (!as_p && !as_c) continue;
+      char one[64];
+      snprintf(one, sizeof one, "%s%lld:%d", buf.p == buf.buffer ? "" : ", ",
+               (long long)(as_p ? l->consumer_dev : l->provider_dev),
+               as_p ? l->consumer_id : l->provider_id);
+      luaL_addstring(&buf, one);
+    }
+    luaL_pushresult(&buf);
+    lua_setfield(L, -2, "bound");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+}
+
+static void bindings_shutdown(emu_ctx *ctx, void *data) {
+  (void)data;
+  emu_state_section_remove(ctx, bindings_rows, NULL);
+}
+
+static void bindings_open(lua_State *L, emu_ctx *ctx) {
+  (void)L;
+  emu_state_section_add(ctx, "bindings", "id,name,class,role,bound", bindings_rows, NULL);
+  emu_on_shutdown(ctx, bindings_shutdown, NULL);
+}
+
 static const char *const bindings_callbacks[] = {"OnBindingChanged", NULL};
 
-const c4_family c4_family_bindings = {"bindings", bindings_fns, NULL, bindings_callbacks};
+const c4_family c4_family_bindings = {"bindings", bindings_fns, bindings_open, bindings_callbacks};
