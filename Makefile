@@ -37,6 +37,8 @@ MODULE_EXTRA += emulator/emu_device.c emulator/emu_devchan.c \
 MODULE_EXTRA += emulator/emu_httpdev.c
 # issue 12: d:set_binding_address, d:net_connections, d:serial
 MODULE_EXTRA += emulator/emu_netspec.c
+# issue 11: proxies and bindings
+MODULE_EXTRA += emulator/emu_module_proxy.c emulator/emu_module_project.c
 FRONTS  += $(MODULE_EXTRA)
 # issue 15: the console, in the binary only
 # issue 17: emu_pretty.c is core now (the web console's Lua tab prints with it)

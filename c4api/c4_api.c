@@ -43,6 +43,9 @@ static const c4_family *const families[] = {
     /* issue 12: network and serial bindings */
     &c4_family_netbind,
     &c4_family_serial,
+    /* issue 11: proxies and bindings */
+    &c4_family_proxy,
+    &c4_family_bindings,
 };
 
 const c4_family *const *c4_families(size_t *n) {

@@ -80,6 +80,12 @@ static const struct {
     {"CreateNetworkConnection", C4_RULE_DISCOURAGE},
     {"NetConnect", C4_RULE_DISCOURAGE},
     {"SendToNetwork", C4_RULE_DISCOURAGE},
+    /* issue 11: the binding pages say "should not be invoked during
+     * OnDriverInit" (AddDynamicBinding's does not: drivers add theirs there) */
+    {"RemoveDynamicBinding", C4_RULE_DISCOURAGE},
+    {"GetBoundProviderDevice", C4_RULE_DISCOURAGE},
+    {"GetBoundConsumerDevices", C4_RULE_DISCOURAGE},
+    {"SendToDevice", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

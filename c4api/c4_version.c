@@ -184,7 +184,7 @@ static const c4_api_row api_rows[] = {
     {"FireEventByID", V(2, 8, 0), "reference §9"},
     {"AddEvent", V(2, 8, 0), "reference §9"},
     {"DeleteEvent", V(2, 8, 0), "reference §9"},
-    {"SendToProxy", 0, "reference §9"},
+    {"SendToProxy", V(1, 6, 0), "the proxy page: added in OS 1.6.0; default NOTIFY for binding >= 1000"},
     {"AddVariable", 0, "reference §9"},
     {"SetVariable", 0, "reference §9"},
     {"CallAsync", 0, "reference §9: runs after the calling code"},
@@ -236,6 +236,13 @@ static const c4_api_row api_rows[] = {
      * gives no version for DestroyNetworkConnection or SendToSerial) */
     {"DestroyNetworkConnection", 0, "reference §7.5 (CreateNetworkConnection's companion)"},
     {"SendToSerial", 0, "serial bindings; ReceivedFromSerial [A4], [DCP]"},
+    /* issue 11: proxies and bindings (the DriverWorks proxy and binding pages) */
+    {"AddDynamicBinding", 0, "(id, type, isProvider, name, class, hidden, autoBind)"},
+    {"RemoveDynamicBinding", 0, "(id)"},
+    {"GetBoundProviderDevice", 0, "a number, 0 when unbound (the page's example)"},
+    {"GetBoundConsumerDevices", 0, "{[id] = name} or nil"},
+    {"GetBindingsByDevice", 0, "no page; the shape drivers in the wild read"},
+    {"SendToDevice", 0, "(device, command, params [, allowEmpty] [, logCommand]) → ExecuteCommand"},
 };
 
 /* The driver's global callbacks the reference names. */

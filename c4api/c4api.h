@@ -153,5 +153,8 @@ bool c4_director_set_variable(emu_ctx *ctx, const char *name, const char *value,
                               size_t whylen);
 /* Pushes onto J {name = true} for every property SetPropertyAttribs hid. */
 void c4_push_hidden_properties(emu_ctx *ctx, lua_State *J);
+/* issue 11: proxies and bindings */
+extern const c4_family c4_family_proxy;       /* director/c4_proxy.c: SendToProxy */
+extern const c4_family c4_family_bindings;    /* director/c4_bindings.c: dynamic bindings, GetBound* */
 
 #endif

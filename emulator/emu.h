@@ -262,6 +262,19 @@ int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t out
 int emu_path_resolve(const char *pkg_dir, const char *sandbox_dir, const char *rel,
                      char *out, size_t outsz, char *err, size_t errsz);
 
+/* ---- issue 11: several drivers in one project --------------------------- */
+/* The hosted driver (of the same project) whose device is device_id, or
+ * NULL (no such driver, or a driver on its own). */
+emu_ctx *emu_peer_driver(emu_ctx *ctx, int64_t device_id);
+/* The i-th other hosted driver of ctx's project (0, 1, ...), NULL past the end. */
+emu_ctx *emu_peer_at(emu_ctx *ctx, size_t i);
+/* How many messages between drivers led to the one being delivered now (0
+ * outside a delivery); a family that sends one sets it around the call. */
+int emu_message_hops(emu_ctx *ctx);
+void emu_message_hops_set(emu_ctx *ctx, int hops);
+/* Longest chain of messages between drivers before one is dropped (a cycle). */
+#define EMU_MAX_MESSAGE_HOPS 64
+
 /* ---- issue 17: state sections for the consoles -------------------------- */
 /*
  * A family shows what it holds (servers, variables, bindings, ...) in the web

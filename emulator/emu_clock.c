@@ -35,6 +35,7 @@ struct emu_sched {
   size_t index;        /* position in the heap */
   emu_sched_fn fn;
   void *data;
+  emu_ctx *ctx;        /* issue 11: the driver that added it (a project's drivers share the clock) */
   const char *kind;    /* non-NULL: a driver timer listed by d:timers() */
   uint64_t period;
 };
@@ -171,6 +172,7 @@ emu_sched *emu_sched_add_ordered(emu_ctx *ctx, uint64_t due_ms, uint64_t order, 
   s->order = order == UINT64_MAX ? s->seq : order;
   s->fn = fn;
   s->data = data;
+  s->ctx = ctx;
   c->heap[c->n] = s;
   s->index = c->n++;
   sift_up(c, s->index);
@@ -222,8 +224,26 @@ static void fire_one(emu_ctx *ctx) {
   heap_remove(c, 0);
   emu_sched_fn fn = s->fn;
   void *data = s->data;
+  emu_ctx *owner = s->ctx ? s->ctx : ctx;
   free(s);
-  fn(ctx, data);
+  fn(owner, data);
+}
+
+/* issue 11: drops the entries a driver of a project added, when it goes
+ * before the others (its shutdown hooks have cancelled what they own). */
+void emu_clock_drop_ctx(emu_ctx *ctx) {
+  emu_clock *c = ctx->host->clock;
+  /* A removal moves entries around the heap: start over after each. */
+  for (size_t i = 0; i < c->n;) {
+    if (c->heap[i]->ctx != ctx) {
+      i++;
+      continue;
+    }
+    emu_sched *s = c->heap[i];
+    heap_remove(c, i);
+    free(s);
+    i = 0;
+  }
 }
 
 bool emu_clock_fire_due(emu_ctx *ctx) {

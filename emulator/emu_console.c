@@ -147,6 +147,7 @@ static void cmd_help(void) {
         ":prop NAME VALUE       set a property as a user edit (OnPropertyChanged)\n"
         ":cmd NAME [k=v ...]    ExecuteCommand(NAME, {k = v, ...})\n"
         ":action NAME           ExecuteCommand(\"LUA_ACTION\", {ACTION = NAME})\n"
+        ":proxy ID CMD [k=v ...] ReceivedFromProxy(ID, CMD, {k = v, ...})\n"
         ":timers                the driver's armed timers\n"
         ":servers               the driver's servers (CreateServer, CreateTLSServer)\n"
         ":help                  this list\n"
@@ -187,26 +188,58 @@ static void call_execute(emu_ctx *ctx, const char *name) {
   lua_settop(L, top);
 }
 
+/* Pushes a table of the k=v words left in strtok_r's `save`; false (nothing
+ * pushed) after saying which word is not k=v. */
+static bool push_params(lua_State *L, char **save, const char *cmd) {
+  lua_newtable(L);
+  for (char *kv = strtok_r(NULL, " \t", save); kv; kv = strtok_r(NULL, " \t", save)) {
+    char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) {
+      lua_pop(L, 1);
+      fprintf(stderr, "console: :%s parameters are k=v, not '%s'\n", cmd, kv);
+      return false;
+    }
+    lua_pushlstring(L, kv, (size_t)(eq - kv));
+    lua_pushstring(L, eq + 1);
+    lua_rawset(L, -3);
+  }
+  return true;
+}
+
 static void cmd_cmd(emu_ctx *ctx, char *args) {
   char *save = NULL, *name = strtok_r(args, " \t", &save);
   if (!name) {
     print_error("console: :cmd NAME [k=v ...]");
     return;
   }
-  lua_State *L = ctx->L;
-  lua_newtable(L);
-  for (char *kv = strtok_r(NULL, " \t", &save); kv; kv = strtok_r(NULL, " \t", &save)) {
-    char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) {
-      lua_pop(L, 1);
-      fprintf(stderr, "console: :cmd parameters are k=v, not '%s'\n", kv);
-      return;
-    }
-    lua_pushlstring(L, kv, (size_t)(eq - kv));
-    lua_pushstring(L, eq + 1);
-    lua_rawset(L, -3);
+  if (push_params(ctx->L, &save, "cmd")) call_execute(ctx, name);
+}
+
+/* issue 11: ":proxy 5001 ON [k=v ...]" — ReceivedFromProxy as the proxy bound
+ * there would call it (values are strings, as in a BindMessage). */
+static void cmd_proxy(emu_ctx *ctx, char *args) {
+  char *save = NULL, *id = strtok_r(args, " \t", &save), *cmd = strtok_r(NULL, " \t", &save);
+  char *end = NULL;
+  long binding = id ? strtol(id, &end, 10) : 0;
+  if (!cmd || binding <= 0 || *end) {
+    print_error("console: :proxy BINDING COMMAND [k=v ...]");
+    return;
   }
-  call_execute(ctx, name);
+  lua_State *L = ctx->L;
+  int top = lua_gettop(L);
+  if (!emu_push_global_fn(ctx, "ReceivedFromProxy")) {
+    print_error("console: the driver has no ReceivedFromProxy function");
+    return;
+  }
+  lua_pushinteger(L, (lua_Integer)binding);
+  lua_pushstring(L, cmd);
+  if (!push_params(L, &save, "proxy")) {
+    lua_settop(L, top);
+    return;
+  }
+  if (emu_pcall(ctx, 3, 0, "ReceivedFromProxy") != 0)
+    print_error("console: ReceivedFromProxy raised (see the log)");
+  lua_settop(L, top);
 }
 
 static void cmd_action(emu_ctx *ctx, char *args) {
@@ -250,6 +283,7 @@ static void run_command(emu_ctx *ctx, char *line) {
     else emu_set_property(ctx, pname, value);
   } else if (strcmp(name, "cmd") == 0) cmd_cmd(ctx, args);
   else if (strcmp(name, "action") == 0) cmd_action(ctx, args);
+  else if (strcmp(name, "proxy") == 0) cmd_proxy(ctx, args);
   else if (strcmp(name, "timers") == 0) {
     emu_clock_each(ctx, print_timer, ctx);
     if (emu_clock_pending(ctx) == 0) puts("  (no timers)");

@@ -232,9 +232,20 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
   h->epoch0_ms = opt->has_epoch ? opt->epoch_ms : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
   if (opt->run_timeout_ms > 0)
     h->run_deadline_ns = uv_hrtime() + (uint64_t)opt->run_timeout_ms * 1000000u;
-  uv_loop_init(&h->loop);
-  ctx->loop = &h->loop;
-  h->clock = emu_clock_new(ctx, opt->virtual_clock);
+  if (opt->world) {
+    /* issue 11: one loop and one clock for every driver of the project */
+    h->world = opt->world;
+    h->own_name = opt->name ? malloc(strlen(opt->name) + 3) : NULL;
+    if (h->own_name) sprintf(h->own_name, "[%s]", opt->name);
+    ctx->loop = opt->world->ctx->loop;
+    h->clock = opt->world->ctx->host->clock;
+    h->epoch0_ms = opt->world->ctx->host->epoch0_ms;
+    ctx->virtual_clock = opt->world->ctx->virtual_clock;
+  } else {
+    uv_loop_init(&h->loop);
+    ctx->loop = &h->loop;
+    h->clock = emu_clock_new(ctx, opt->virtual_clock);
+  }
 
   lua_State *L = emu_lua_new(ctx);
   if (!L) {
@@ -331,6 +342,12 @@ void emu_driver_destroy(emu_ctx *ctx, const char *dit) {
     emu_hook hk = h->hooks[--h->nhooks];
     hk.fn(ctx, hk.data);
   }
+  if (h->world) {
+    /* issue 11: the loop and the clock are the world's and the others' */
+    emu_clock_drop_ctx(ctx);
+    uv_run(ctx->loop, UV_RUN_NOWAIT); /* run close callbacks */
+    return;
+  }
   emu_clock_free(h->clock);
   emu_gc_check_close(ctx);
   uv_run(&h->loop, UV_RUN_NOWAIT); /* run close callbacks */
@@ -347,9 +364,14 @@ void emu_driver_free(emu_ctx *ctx) {
   ctx->L = NULL;
   c4_project_free(ctx);
   emu_coverage_finish(ctx);
-  if (uv_loop_close(&h->loop) != 0)
-    emu_log(ctx, EMU_LOG_WARN, "[c4emu] the event loop still had handles at free");
-  free(h->clock);
+  if (h->world) {
+    emu_world_remove(h->world, ctx);
+  } else {
+    if (uv_loop_close(&h->loop) != 0)
+      emu_log(ctx, EMU_LOG_WARN, "[c4emu] the event loop still had handles at free");
+    free(h->clock);
+  }
+  free(h->own_name);
   if (h->sandbox) {
     nftw(h->sandbox, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(h->sandbox);

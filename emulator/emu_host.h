@@ -43,6 +43,9 @@ typedef struct {
   /* issue 12: network binding addresses (name = binding id, value = address) */
   const emu_kv *net;
   size_t nnet;
+  /* issue 11: a driver of a project file shares the world's loop and clock */
+  struct emu_world *world;   /* NULL: a driver on its own */
+  const char *name;          /* its name in the project ("tv"): log lines carry it */
 } emu_options;
 
 #define EMU_WATCHDOG_DEFAULT_MS 5000
@@ -144,6 +147,9 @@ struct emu_host {
   size_t nrun_hooks, caprun_hooks;
   emu_kv *own_net;
   size_t nown_net;
+  /* issue 11: a project's driver borrows the world's loop and clock */
+  struct emu_world *world;
+  char *own_name;           /* "[tv]" for log lines, or NULL */
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -226,6 +232,37 @@ void emu_wallclock_open(lua_State *L);
  * "2026-01-01" (UTC midnight) or seconds since the Unix epoch → ms.
  * Returns 0, or -1 if s is none of those. */
 int emu_epoch_parse(const char *s, int64_t *ms);
+
+/* issue 11: drops the clock entries ctx added (a project's driver going
+ * while the others stay). */
+void emu_clock_drop_ctx(emu_ctx *ctx);
+
+/* ---- projects of several drivers (emu_world.c), issue 11 ---------------- */
+/*
+ * A world owns the one loop and the one clock every driver of a project
+ * runs on (a context of its own that hosts no driver), and lists the drivers
+ * by name.  A driver joins it through emu_options.world; it then borrows the
+ * loop and the clock and leaves them alone when it goes.  The world is freed
+ * after its last driver.
+ */
+typedef struct emu_world {
+  emu_ctx *ctx;             /* the loop and the clock; no lua_State */
+  struct emu_world_driver { char *name; emu_ctx *ctx; } *drivers;
+  size_t n, cap;
+  int refs;                 /* its owner + one per driver */
+  int hops;                 /* messages in the chain being delivered (emu_message_hops) */
+} emu_world;
+emu_world *emu_world_new(bool virtual_clock, bool has_epoch, int64_t epoch_ms);
+/* Lists a loaded driver (it holds a reference until emu_world_remove). */
+void emu_world_add(emu_world *w, const char *name, emu_ctx *ctx);
+void emu_world_remove(emu_world *w, emu_ctx *ctx);   /* emu_driver_free calls it */
+void emu_world_release(emu_world *w);                /* the owner's reference */
+/* `c4emu run|check project.lua` (emu_cmd_project.c): a path ending in .lua
+ * is a project file; the functions return the exit code. */
+bool emu_is_project_file(const char *path);
+int emu_project_run(const emu_options *base, bool once);
+int emu_project_check(const emu_options *base, const c4_osver *versions, size_t nv,
+                      const char *junit);
 
 /* ---- subcommands (emulator/emu_cmd_<name>.c) ---------------------------- */
 /* issue 9 */

@@ -58,11 +58,13 @@ static void print_line(emu_ctx *ctx, emu_level lvl, const char *text) {
   char stamp[32];
   strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
   if (h->log_hide) h->log_hide(h->log_ud);
+  /* issue 11: in a project each line carries its driver's name */
+  const char *who = h->own_name ? h->own_name : "", *sep = h->own_name ? " " : "";
   if (h->opt.log_color)
-    fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s\033[0m\n", stamp, milli,
-            level_colors[lvl], level_names[lvl], text);
+    fprintf(stderr, "\033[2m%s.%03ld\033[0m %s%-5s %s%s%s\033[0m\n", stamp, milli,
+            level_colors[lvl], level_names[lvl], who, sep, text);
   else
-    fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, milli, level_names[lvl], text);
+    fprintf(stderr, "%s.%03ld %-5s %s%s%s\n", stamp, milli, level_names[lvl], who, sep, text);
   if (h->log_show) h->log_show(h->log_ud);
 }
 

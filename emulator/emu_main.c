@@ -411,6 +411,8 @@ static void on_wake(uv_async_t *a) {
 static int cmd_run(cli_args *a) {
   if (a->os_list && c4_osver_parse(a->os_list, &a->opt.os) != 0)
     return die_usage("unknown OS version '%s'; known: %s", a->os_list, c4_osver_known());
+  /* issue 11: a project file of several drivers */
+  if (emu_is_project_file(a->opt.path)) return emu_project_run(&a->opt, a->once);
   char err[1024];
   a->opt.signals = true;
   a->opt.run_timeout_ms = 0;
@@ -500,6 +502,11 @@ static int cmd_check(cli_args *a) {
   a->opt.bind_addr = a->opt.bind_addr ? a->opt.bind_addr : "127.0.0.1";
   /* The per-version report is the output; the log only shows problems. */
   if (a->opt.log_level == EMU_LOG_INFO) a->opt.log_level = EMU_LOG_WARN;
+  /* issue 11: every driver of a project file */
+  if (emu_is_project_file(a->opt.path)) {
+    emu_report_free(&rep);
+    return emu_project_check(&a->opt, versions, nv, a->junit);
+  }
   for (size_t i = 0; i < nv; i++) {
     a->opt.os = versions[i];
     if (emu_report_check_one(&rep, &a->opt) != 0) {

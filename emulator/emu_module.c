@@ -90,6 +90,9 @@ static const char *const load_options[] = {
     "gc_each_callback",
     /* issue 12: network binding addresses, {[6001] = "127.0.0.1"} */
     "net",
+    /* issue 11: set by c4emu.project for each of its drivers */
+    "world",
+    "name",
     NULL,
 };
 
@@ -239,6 +242,9 @@ static int l_load(lua_State *L) {
     lua_getfield(L, 2, "gc_each_callback");
     opt.gc_each_callback = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    /* issue 11: world = (c4emu.project's), name = "tv" */
+    opt.world = emu_module_world_opt(L, 2);
+    opt_string(L, 2, "name", &opt.name);
     lua_getfield(L, 2, "properties");
     if (lua_istable(L, -1)) {
       lua_pushnil(L);
@@ -289,9 +295,13 @@ static int l_load(lua_State *L) {
   emu_project_opts_free(&project);
   free_props(net, opt.nnet);
   if (!d->ctx) return luaL_error(L, "%s", err);
+  if (opt.world) emu_world_add(opt.world, opt.name, d->ctx);   /* issue 11 */
   emu_weak_set_add(L, &LIVE_KEY, -1);
   return 1;
 }
+
+/* issue 11: c4emu.project loads its drivers through here */
+int emu_module_load(lua_State *L) { return l_load(L); }
 
 void emu_weak_set_new(lua_State *L, const void *key) {
   lua_pushlightuserdata(L, (void *)key);
@@ -830,6 +840,8 @@ static const luaL_Reg driver_methods[] = {
 static const luaL_Reg module_fns[] = {
     {"load", l_load},
     {"drivers", l_drivers},
+    /* issue 11: projects of several drivers */
+    {"project", emu_module_project},
     {NULL, NULL},
 };
 
@@ -845,8 +857,11 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_director_methods);
   /* issue 12: network and serial bindings */
   luaL_register(L, NULL, emu_netspec_methods);
+  /* issue 11: proxies and bindings */
+  luaL_register(L, NULL, emu_proxy_methods);
   lua_pop(L, 2);
   emu_httpdev_open(L);
+  emu_module_project_open(L);   /* issue 11 */
 
   emu_weak_set_new(L, &LIVE_KEY);
 

@@ -71,6 +71,13 @@ int emu_mdriver_call(lua_State *L, emu_ctx *ctx, int first, int last, const char
 
 /* issue 10: the Director (emu_module_director.c) */
 extern const luaL_Reg emu_director_methods[];
+/* issue 11: proxies and bindings (emu_module_proxy.c) */
+extern const luaL_Reg emu_proxy_methods[];
+/* issue 11: c4emu.project (emu_module_project.c); c4emu.load as a C function */
+int emu_module_project(lua_State *L);
+void emu_module_project_open(lua_State *L);
+struct emu_world *emu_module_world_opt(lua_State *L, int opts); /* opts.world, or NULL */
+int emu_module_load(lua_State *L);
 /* What c4emu.load's device=, controller= and devices= options declare.  The
  * strings are copies owned by the pool; emu_project_opts_free releases them. */
 typedef struct {

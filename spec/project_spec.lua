@@ -1,199 +1,222 @@
--- c4emu in a user's own repository: `make install` / `make uninstall`, the
--- installed busted helper (c4emu.busted) and `c4emu init`.
---
--- Everything is installed into a temporary PREFIX, and the user-side
--- commands run with LUA_PATH / LUA_CPATH pointing there first, so these
--- specs never depend on what this machine has in /usr/local.
+-- Projects of several drivers (emulator/emu_world.c, emu_module_project.c):
+-- one loop, one clock, messages between drivers following the bindings.
+local c4emu = require "c4emu"
 local S = require "support"
 
-local sh, write = S.sh, S.write_file
+local opened = {}
+after_each(function()
+  for _, p in ipairs(opened) do pcall(p.destroy, p) end
+  opened = {}
+end)
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
+local function project(src, opts)
+  local p = c4emu.project(src or "fixtures/projects/hall.lua", opts)
+  opened[#opened + 1] = p
+  return p
 end
 
-local function mktemp()
-  local out = sh("mktemp -d /tmp/c4emu-project-XXXXXX")
-  return (out:gsub("%s+$", ""))
-end
-
--- The sanitizer preload of `make asan` is for the Lua processes only.
-local MAKE = "env -u LD_PRELOAD make --no-print-directory -s BUILD=" .. S.build
-
-local INSTALLED = { "bin/c4emu", "lib/lua/5.1/c4emu.so", "share/lua/5.1/c4emu/busted.lua",
-                    "share/man/man1/c4emu.1" }
-
-describe("make install", function()
-  local tmp
-  before_each(function() tmp = mktemp() end)
-  after_each(function() sh("rm -rf " .. tmp) end)
-
-  it("installs the command, the module, the busted helper and the man page; uninstall removes them", function()
-    local prefix = tmp .. "/usr"
-    local out, code = sh(MAKE .. " install PREFIX=" .. prefix)
-    assert.equal(0, code, out)
-    for _, f in ipairs(INSTALLED) do assert.is_true(exists(prefix .. "/" .. f), f) end
-    out = sh(prefix .. "/bin/c4emu --version")
-    assert.matches("^c4emu %d+%.%d+%.%d+", out)
-    out, code = sh(MAKE .. " uninstall PREFIX=" .. prefix)
-    assert.equal(0, code, out)
-    for _, f in ipairs(INSTALLED) do assert.is_false(exists(prefix .. "/" .. f), f) end
+describe("c4emu.project", function()
+  it("hosts every driver with its own device id; each p.drivers.x is an ordinary d", function()
+    local p = project()
+    p:init()
+    local keypad, light = p.drivers.keypad, p.drivers.light
+    assert.equal(100, keypad:eval("return C4:GetDeviceID()"))
+    assert.equal(110, light:eval("return C4:GetDeviceID()"))
+    assert.equal("Hall", light:eval("return C4:ListGetDeviceName(C4:RoomGetId())"))
+    assert.equal("light", keypad:eval("return C4:ListGetDeviceName(110)"))
+    assert.equal("running", light:phase())
   end)
 
-  it("honours DESTDIR", function()
-    local out, code = sh(MAKE .. " install DESTDIR=" .. tmp .. "/stage PREFIX=/opt/c4")
-    assert.equal(0, code, out)
-    for _, f in ipairs(INSTALLED) do assert.is_true(exists(tmp .. "/stage/opt/c4/" .. f), f) end
+  it("makes the project's bindings between Init and LateInit, OnBindingChanged on both sides", function()
+    local p = project()
+    p:init()
+    assert.same({{1, "BUTTON_LINK", true, 110, 2}}, p.drivers.keypad:eval("return BOUND"))
+    assert.same({{2, "BUTTON_LINK", true, 100, 1}}, p.drivers.light:eval("return BINDINGS"))
+    assert.equal(110, p.drivers.keypad:eval("return LIGHT"))  -- read in OnDriverLateInit
+    assert.same({[100] = "keypad"}, p.drivers.light:eval("return C4:GetBoundConsumerDevices(0, 2)"))
   end)
 
-  it("puts the module where Debian's lua5.1 looks with no LUA_PATH or LUA_CPATH (PREFIX=/usr/local)", function()
-    local out = sh("env -u LUA_PATH -u LUA_CPATH -u LUA_INIT lua5.1 -e 'print(package.cpath) print(package.path)'")
-    assert.matches("/usr/local/lib/lua/5.1/?.so", out, 1, true)
-    assert.matches("/usr/local/share/lua/5.1/?.lua", out, 1, true)
-    -- busted runs on the same interpreter
-    local shebang = sh("head -1 \"$(command -v busted)\"")
-    assert.matches("lua", shebang)
+  it("a command to one reaches the other through the binding, and the answer comes back", function()
+    local p = project()
+    p:init()
+    local keypad, light = p.drivers.keypad, p.drivers.light
+    p:advance(1000)
+    keypad:command("PRESS", {})
+    p:settle()
+    assert.same({{binding = 1, command = "TOGGLE", params = {BUTTON = "1"}, kind = "COMMAND",
+                  time = 1000}}, keypad:proxy_messages())
+    local m = light:proxy_messages()
+    assert.same({"CLOSE", "LIGHT_LEVEL_CHANGED", "LED_STATE"}, {m[1].command, m[2].command, m[3].command})
+    assert.same({STATE = "ON"}, m[3].params)
+    assert.equal(2, m[3].binding)
+    assert.equal(100, light:eval("return LEVEL"))
+    assert.equal("ON", keypad:eval("return LED"))
+    keypad:command("PRESS", {})
+    p:settle()
+    assert.equal("OFF", keypad:eval("return LED"))
+  end)
+
+  it("delivers each message on a turn of its own, not inside the sender's call", function()
+    local p = project()
+    p:init()
+    p.drivers.keypad:command("PRESS", {})
+    assert.equal(0, p.drivers.light:eval("return LEVEL"))
+    p:advance(0)
+    assert.equal(100, p.drivers.light:eval("return LEVEL"))
+  end)
+
+  it("SendToDevice reaches the other driver's ExecuteCommand", function()
+    local p = project()
+    p:init()
+    p.drivers.keypad:command("DIM", {LEVEL = "30"})
+    p:settle()
+    assert.equal(30, p.drivers.light:eval("return LEVEL"))
+    assert.same({{device = 110, command = "SET_LEVEL", params = {LEVEL = "30"}, time = 0}},
+                p.drivers.keypad:device_messages())
+  end)
+
+  it("bounds a cycle of drivers sending to each other forever", function()
+    local p = project()
+    p:init()
+    p.drivers.keypad:command("ECHO", {})
+    p:settle()
+    local n = #p.drivers.keypad:proxy_messages() + #p.drivers.light:proxy_messages()
+    assert.is_true(n > 10 and n < 200, "messages: " .. n)
+    assert.truthy(p.drivers.keypad:logged("a send cycle") or p.drivers.light:logged("a send cycle"))
+    -- inside an advance too
+    p.drivers.keypad:command("ECHO", {})
+    p:advance(10)
+    -- and the project still answers
+    p.drivers.keypad:command("PRESS", {})
+    p:settle()
+    assert.equal("ON", p.drivers.keypad:eval("return LED"))
+  end)
+
+  it("p:unbind and p:bind at run time fire OnBindingChanged on both sides", function()
+    local p = project()
+    p:init()
+    p:unbind("keypad", 1, "light", 2)
+    assert.same({1, "BUTTON_LINK", false, 110, 2}, p.drivers.keypad:eval("return BOUND[2]"))
+    assert.same({2, "BUTTON_LINK", false, 100, 1}, p.drivers.light:eval("return BINDINGS[2]"))
+    p.drivers.keypad:command("PRESS", {})
+    p:settle()
+    assert.equal(0, p.drivers.light:eval("return LEVEL"))
+    p:bind("keypad", 1, "light", 2)
+    assert.equal(3, #p.drivers.keypad:eval("return BOUND"))
+    assert.matches("no driver 'tv'", S.raised(p.bind, p, "tv", 1, "light", 2))
+    assert.matches("must be a consumer", S.raised(p.bind, p, "light", 2, "keypad", 1))
+  end)
+
+  it("shares one clock: timers of every driver fire in order", function()
+    local p = project()
+    p:init()
+    p.drivers.keypad:eval([[C4:SetTimer(300, function() ORDER = (ORDER or "") .. "k" end)]])
+    p.drivers.light:eval([[C4:SetTimer(200, function() C4:SendToProxy(5001, "T", {}) end)]])
+    p:advance(250)
+    assert.equal(250, p.drivers.keypad:now())
+    assert.equal(1, #p.drivers.light:proxy_messages(5001))
+    assert.is_nil(p.drivers.keypad:eval("return ORDER"))
+    p:advance(100)
+    assert.equal("k", p.drivers.keypad:eval("return ORDER"))
+  end)
+
+  it("refuses a project that does not parse, names a missing driver, or binds unknown ids", function()
+    local dir = S.scratch("project_bad")
+    S.write_file(dir .. "/syntax.lua", "return { drivers = ")
+    assert.matches("c4emu.project: .*syntax.lua", S.raised(c4emu.project, dir .. "/syntax.lua"))
+    assert.matches("driver 'x'", S.raised(c4emu.project, {drivers = {x = {path = "no/such/driver"}}}))
+    assert.matches("drivers.x.path must be a string", S.raised(c4emu.project, {drivers = {x = {}}}))
+    assert.matches("opts.devices is per driver", S.raised(c4emu.project, "fixtures/projects/hall.lua",
+                   {devices = {}}))
+    assert.matches("has no binding 9", S.raised(c4emu.project, {
+      drivers = {a = {path = "fixtures/drivers/keypad"}, b = {path = "fixtures/drivers/proxy_light"}},
+      bindings = {{"a", 9, "b", 2}}}))
+    assert.matches("no driver 'c'", S.raised(c4emu.project, {
+      drivers = {a = {path = "fixtures/drivers/keypad"}}, bindings = {{"a", 1, "c", 2}}}))
+    collectgarbage()
   end)
 end)
 
--- An installed c4emu in a temporary prefix, and how to run its users' tools.
-local function install(tmp)
-  local prefix = tmp .. "/prefix"
-  local out, code = sh(MAKE .. " install PREFIX=" .. prefix)
-  assert.equal(0, code, out)
-  return "env PATH=" .. prefix .. "/bin:$PATH LUA_PATH='" .. prefix .. "/share/lua/5.1/?.lua;;' "
-    .. "LUA_CPATH='" .. prefix .. "/lib/lua/5.1/?.so;;' "
-end
+describe("c4emu run|check project.lua", function()
+  it("runs every driver on one loop: the keypad's press reaches the light and the LED answer comes back", function()
+    local out, code = S.cli("run --once fixtures/projects/hall_demo.lua")
+    assert.equal(0, code, out)
+    assert.matches("%[light%] TOGGLE from device 100: level 100", out)
+    assert.matches("%[keypad%] button 1 LED ON", out)
+    assert.matches("OnDriverLateInit%(DIT_STARTUP%)", out)
+  end)
 
-describe("the installed busted helper (helper = \"c4emu.busted\")", function()
-  local tmp, env
-  setup(function()
-    tmp = mktemp()
-    env = install(tmp)
+  it("refuses, in one line with exit 2, a file that does not parse, a missing driver, unknown ids", function()
+    local dir = S.scratch("project_cli")
+    S.write_file(dir .. "/syntax.lua", "return { drivers = ")
+    S.cli_refuses("run --once " .. dir .. "/syntax.lua", "syntax.lua:1:")
+    S.write_file(dir .. "/missing.lua", [[return { drivers = { tv = { path = "no/such" } } }]])
+    local out = S.cli_refuses("run --once " .. dir .. "/missing.lua", "driver 'tv'")
+    assert.equal(1, select(2, out:gsub("\n", "")), out)
+    S.write_file(dir .. "/ids.lua", ([[return { drivers = { a = { path = "%s/fixtures/drivers/keypad" },
+      b = { path = "%s/fixtures/drivers/proxy_light" } }, bindings = { { "a", 1, "b", 9 } } }]]):format(
+      os.getenv("PWD"), os.getenv("PWD")))
+    S.cli_refuses("run --once " .. dir .. "/ids.lua", "bindings%[1%]: the provider has no binding 9")
+    S.write_file(dir .. "/who.lua", [[return { drivers = { a = { path = "x" } }, bindings = { { "a", 1, "zz", 2 } } }]])
+    S.cli_refuses("check " .. dir .. "/who.lua", "no driver 'zz'")
   end)
-  teardown(function() sh("rm -rf " .. tmp) end)
 
-  it("fails a test by its own name for unread driver errors, open handles or no destroy", function()
-    local root = sh("pwd"):gsub("%s+$", "")
-    local proj = tmp .. "/user"
-    sh("mkdir -p " .. proj .. "/spec")
-    write(proj .. "/.busted", 'return { _all = { helper = "c4emu.busted" }, default = { ROOT = { "spec" } } }\n')
-    write(proj .. "/spec/user_spec.lua", ([[
-local c4emu = require "c4emu"
-local DRIVER = %q
-describe("user", function()
-  it("timer raises kaboom", function()
-    local d = c4emu.load(DRIVER); d:init()
-    d:eval("C4:SetTimer(10, function() error('kaboom') end)")
-    d:advance(20)
-    d:destroy()
+  it("shuts every driver down cleanly on SIGTERM", function()
+    local p = io.popen("timeout --preserve-status -s TERM 0.5 " .. S.build ..
+      "/c4emu run fixtures/projects/hall.lua </dev/null 2>&1; echo \"exit=$?\"")
+    local out = p:read("*a")
+    p:close()
+    assert.matches("shutting the project down", out)
+    assert.matches("project stopped; 0 driver errors", out)
+    assert.matches("exit=0", out)
   end)
-  it("reads the error it expects", function()
-    local d = c4emu.load(DRIVER); d:init()
-    d:eval("C4:SetTimer(10, function() error('kaboom') end)")
-    d:advance(20)
-    assert.matches("kaboom", d:errors()[1].message)
-    d:destroy()
-  end)
-  it("forgets to destroy", function()
-    local d = c4emu.load(DRIVER); d:init()
-  end)
-  describe("with a driver destroyed in after_each", function()
-    local d
-    before_each(function() d = c4emu.load(DRIVER) end)
-    after_each(function() d:destroy() end)
-    it("is clean", function() d:init() end)
-  end)
-end)
-]]):format(root .. "/" .. S.folder("minimal")))
-    local out, code = sh("cd " .. proj .. " && " .. env .. "busted -o plainTerminal")
-    assert.equal(1, code, out)
-    assert.matches("2 successes / 2 failures / 0 errors", out)
-    assert.matches("Failure %-> spec/user_spec.lua @ 4\nuser timer raises kaboom\n"
-      .. "c4emu: [^\n]*driver error that no spec read with d:errors%(%): [^\n]*kaboom", out)
-    assert.matches("Failure %-> spec/user_spec.lua @ 17\nuser forgets to destroy\n"
-      .. "c4emu: [^\n]*loaded by this test and never destroyed", out)
-    local junit = sh("cd " .. proj .. " && " .. env .. "busted -o junit")
-    assert.matches("name='user timer raises kaboom'[^\n]*>%s*<failure", junit)
+
+  it("checks every driver of the project", function()
+    local out, code = S.cli("check fixtures/projects/hall.lua")
+    assert.equal(0, code, out)
+    assert.matches("== keypad", out)
+    assert.matches("== light", out)
   end)
 end)
 
-describe("c4emu init", function()
-  local tmp
-  before_each(function() tmp = mktemp() end)
-  after_each(function() sh("rm -rf " .. tmp) end)
-
-  it("writes a driver project that c4emu check finds clean on every version it names", function()
-    local out, code = S.cli("init " .. tmp .. "/amp")
-    assert.equal(0, code, out)
-    for _, f in ipairs({ "driver.xml", "driver.lua", "spec/driver_spec.lua", ".busted",
-                         ".github/workflows/c4emu.yml", "README.md" }) do
-      assert.is_true(exists(tmp .. "/amp/" .. f), f)
-    end
-    out, code = S.cli("check " .. tmp .. "/amp --os 2.8.0,3.3.1,4.0.0")
-    assert.equal(0, code, out)
-    assert.matches("result: clean", out)
-    out, code = S.cli("run " .. tmp .. "/amp --once")
-    assert.equal(0, code, out)
-    assert.matches("status: Set the Host and Port properties", out)
+describe("variables and events across drivers", function()
+  it("RegisterVariableListener on another driver's variable: OnWatchedVariableChanged, next turn", function()
+    local p = project()
+    p:init()
+    local keypad, light = p.drivers.keypad, p.drivers.light
+    p:settle()
+    assert.same({{110, 1001, "0"}}, keypad:eval("return WATCHED"))   -- the value at once
+    assert.equal("0", keypad:eval("return C4:GetVariable(110, 1001)"))
+    keypad:command("PRESS", {})
+    p:settle()
+    assert.same({110, 1001, "100"}, keypad:eval("return WATCHED[2]"))
+    assert.equal("100", keypad:eval("return C4:GetDeviceVariable(110, 1001)"))
+    assert.equal("100", keypad:eval("return C4:GetDeviceVariables(110)[1001].value"))
+    -- SetDeviceVariable from the keypad is "from outside" for the light
+    light:eval([[function OnVariableChanged(name) CHANGED = name end]])
+    keypad:eval([[C4:SetDeviceVariable(110, 1001, "55")]])
+    assert.equal("LEVEL", light:eval("return CHANGED"))
+    assert.equal("55", light:eval("return Variables.LEVEL"))
   end)
 
-  it("names the driver, a proxy, an action and a command in driver.xml", function()
-    S.cli("init " .. tmp .. "/x --name 'Kitchen \"Amp\" & Co'")
-    local xml = assert(io.open(tmp .. "/x/driver.xml")):read("*a")
-    assert.matches("<name>Kitchen &quot;Amp&quot; &amp; Co</name>", xml, 1, true)
-    assert.matches('<proxy proxybindingid="5001" name="Kitchen &quot;Amp&quot; &amp; Co" primary="True">kitchen_amp_co</proxy>', xml, 1, true)
-    assert.matches("<action>%s*<name>Reconnect</name>", xml)
-    assert.matches("<command>%s*<name>SetPower</name>", xml)
-    assert.matches("<property>%s*<name>Host</name>", xml)
-    assert.is_true(loadfile(tmp .. "/x/spec/driver_spec.lua") ~= nil, "the spec compiles")
-    assert.is_true(loadfile(tmp .. "/x/driver.lua") ~= nil, "the driver compiles")
-    local spec = assert(io.open(tmp .. "/x/spec/driver_spec.lua")):read("*a")
-    assert.matches('describe("Kitchen \\"Amp\\" & Co"', spec, 1, true)
-    local ci = assert(io.open(tmp .. "/x/.github/workflows/c4emu.yml")):read("*a")
-    assert.matches("c4emu check %. %-%-os [%d.,]+ %-%-junit", ci)
-    assert.matches("busted -o junit", ci, 1, true)
-    assert.matches('helper = "c4emu.busted"', assert(io.open(tmp .. "/x/.busted")):read("*a"), 1, true)
+  it("RegisterDeviceEvent on another driver's event: OnDeviceEvent when it fires", function()
+    local p = project()
+    p:init()
+    p.drivers.keypad:command("PRESS", {})
+    p:settle()
+    assert.equal(1, p.drivers.keypad:eval("return EVENTS"))
+    p.drivers.keypad:eval([[C4:UnregisterDeviceEvent(110, 1)]])
+    p.drivers.keypad:command("PRESS", {})
+    p:settle()
+    assert.equal(1, p.drivers.keypad:eval("return EVENTS"))
   end)
 
-  it("drives its generated driver through the commands a user types", function()
-    S.cli("init " .. tmp .. "/amp")
-    local c4emu = require "c4emu"
-    local d = c4emu.load(tmp .. "/amp")
-    d:init()
-    assert.equal("Set the Host and Port properties", d:property("Status"))
-    assert.equal(30, d:timers()[1].period / 1000)
-    d:action("Reconnect")
-    d:command("SetPower", { State = "On" })
-    d:call("ReceivedFromProxy", 5001, "ON", {})
-    d:destroy()
-  end)
-
-  it("never writes into a folder that is not empty, or over a file", function()
-    sh("mkdir -p " .. tmp .. "/full && touch " .. tmp .. "/full/keep")
-    S.cli_refuses("init " .. tmp .. "/full", "is not empty")
-    write(tmp .. "/afile", "x")
-    S.cli_refuses("init " .. tmp .. "/afile", "exists and is not a folder")
-    S.cli_refuses("init", "no folder given")
-    S.cli_refuses("init " .. tmp .. "/y --name", "%-%-name needs a value")
-    assert.same({ "keep" }, { (sh("ls " .. tmp .. "/full"):gsub("%s+$", "")) })
-  end)
-
-  it("passes its own spec with busted against an installed c4emu", function()
-    local c4emu = require "c4emu"
-    local probe = c4emu.load(S.folder("minimal"))
-    local has_device = probe.device ~= nil and probe.settle ~= nil
-    probe:destroy()
-    if not has_device then
-      return pending("d:device and d:settle are not in this build yet (issue 9, part A)")
-    end
-    local env = install(tmp)
-    local out, code = S.cli("init " .. tmp .. "/mydriver")
-    assert.equal(0, code, out)
-    out, code = sh("cd " .. tmp .. "/mydriver && " .. env .. "busted -o plainTerminal")
-    assert.equal(0, code, out)
-    assert.matches("6 successes / 0 failures / 0 errors / 0 pending", out)
+  it("a driver that goes first leaves no listener behind in the others", function()
+    local p = project()
+    p:init()
+    p.drivers.keypad:free()
+    p.drivers.light:from_proxy(2, "TOGGLE", {})
+    p.drivers.light:settle()
+    assert.equal(100, p.drivers.light:eval("return LEVEL"))
   end)
 end)

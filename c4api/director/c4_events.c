@@ -181,8 +181,9 @@ static int l_UnregisterAllSystemEvents(lua_State *L) {
 /* C4:RegisterDeviceEvent(deviceId, eventId) */
 static int l_RegisterDeviceEvent(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
-  c4_project *p = ctx->project;
   int64_t dev = c4_check_id(L, 2), id = (int64_t)luaL_checknumber(L, 3);
+  c4_device *d;
+  c4_project *p = c4_project_of_device(ctx, dev, &d);   /* issue 11: another driver's events */
   watch_add(&p->dev_events, &p->ndev_events, &p->capde, ctx, dev, id);
   return 0;
 }
@@ -191,7 +192,9 @@ static int l_RegisterDeviceEvent(lua_State *L) {
 static int l_UnregisterDeviceEvent(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
   int64_t dev = c4_check_id(L, 2), id = (int64_t)luaL_checknumber(L, 3);
-  watch_remove(ctx->project->dev_events, &ctx->project->ndev_events, ctx, dev, id, false);
+  c4_device *d;
+  c4_project *p = c4_project_of_device(ctx, dev, &d);
+  watch_remove(p->dev_events, &p->ndev_events, ctx, dev, id, false);
   return 0;
 }
 

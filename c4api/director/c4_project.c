@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "director/c4_project.h"
+#include "director/c4_bindings.h"
 
 #define SELF_DEFAULT_ID   100
 #define OTHERS_FIRST_ID   200
@@ -43,6 +44,13 @@ c4_device *c4_project_device(c4_project *p, int64_t id) {
   for (size_t i = 0; p && i < p->ndevices; i++)
     if (p->devices[i]->id == id) return p->devices[i];
   return NULL;
+}
+
+c4_project *c4_project_of_device(emu_ctx *ctx, int64_t id, c4_device **d) {
+  emu_ctx *peer = emu_peer_driver(ctx, id);
+  c4_project *p = peer && peer->project ? peer->project : ctx->project;
+  *d = c4_project_device(p, id);
+  return p;
 }
 
 const c4_room *c4_project_room(const c4_project *p, int64_t id) {
@@ -356,6 +364,7 @@ void c4_project_free(emu_ctx *ctx) {
   free(p->props);
   for (size_t i = 0; i < p->nui; i++) free(p->ui_sent[i]);
   free(p->ui_sent);
+  c4_bindings_free(p);  /* issue 11 */
   c4_xml_free(p->driver_xml);
   free(p->controller_name);
   free(p->controller_ip);

@@ -90,6 +90,8 @@ typedef struct c4_project {
   struct c4_pending *pending;   /* OnWatchedVariableChanged calls not made yet */
   size_t npending, cappending;
   emu_sched *pending_entry;     /* the clock entry that makes them */
+  /* issue 11: bindings, links, proxy messages (c4_bindings.h) */
+  struct c4_bindings *bindings;
 } c4_project;
 
 /* Builds ctx->project from ctx->project_decl and the package's driver.xml.
@@ -98,6 +100,13 @@ typedef struct c4_project {
 void c4_project_open(lua_State *L, emu_ctx *ctx);
 
 c4_device *c4_project_device(c4_project *p, int64_t id);      /* NULL if none */
+/* issue 11: the project that holds device id's variables and events: the
+ * hosted driver's own (another driver of the same project file: that
+ * driver's), with the device in *d (NULL if unknown). */
+c4_project *c4_project_of_device(emu_ctx *ctx, int64_t id, c4_device **d);
+/* issue 11: removes what owner registered in the other drivers' projects
+ * (listeners, device events, pending OnWatchedVariableChanged); its shutdown. */
+void c4_project_forget_owner(emu_ctx *owner);
 const c4_room *c4_project_room(const c4_project *p, int64_t id);
 /* A device's or a room's name (ListGetDeviceName), NULL if the id is unknown. */
 const char *c4_project_name_of(const c4_project *p, int64_t id);

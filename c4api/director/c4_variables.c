@@ -98,7 +98,10 @@ static void queue_watch(c4_project *p, emu_ctx *owner, int64_t device, int64_t v
                         const char *value) {
   p->pending = c4_grow(p->pending, &p->cappending, p->npending, sizeof *p->pending);
   p->pending[p->npending++] = (c4_pending){owner, device, var, c4_strdup(value)};
-  if (!p->pending_entry) p->pending_entry = emu_sched_add(owner, emu_now(owner), deliver_pending, p);
+  /* The entry is the project's driver's (issue 11: the owner may be another
+   * driver of the project, and may go first). */
+  emu_ctx *ectx = p->self && p->self->ctx ? p->self->ctx : owner;
+  if (!p->pending_entry) p->pending_entry = emu_sched_add(ectx, emu_now(ectx), deliver_pending, p);
 }
 
 static void cancel_pending(emu_ctx *ctx, void *data) {
@@ -198,11 +201,16 @@ static int l_DeleteVariable(lua_State *L) {
   return 0;
 }
 
-static c4_var *device_var(lua_State *L, c4_device **dev) {
+/* Device argument 2's variable argument 3; *proj is the project holding it
+ * (issue 11: another hosted driver's own). */
+static c4_var *device_var_in(lua_State *L, c4_device **dev, c4_project **proj) {
   emu_ctx *ctx = emu_ctx_of(L);
-  *dev = c4_project_device(ctx->project, c4_check_id(L, 2));
+  c4_project *p = c4_project_of_device(ctx, c4_check_id(L, 2), dev);
+  if (proj) *proj = p;
   return c4_var_by_id(*dev, c4_check_id(L, 3));
 }
+
+static c4_var *device_var(lua_State *L, c4_device **dev) { return device_var_in(L, dev, NULL); }
 
 /* C4:GetVariable(idDevice, idVariable) → string or nil; also GetDeviceVariable. */
 static int l_GetVariable(lua_State *L) {
@@ -220,7 +228,8 @@ static int l_GetVariable(lua_State *L) {
 
 /* C4:GetDeviceVariables(idDevice) → {[id] = {name=, value=}}, or nil for an unknown device */
 static int l_GetDeviceVariables(lua_State *L) {
-  c4_device *d = c4_project_device(emu_ctx_of(L)->project, c4_check_id(L, 2));
+  c4_device *d;
+  c4_project_of_device(emu_ctx_of(L), c4_check_id(L, 2), &d);
   if (!d) {
     lua_pushnil(L);
     return 1;
@@ -241,7 +250,8 @@ static int l_GetDeviceVariables(lua_State *L) {
 static int l_SetDeviceVariable(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
   c4_device *d;
-  c4_var *v = device_var(L, &d);
+  c4_project *p;
+  c4_var *v = device_var_in(L, &d, &p);
   const char *value = c4_check_value(L, 4);
   if (!v) {
     emu_log(ctx, EMU_LOG_WARN, "C4:SetDeviceVariable: device %s has no variable %s",
@@ -254,7 +264,7 @@ static int l_SetDeviceVariable(lua_State *L) {
             v->name, d->name);
     return 0;
   }
-  c4_var_set(ctx->project, d, v, value, !own);
+  c4_var_set(p, d, v, value, !own);
   return 0;
 }
 
@@ -269,9 +279,9 @@ static size_t find_watch(c4_project *p, emu_ctx *owner, int64_t dev, int64_t var
 /* C4:RegisterVariableListener(idDevice, idVariable) — the current value comes at once */
 static int l_RegisterVariableListener(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
-  c4_project *p = ctx->project;
+  c4_project *p;
   c4_device *d;
-  c4_var *v = device_var(L, &d);
+  c4_var *v = device_var_in(L, &d, &p);
   if (!v) {
     emu_log(ctx, EMU_LOG_WARN, "C4:RegisterVariableListener: device %s has no variable %s",
             lua_tostring(L, 2), lua_tostring(L, 3));
@@ -288,7 +298,8 @@ static int l_RegisterVariableListener(lua_State *L) {
 /* C4:UnregisterVariableListener(idDevice, idVariable) */
 static int l_UnregisterVariableListener(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
-  c4_project *p = ctx->project;
+  c4_device *d;
+  c4_project *p = c4_project_of_device(ctx, c4_check_id(L, 2), &d);
   size_t i = find_watch(p, ctx, c4_check_id(L, 2), c4_check_id(L, 3));
   if (i == (size_t)-1) return 0;
   memmove(&p->var_watches[i], &p->var_watches[i + 1],
@@ -308,10 +319,39 @@ static int l_UnregisterAllVariableListeners(lua_State *L) {
   return 0;
 }
 
+/* issue 11: what owner left in the other drivers' projects goes with it. */
+static void forget_owner(emu_ctx *owner, void *data) {
+  (void)data;
+  c4_project_forget_owner(owner);
+}
+
+void c4_project_forget_owner(emu_ctx *owner) {
+  emu_ctx *peer;
+  for (size_t k = 0; (peer = emu_peer_at(owner, k)) != NULL; k++) {
+    c4_project *p = peer->project;
+    if (!p) continue;
+    size_t j = 0;
+    for (size_t i = 0; i < p->nvar_watches; i++)
+      if (p->var_watches[i].owner != owner) p->var_watches[j++] = p->var_watches[i];
+    p->nvar_watches = j;
+    j = 0;
+    for (size_t i = 0; i < p->ndev_events; i++)
+      if (p->dev_events[i].owner != owner) p->dev_events[j++] = p->dev_events[i];
+    p->ndev_events = j;
+    j = 0;
+    for (size_t i = 0; i < p->npending; i++) {
+      if (p->pending[i].owner != owner) p->pending[j++] = p->pending[i];
+      else free(p->pending[i].value);
+    }
+    p->npending = j;
+  }
+}
+
 static void variables_open(lua_State *L, emu_ctx *ctx) {
   lua_newtable(L);
   lua_setglobal(L, "Variables");
   emu_on_shutdown(ctx, cancel_pending, ctx->project);
+  emu_on_shutdown(ctx, forget_owner, NULL);   /* issue 11 */
 }
 
 static const c4_fn variables_fns[] = {
