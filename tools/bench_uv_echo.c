@@ -14,6 +14,7 @@
  *       driver of the benchmark).
  */
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,7 @@ static void on_connection(uv_stream_t *server, int status) {
 int main(int argc, char **argv) {
   uv_loop_t *loop = uv_default_loop();
   uv_tcp_t server;
+  signal(SIGPIPE, SIG_IGN); /* a client gone mid-write must not end the server (c4emu ignores it too) */
   struct sockaddr_in a;
   int argi = 1;
   for (; argi < argc && argv[argi][0] == '-'; argi++) {
