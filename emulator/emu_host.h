@@ -129,7 +129,8 @@ struct emu_host {
   uint64_t guard_start_ns;    /* when the outermost began (uv_hrtime) */
   uint64_t guard_deadline_ns; /* watchdog deadline of the outermost; 0: none */
   uint64_t run_deadline_ns;   /* check --timeout; 0: none */
-  char guard_what[64];        /* the outermost callback's name */
+  const char *guard_what;     /* the outermost callback's name (the caller's string, live
+                                 for the whole call: the hook reads it only during it) */
   char guard_msg[320];        /* the error a tripped guard raises */
   bool guard_tripped;
   bool run_timed_out;

@@ -8,6 +8,10 @@
  *       SECONDS (default 5) and prints "msgs/s N total M" (M: all messages
  *       echoed, warm-up included), checking every echoed byte on the way.
  *
+ *   bench-echo-client upper HOST PORT [CLIENTS [SECONDS [WINDOW [SIZE]]]]
+ *       the same against an upper-casing line echo: every letter must come
+ *       back upper-cased.
+ *
  *   bench-echo-client idle HOST PORT CLIENTS
  *       opens CLIENTS idle connections, prints "connected N" once they are all
  *       up, and holds them until killed.
@@ -34,7 +38,7 @@ static int nconns, connected, window = 8, size = 32, seconds = 5;
 static const char *host;
 static int port;
 static uint64_t echoed, counted_from, echoed_all;
-static bool measuring, idle_mode;
+static bool measuring, idle_mode, upper_mode;
 static char *msgbuf;   /* WINDOW messages back to back */
 static uv_timer_t timer;
 static uint64_t t_start;
@@ -87,7 +91,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   size_t before = c->got;
   for (ssize_t i = 0; i < n; i++) {
     size_t pos = (before + (size_t)i) % (size_t)size;
-    char want = pos == (size_t)size - 1 ? '\n' : (char)('a' + pos % 26);
+    char want = pos == (size_t)size - 1 ? '\n' : (char)((upper_mode ? 'A' : 'a') + pos % 26);
     if (buf->base[i] != want) {
       fprintf(stderr, "bench-echo-client: connection %d: byte %zu is wrong\n", c->id,
               before + (size_t)i);
@@ -148,11 +152,12 @@ static void on_tick(uv_timer_t *t) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: bench-echo-client load HOST PORT [CLIENTS [SECONDS [WINDOW [SIZE]]]]\n"
+    fprintf(stderr, "usage: bench-echo-client load|upper HOST PORT [CLIENTS [SECONDS [WINDOW [SIZE]]]]\n"
                     "       bench-echo-client idle HOST PORT CLIENTS\n");
     return 2;
   }
   idle_mode = strcmp(argv[1], "idle") == 0;
+  upper_mode = strcmp(argv[1], "upper") == 0;
   host = argv[2];
   port = atoi(argv[3]);
   nconns = argc > 4 ? atoi(argv[4]) : 100;

@@ -5,7 +5,8 @@
 #                         $TMP/out and $TMP/err: sets SPID and PORT, or exits
 #   stop_server           stops $SPID
 #   ticks PID / rss_kb PID, HZ, ratio A B, raise_nofile N
-#   echo_load CLIENT CLIENTS SECS WINDOW   load the echo server $SPID:$PORT, stop it,
+#   echo_load CLIENT CLIENTS SECS WINDOW [MODE]   load the echo server $SPID:$PORT
+#                         (MODE: load, or upper for an upper-casing echo), stop it,
 #                         print "msgs/s cpu_us_per_msg"
 
 bench_cleanup() {
@@ -64,7 +65,7 @@ raise_nofile() {
 # stops the server; prints "msgs/s cpu_us_per_msg" (the server's CPU).
 echo_load() {
   t0=$(ticks "$SPID")
-  out=$("$1" load 127.0.0.1 "$PORT" "$2" "$3" "$4") || { echo "bench: client failed" >&2; exit 1; }
+  out=$("$1" "${5:-load}" 127.0.0.1 "$PORT" "$2" "$3" "$4") || { echo "bench: client failed" >&2; exit 1; }
   t1=$(ticks "$SPID")
   stop_server
   rate=$(echo "$out" | awk '{print $2}')

@@ -3,8 +3,18 @@
 -- driver (split "\n"-terminated lines, write each back), written the usual
 -- luv way.  TCP_NODELAY as c4emu sets it.
 --
---   lua5.1 tools/bench_luv_echo.lua [PORT]   prints "port N" on stdout
+--   lua5.1 tools/bench_luv_echo.lua [--upper] [PORT]   prints "port N" on stdout
+--   --upper: each line goes back string.upper'd, as the echo drivers do with
+--   their Upper property.
 local uv = require "luv"
+local upper = arg[1] == "--upper"
+if upper then table.remove(arg, 1) end
+
+-- A write to a client that has just gone raises SIGPIPE, whose default action
+-- ends the process before the benchmark reads its CPU time: catch it (libuv's
+-- handler replaces the default), as c4emu and the C peer do.
+local sigpipe = uv.new_signal()
+sigpipe:start("sigpipe", function() end)
 
 local server = uv.new_tcp()
 assert(server:bind("127.0.0.1", tonumber(arg[1]) or 0))
@@ -30,7 +40,8 @@ assert(server:listen(511, function(err)
         part = chunk:sub(pos)
         break
       end
-      client:write(chunk:sub(pos, nl))
+      local line = chunk:sub(pos, nl)
+      client:write(upper and line:upper() or line)
       pos = nl + 1
     end
   end)

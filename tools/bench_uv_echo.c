@@ -5,12 +5,16 @@
  * written back on its own (try_write, then uv_write with a copy), a partial
  * line is kept until its "\n" arrives; TCP_NODELAY as c4emu sets it.
  *
- *   bench-uv-echo [--batch] [PORT]
+ *   bench-uv-echo [--batch] [--upper] [PORT]
  *       listens on 127.0.0.1:PORT (default 0) and prints "port N" on stdout.
  *       --batch: all complete lines of one read go back in one write (what
  *       c4emu does with the replies a driver sends during one read); the
  *       default writes each line on its own, like one ServerSend per line.
+ *       --upper: echo each line upper-cased (what string.upper does in the
+ *       driver of the benchmark).
  */
+#include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +26,7 @@ typedef struct {
   size_t len, cap;
 } client;
 
-static int batch;
+static int batch, upper;
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   static char shared[65536];
@@ -61,6 +65,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     uv_close((uv_handle_t *)s, on_closed);
     return;
   }
+  if (upper) /* the read buffer is ours until the next read: upper-case it in place */
+    for (ssize_t i = 0; i < n; i++) buf->base[i] = (char)toupper((unsigned char)buf->base[i]);
   const char *p = buf->base, *end = buf->base + n;
   if (batch && c->len == 0) { /* whole lines straight from the read buffer, in one write */
     const char *last = p + n;
@@ -112,9 +118,13 @@ static void on_connection(uv_stream_t *server, int status) {
 int main(int argc, char **argv) {
   uv_loop_t *loop = uv_default_loop();
   uv_tcp_t server;
+  signal(SIGPIPE, SIG_IGN); /* a client gone mid-write must not end the server (c4emu ignores it too) */
   struct sockaddr_in a;
   int argi = 1;
-  if (argc > 1 && strcmp(argv[1], "--batch") == 0) batch = argi++;
+  for (; argi < argc && argv[argi][0] == '-'; argi++) {
+    if (strcmp(argv[argi], "--batch") == 0) batch = 1;
+    else if (strcmp(argv[argi], "--upper") == 0) upper = 1;
+  }
   uv_ip4_addr("127.0.0.1", argc > argi ? atoi(argv[argi]) : 0, &a);
   uv_tcp_init(loop, &server);
   int r = uv_tcp_bind(&server, (struct sockaddr *)&a, 0);

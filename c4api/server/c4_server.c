@@ -156,9 +156,19 @@ static void srv_unref(server *s);
 static void servers_rows(emu_ctx *ctx, void *data, lua_State *L);
 static void connections_rows(emu_ctx *ctx, void *data, lua_State *L);
 
+/* The state last looked up: ServerSend asks for it once per message, and a
+ * registry lookup each time showed in the echo profile.  Cleared at shutdown,
+ * when the registry entry goes. */
+static emu_ctx *last_ctx;
+static srv_state *last_st;
+
 static void on_shutdown(emu_ctx *ctx, void *data) {
   srv_state *st = data;
   st->shut = true;
+  if (last_st == st) {
+    last_ctx = NULL;
+    last_st = NULL;
+  }
   emu_state_section_remove(ctx, servers_rows, st);
   emu_state_section_remove(ctx, connections_rows, st);
   luaL_unref(ctx->L, LUA_REGISTRYINDEX, st->dataname_ref); /* unused once shut */
@@ -177,11 +187,16 @@ static void on_shutdown(emu_ctx *ctx, void *data) {
 }
 
 static srv_state *state_of(emu_ctx *ctx, bool create) {
+  if (ctx == last_ctx && last_st) return last_st;
   lua_State *L = ctx->L;
   lua_pushlightuserdata(L, (void *)&STATE_KEY);
   lua_rawget(L, LUA_REGISTRYINDEX);
   srv_state *st = lua_touserdata(L, -1);
   lua_pop(L, 1);
+  if (st) {
+    last_ctx = ctx;
+    last_st = st;
+  }
   if (st || !create || ctx->phase == EMU_PHASE_DEAD) return st;
   st = calloc(1, sizeof *st);
   if (!st) return NULL;
@@ -202,6 +217,8 @@ static srv_state *state_of(emu_ctx *ctx, bool create) {
   lua_pushlightuserdata(L, st);
   lua_rawset(L, LUA_REGISTRYINDEX);
   emu_on_shutdown(ctx, on_shutdown, st);
+  last_ctx = ctx;
+  last_st = st;
   emu_state_section_add(ctx, "servers", "port,protocol,identifier,clients", servers_rows, st);
   emu_state_section_add(ctx, "server connections", "handle,port,peer,queued_bytes",
                         connections_rows, st);
@@ -899,12 +916,11 @@ static server *udp_by_handle(srv_state *st, uint32_t h) {
 /* Looks a handle argument up; logs and returns NULL when it names nothing open. */
 static client *client_arg(lua_State *L, srv_state *st, const char *api, lua_Number hn,
                           server **udp) {
-  emu_ctx *ctx = emu_ctx_of(L);
   uint32_t h = (hn >= 1 && hn < 4294967296.0 && hn == (lua_Number)(uint32_t)hn) ? (uint32_t)hn : 0;
   client *cl = st && h ? map_get(st, h) : NULL;
   if (cl && cl->conn && !cl->closing && c4_conn_is_open(cl->conn)) return cl;
   if (!cl && udp && st && h && (*udp = udp_by_handle(st, h))) return NULL;
-  emu_log(ctx, EMU_LOG_WARN, "[c4emu] %s: handle %.14g is %s; ignored", api, hn,
+  emu_log(emu_ctx_of(L), EMU_LOG_WARN, "[c4emu] %s: handle %.14g is %s; ignored", api, hn,
           cl ? "closed" : "not a connection of this driver");
   return NULL;
 }

@@ -111,6 +111,9 @@ tcp_box *tcp_newud(lua_State *L, tcp_state *st, const char *mt);
 void tcp_link(tcp_state *st, tcp_box *b, tcp_obj *o, const tcp_ops *ops);
 /* The object behind argument 1, or raises (wrong type, collected). */
 tcp_obj *tcp_check(lua_State *L, const char *mt);
+/* Registers methods in the __index of the metatable on top of L, each with the
+ * metatable as upvalue 1 (tcp_check's fast path). */
+void tcp_bind_methods(lua_State *L, const luaL_Reg *methods);
 /* Raises "<Type>:<method>: ... is closed" unless the object is usable. */
 void tcp_check_open(lua_State *L, tcp_obj *o, const char *method);
 /* Pushes the object's userdata, or nothing and false if it is gone. */

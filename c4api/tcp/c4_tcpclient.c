@@ -660,10 +660,9 @@ static const luaL_Reg client_methods[] = {
 };
 
 void tcp_client_open(lua_State *L) {
-  emu_class_new(L, TCP_CLIENT_MT, client_methods, l_TcpClient_gc, l_TcpClient_tostring);
-  lua_getfield(L, -1, "__index");
-  luaL_register(L, NULL, tcp_read_methods);
-  lua_pop(L, 1);
+  emu_class_new(L, TCP_CLIENT_MT, NULL, l_TcpClient_gc, l_TcpClient_tostring);
+  tcp_bind_methods(L, client_methods);
+  tcp_bind_methods(L, tcp_read_methods);
   lua_pushliteral(L, TCP_CLIENT_MT);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

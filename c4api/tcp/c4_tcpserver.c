@@ -285,7 +285,8 @@ static const luaL_Reg server_methods[] = {
 };
 
 void tcp_server_open(lua_State *L) {
-  emu_class_new(L, TCP_SERVER_MT, server_methods, l_TcpServer_gc, l_TcpServer_tostring);
+  emu_class_new(L, TCP_SERVER_MT, NULL, l_TcpServer_gc, l_TcpServer_tostring);
+  tcp_bind_methods(L, server_methods);
   lua_pushliteral(L, TCP_SERVER_MT);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
