@@ -378,6 +378,42 @@ describe("web console and the Director", function()
     assert.equal(2, note.count)
   end)
 
+  it("lists the driver's bindings, with the proxy's", function()
+    local _, seen = send({ t = "state" })
+    local b = section(last_state(seen), "bindings")
+    assert.same({ "id", "name", "class", "role", "bound" }, b.columns)
+    -- the driver provides 5001; the proxy device (101) is bound to it
+    assert.same({ id = 5001, name = "light_v2", class = "light_v2", role = "provider", bound = "101:5001" },
+                row(b, "id", 5001))
+  end)
+
+  it("sends ReceivedFromProxy from the proxy form and lists the driver's SendToProxy reply", function()
+    local r, seen = send({ t = "proxy", binding = 5001, command = "SET_LEVEL",
+                           params = { LEVEL = "40", RATE = 250, FADE = true } })
+    assert.is_true(r.ok)
+    assert.truthy(r.output:find("ReceivedFromProxy 5001 SET_LEVEL FADE=true LEVEL=40 RATE=250", 1, true), r.output)
+    local pm = section(last_state(seen), "proxy messages")
+    assert.same({ "time_ms", "binding", "command", "kind", "params" }, pm.columns)
+    local reply = row(pm, "command", "LIGHT_LEVEL")
+    assert.same({ time_ms = reply.time_ms, binding = 5001, command = "LIGHT_LEVEL", kind = "NOTIFY",
+                  params = "LEVEL=40 RATE=250" }, reply)
+    assert.is_number(reply.time_ms)
+    -- the driver's error is reported and counted; bad requests are refused
+    local errors = last_state(seen).errors
+    r, seen = send({ t = "proxy", binding = 5001, command = "FAIL" })
+    assert.is_false(r.ok)
+    assert.truthy(r.error:find("deliberate proxy failure", 1, true), r.error)
+    assert.equal(errors + 1, last_state(seen).errors)
+    r = send({ t = "proxy", binding = 0, command = "ON" })
+    assert.equal("proxy needs a binding id (1 to 999999)", r.error)
+    r = send({ t = "proxy", binding = 5001 })
+    assert.equal("proxy needs a command", r.error)
+    -- an undeclared binding is delivered, with the warning SendToProxy gives
+    r = send({ t = "proxy", binding = 77, command = "PING" })
+    assert.is_true(r.ok)
+    k.c.wait_err("binding 77")
+  end)
+
   it("sends the properties SetPropertyAttribs hides, and shows them again", function()
     local function hidden_after(action)
       local _, seen = send({ t = "command", command = "LUA_ACTION", params = { ACTION = action } })
