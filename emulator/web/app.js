@@ -370,7 +370,7 @@ function updateProxyChoices(section) {
   if (sel.dataset.sig === sig) return;
   sel.dataset.sig = sig;
   sel.textContent = "";
-  for (const r of rows) sel.append(el("option", { value: String(r.id), text: `${r.id} ${r.name} (${r.class})` }));
+  for (const r of rows) sel.append(el("option", { value: String(r.id), text: r.class && r.class !== r.name ? `${r.id} ${r.name} (${r.class})` : `${r.id} ${r.name}` }));
   if (rows.some((r) => String(r.id) === keep)) sel.value = keep;
   $("#proxy-form").classList.toggle("hidden", !rows.length);
 }
