@@ -151,6 +151,12 @@ describe("c4emu run --web options", function()
     assert.truthy(out:find("cannot listen on 127.0.0.1:" .. c.port, 1, true))
   end)
 
+  it("refuses --web on a project file, naming it (one driver at a time for now)", function()
+    local out, code = S.cli("run fixtures/projects/hall.lua --web 0 --once")
+    assert.equal(2, code)
+    assert.truthy(out:find("--web serves one driver, not a project file yet (fixtures/projects/hall.lua)", 1, true), out)
+  end)
+
   it("takes an IPv6 address in brackets", function()
     local out, code = S.cli("run fixtures/drivers/sample --web '[::1]:0' --once")
     assert.equal(0, code)
