@@ -172,6 +172,19 @@ describe("web console requests", function()
     return s.data
   end
 
+  it("says so when the driver has no ReceivedFromProxy for the proxy form", function()
+    local c = W.start("fixtures/drivers/sample")
+    local s
+    finally(function()
+      if s then s.close() end
+      c.stop()
+    end)
+    s = W.websocket(c.port, c.token)
+    local r = W.exchange(s, { t = "proxy", binding = 5001, command = "ON" })
+    assert.is_false(r.ok)
+    assert.equal("the driver has no ReceivedFromProxy function", r.error)
+  end)
+
   it("advances only a virtual clock, by 1 ms to 7 days, and answers bad requests", function()
     local real = W.start(DRIVER)
     local virt = W.start(DRIVER, { "--virtual" })
