@@ -156,5 +156,10 @@ void c4_push_hidden_properties(emu_ctx *ctx, lua_State *J);
 /* issue 11: proxies and bindings */
 extern const c4_family c4_family_proxy;       /* director/c4_proxy.c: SendToProxy */
 extern const c4_family c4_family_bindings;    /* director/c4_bindings.c: dynamic bindings, GetBound* */
+/* issue 17: the web console's ReceivedFromProxy form (director/c4_proxy.c):
+ * calls ReceivedFromProxy(binding, command, params), the params table on top
+ * of ctx->L (popped).  0 when it ran, -1 when the driver has no
+ * ReceivedFromProxy, else emu_pcall's code. */
+int c4_proxy_receive(emu_ctx *ctx, int binding, const char *command);
 
 #endif

@@ -216,29 +216,25 @@ static void cmd_cmd(emu_ctx *ctx, char *args) {
 }
 
 /* issue 11: ":proxy 5001 ON [k=v ...]" — ReceivedFromProxy as the proxy bound
- * there would call it (values are strings, as in a BindMessage). */
+ * there would call it (values are strings, as in a BindMessage); the web
+ * console's proxy form goes the same way (c4_proxy_receive). */
 static void cmd_proxy(emu_ctx *ctx, char *args) {
   char *save = NULL, *id = strtok_r(args, " \t", &save), *cmd = strtok_r(NULL, " \t", &save);
   char *end = NULL;
   long binding = id ? strtol(id, &end, 10) : 0;
-  if (!cmd || binding <= 0 || *end) {
+  if (!cmd || binding <= 0 || binding >= 1000000 || *end) {
     print_error("console: :proxy BINDING COMMAND [k=v ...]");
     return;
   }
   lua_State *L = ctx->L;
   int top = lua_gettop(L);
-  if (!emu_push_global_fn(ctx, "ReceivedFromProxy")) {
-    print_error("console: the driver has no ReceivedFromProxy function");
-    return;
-  }
-  lua_pushinteger(L, (lua_Integer)binding);
-  lua_pushstring(L, cmd);
   if (!push_params(L, &save, "proxy")) {
     lua_settop(L, top);
     return;
   }
-  if (emu_pcall(ctx, 3, 0, "ReceivedFromProxy") != 0)
-    print_error("console: ReceivedFromProxy raised (see the log)");
+  int rc = c4_proxy_receive(ctx, (int)binding, cmd);
+  if (rc == -1) print_error("console: the driver has no ReceivedFromProxy function");
+  else if (rc != 0) print_error("console: ReceivedFromProxy raised (see the log)");
   lua_settop(L, top);
 }
 

@@ -261,15 +261,9 @@ static void fail_result(emu_web *w, web_client *c, int t, const char *of, const 
   emu_web_send_top(w, c);
 }
 
-/* ExecuteCommand(command, params) as Composer calls it; params are strings. */
-static void do_command(emu_web *w, web_client *c, int t) {
-  emu_ctx *ctx = w->ctx;
-  lua_State *L = ctx->L, *J = w->J;
-  const char *cmd = field_str(J, t, "command");
-  if (!cmd) return fail_result(w, c, t, "command", "no command given");
-  if (!emu_push_global_fn(ctx, "ExecuteCommand"))
-    return fail_result(w, c, t, "command", "the driver has no ExecuteCommand function");
-  lua_pushstring(L, cmd);
+/* Pushes onto the driver's L a copy of the request's `params` {name: string}
+ * (strings, as Composer and a BindMessage carry them; other values dropped). */
+static void push_string_params(lua_State *J, int t, lua_State *L) {
   lua_newtable(L);
   lua_getfield(J, t, "params");
   if (lua_istable(J, -1)) {
@@ -285,6 +279,45 @@ static void do_command(emu_web *w, web_client *c, int t) {
     }
   }
   lua_pop(J, 1);
+}
+
+/* issue 17: ReceivedFromProxy(binding, command, params) as the proxy bound on
+ * that binding calls it (d:from_proxy, the terminal console's :proxy). */
+static void do_proxy(emu_web *w, web_client *c, int t) {
+  emu_ctx *ctx = w->ctx;
+  lua_State *J = w->J;
+  lua_getfield(J, t, "binding");
+  double binding = lua_isnumber(J, -1) ? lua_tonumber(J, -1) : 0;
+  lua_pop(J, 1);
+  const char *cmd = field_str(J, t, "command");
+  if (!(binding >= 1 && binding < 1000000 && binding == (int)binding))
+    return fail_result(w, c, t, "proxy", "proxy needs a binding id (1 to 999999)");
+  if (!cmd || !*cmd) return fail_result(w, c, t, "proxy", "proxy needs a command");
+  push_string_params(J, t, ctx->L);
+  emu_log(ctx, EMU_LOG_INFO, "[c4emu] web console: ReceivedFromProxy(%d, \"%s\")", (int)binding, cmd);
+  begin_capture(w);
+  size_t before = ctx->host->nerrors;
+  int rc = c4_proxy_receive(ctx, (int)binding, cmd);
+  begin_result(w, t, "proxy");
+  end_capture(w);
+  lua_pushboolean(J, rc == 0);
+  lua_setfield(J, -2, "ok");
+  if (rc == -1) set_str(J, "error", "the driver has no ReceivedFromProxy function");
+  else if (rc != 0 && ctx->host->nerrors > before)
+    set_str(J, "error", ctx->host->errors[ctx->host->nerrors - 1].message);
+  emu_web_send_top(w, c);
+}
+
+/* ExecuteCommand(command, params) as Composer calls it; params are strings. */
+static void do_command(emu_web *w, web_client *c, int t) {
+  emu_ctx *ctx = w->ctx;
+  lua_State *L = ctx->L, *J = w->J;
+  const char *cmd = field_str(J, t, "command");
+  if (!cmd) return fail_result(w, c, t, "command", "no command given");
+  if (!emu_push_global_fn(ctx, "ExecuteCommand"))
+    return fail_result(w, c, t, "command", "the driver has no ExecuteCommand function");
+  lua_pushstring(L, cmd);
+  push_string_params(J, t, L);
   emu_log(ctx, EMU_LOG_INFO, "[c4emu] web console: ExecuteCommand(\"%s\")", cmd);
   begin_capture(w);
   size_t before = ctx->host->nerrors;
@@ -376,6 +409,8 @@ void emu_web_handle_message(emu_web *w, web_client *c, const char *s, size_t n) 
     }
   } else if (type && strcmp(type, "set_variable") == 0) {
     do_set_variable(w, c, t);
+  } else if (type && strcmp(type, "proxy") == 0) {
+    do_proxy(w, c, t);
   } else if (type && strcmp(type, "command") == 0) {
     do_command(w, c, t);
   } else if (type && strcmp(type, "lua") == 0) {

@@ -173,3 +173,28 @@ describe("the console's :proxy", function()
   end)
 end)
 
+
+-- In the web console's State view (its own spec file, so that web_support's
+-- luv is required from a second spec file: spec/web_support.lua pins it).
+describe("the web console's State view", function()
+  it("lists the driver's bindings and what they are bound to", function()
+    local W = require "web_support"
+    local cjson = require "cjson"
+    local c = W.start(S.folder("proxy_light"))
+    local s = W.websocket(c.port, c.token)
+    local rows
+    W.run_until(function()
+      for _, text in ipairs(W.take_messages(s)) do
+        local m = cjson.decode(text)
+        for _, sec in ipairs(m.t == "state" and m.sections or {}) do
+          if sec.name == "bindings" then rows = sec.rows end
+        end
+      end
+      return rows
+    end, 20000, "the bindings section")
+    s.close()
+    assert.equal(0, (c.stop()))
+    assert.same({id = 5001, name = "LIGHT", class = "LIGHT_V2", role = "provider", bound = "101:5001"}, rows[1])
+    assert.same({id = 1, name = "Relay", class = "RELAY", role = "consumer", bound = ""}, rows[2])
+  end)
+end)

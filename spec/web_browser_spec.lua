@@ -197,6 +197,31 @@ describe("web console in Chromium", function()
     assert.is_false(b:eval("[...document.querySelectorAll('#log .line')].some(l => l.textContent.includes('OnVariableChanged FIRMWARE'))"))
   end)
 
+  it("sends ReceivedFromProxy from the proxy form: the driver's print in the log, its reply listed", function()
+    tab("state")
+    -- bindings columns: id, name, class, role, bound
+    assert.equal("light_v2", b:wait_for(cell("bindings", "5001", 2), nil, "5001 in the bindings section"))
+    assert.equal("provider", b:eval(cell("bindings", "5001", 3)))
+    assert.equal("101:5001", b:eval(cell("bindings", "5001", 4)))
+    b:wait_for("[...document.querySelectorAll('#proxy-binding option')].some(o => o.value === '5001')", nil,
+               "5001 in the proxy form")
+    b:eval("document.querySelector('#proxy-binding').value = '5001';" ..
+           "document.querySelector('#proxy-command').value = 'SET_LEVEL';" ..
+           "document.querySelector('#proxy-params').value = 'LEVEL=65\\nRATE=300';" ..
+           "document.querySelector('#proxy-send').click()")
+    b:wait_for("document.querySelector('#proxy-result').textContent.includes('ReceivedFromProxy 5001 SET_LEVEL LEVEL=65 RATE=300')",
+               nil, "the form's result")
+    -- proxy messages columns: time_ms, binding, command, kind, params
+    assert.equal("LEVEL=65 RATE=300", b:wait_for(cell("proxy messages", "LIGHT_LEVEL", 4), nil,
+                                                "the driver's SendToProxy reply"))
+    assert.equal("5001", b:eval(cell("proxy messages", "LIGHT_LEVEL", 1)))
+    assert.equal("NOTIFY", b:eval(cell("proxy messages", "LIGHT_LEVEL", 3)))
+    b:eval("document.querySelector('[data-section=\"proxy messages\"]').scrollIntoView({ block: 'center' })")
+    shot("state-proxy")
+    tab("log")
+    log_has("ReceivedFromProxy 5001 SET_LEVEL LEVEL=65 RATE=300")
+  end)
+
   it("shows an event the driver fires, and hides a property the driver hides", function()
     tab("actions")
     b:eval("document.querySelector('[data-action=Ring]').click()")

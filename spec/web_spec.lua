@@ -151,6 +151,12 @@ describe("c4emu run --web options", function()
     assert.truthy(out:find("cannot listen on 127.0.0.1:" .. c.port, 1, true))
   end)
 
+  it("refuses --web on a project file, naming it (one driver at a time for now)", function()
+    local out, code = S.cli("run fixtures/projects/hall.lua --web 0 --once")
+    assert.equal(2, code)
+    assert.truthy(out:find("--web serves one driver, not a project file yet (fixtures/projects/hall.lua)", 1, true), out)
+  end)
+
   it("takes an IPv6 address in brackets", function()
     local out, code = S.cli("run fixtures/drivers/sample --web '[::1]:0' --once")
     assert.equal(0, code)
@@ -165,6 +171,19 @@ describe("web console requests", function()
     W.run_until(function() return s.data:find(marker, 1, true) ~= nil end, 20000, marker)
     return s.data
   end
+
+  it("says so when the driver has no ReceivedFromProxy for the proxy form", function()
+    local c = W.start("fixtures/drivers/sample")
+    local s
+    finally(function()
+      if s then s.close() end
+      c.stop()
+    end)
+    s = W.websocket(c.port, c.token)
+    local r = W.exchange(s, { t = "proxy", binding = 5001, command = "ON" })
+    assert.is_false(r.ok)
+    assert.equal("the driver has no ReceivedFromProxy function", r.error)
+  end)
 
   it("advances only a virtual clock, by 1 ms to 7 days, and answers bad requests", function()
     local real = W.start(DRIVER)
@@ -376,6 +395,42 @@ describe("web console and the Director", function()
     assert.truthy(note.text:find("NoSuchApiForTheNotes", 1, true), note.text)
     assert.equal("error", note.level)
     assert.equal(2, note.count)
+  end)
+
+  it("lists the driver's bindings, with the proxy's", function()
+    local _, seen = send({ t = "state" })
+    local b = section(last_state(seen), "bindings")
+    assert.same({ "id", "name", "class", "role", "bound" }, b.columns)
+    -- the driver provides 5001; the proxy device (101) is bound to it
+    assert.same({ id = 5001, name = "light_v2", class = "light_v2", role = "provider", bound = "101:5001" },
+                row(b, "id", 5001))
+  end)
+
+  it("sends ReceivedFromProxy from the proxy form and lists the driver's SendToProxy reply", function()
+    local r, seen = send({ t = "proxy", binding = 5001, command = "SET_LEVEL",
+                           params = { LEVEL = "40", RATE = 250, FADE = true } })
+    assert.is_true(r.ok)
+    assert.truthy(r.output:find("ReceivedFromProxy 5001 SET_LEVEL FADE=true LEVEL=40 RATE=250", 1, true), r.output)
+    local pm = section(last_state(seen), "proxy messages")
+    assert.same({ "time_ms", "binding", "command", "kind", "params" }, pm.columns)
+    local reply = row(pm, "command", "LIGHT_LEVEL")
+    assert.same({ time_ms = reply.time_ms, binding = 5001, command = "LIGHT_LEVEL", kind = "NOTIFY",
+                  params = "LEVEL=40 RATE=250" }, reply)
+    assert.is_number(reply.time_ms)
+    -- the driver's error is reported and counted; bad requests are refused
+    local errors = last_state(seen).errors
+    r, seen = send({ t = "proxy", binding = 5001, command = "FAIL" })
+    assert.is_false(r.ok)
+    assert.truthy(r.error:find("deliberate proxy failure", 1, true), r.error)
+    assert.equal(errors + 1, last_state(seen).errors)
+    r = send({ t = "proxy", binding = 0, command = "ON" })
+    assert.equal("proxy needs a binding id (1 to 999999)", r.error)
+    r = send({ t = "proxy", binding = 5001 })
+    assert.equal("proxy needs a command", r.error)
+    -- an undeclared binding is delivered, with the warning SendToProxy gives
+    r = send({ t = "proxy", binding = 77, command = "PING" })
+    assert.is_true(r.ok)
+    k.c.wait_err("binding 77")
   end)
 
   it("sends the properties SetPropertyAttribs hides, and shows them again", function()

@@ -4,6 +4,17 @@
 -- a generous deadline (cdp.run_until), never a fixed sleep.
 package.path = "tools/?.lua;" .. package.path
 local uv = require "luv"
+-- busted runs each spec file insulated: what the file required leaves
+-- package.loaded when it ends, so luv's module table (which holds its
+-- default loop as a userdata) is collected and the loop freed, while luv's
+-- per-state context still points at it.  A later file's `require "luv"`
+-- then reuses that freed loop (a crash in uv_pipe_init / uv_timer_init).
+-- Pin the first module table in the registry so its loop lives as long as
+-- the Lua state; a re-required luv finds the same, live loop.
+do
+  local reg = debug.getregistry()
+  reg["c4emu.web_support.luv"] = reg["c4emu.web_support.luv"] or uv
+end
 local cdp = require "cdp"
 
 local M = { run_until = cdp.run_until }

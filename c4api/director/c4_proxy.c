@@ -208,6 +208,79 @@ static int l_SendToDevice(lua_State *L) {
   return 0;
 }
 
+/* issue 17: ReceivedFromProxy(binding, command, params) as the proxy bound on
+ * `binding` calls it (the web console's form; d:from_proxy and the terminal
+ * console's :proxy do the same), the params table on top of ctx->L (popped).
+ * 0 when it ran; -1 when the driver has no ReceivedFromProxy; else
+ * emu_pcall's code (the error is logged and counted, as any callback's). */
+int c4_proxy_receive(emu_ctx *ctx, int binding, const char *command) {
+  lua_State *L = ctx->L;
+  if (!c4_binding_find(ctx, binding)) c4_binding_warn_undeclared(ctx, binding, "ReceivedFromProxy");
+  if (!emu_push_global_fn(ctx, "ReceivedFromProxy")) {
+    lua_pop(L, 1);
+    return -1;
+  }
+  lua_insert(L, -2);
+  lua_pushinteger(L, binding);
+  lua_insert(L, -2);
+  lua_pushstring(L, command);
+  lua_insert(L, -2);
+  return emu_pcall(ctx, 3, 0, "ReceivedFromProxy");
+}
+
+/* The web console's State view (issue 17): the last PROXY_ROWS messages
+ * SendToProxy sent (SendToDevice's are d:device_messages(), not shown). */
+#define PROXY_ROWS 50
+
+static void proxy_rows(emu_ctx *ctx, void *data, lua_State *L) {
+  (void)data;
+  c4_bindings *b = c4_bindings_of(ctx);
+  size_t first = b->nmsgs, shown = 0;
+  while (first > 0 && shown < PROXY_ROWS) /* walk back over the last PROXY_ROWS proxy messages */
+    if (b->msgs[--first].device == 0) shown++;
+  lua_createtable(L, (int)shown, 0);
+  int n = 0;
+  for (size_t i = first; i < b->nmsgs; i++) {
+    const c4_proxy_msg *m = &b->msgs[i];
+    if (m->device != 0) continue;
+    lua_createtable(L, 0, 5);
+    lua_pushnumber(L, (lua_Number)m->ms);
+    lua_setfield(L, -2, "time_ms");
+    lua_pushinteger(L, m->binding);
+    lua_setfield(L, -2, "binding");
+    lua_pushstring(L, m->command);
+    lua_setfield(L, -2, "command");
+    lua_pushstring(L, m->notify ? "NOTIFY" : "COMMAND");
+    lua_setfield(L, -2, "kind");
+    luaL_Buffer buf;
+    luaL_buffinit(L, &buf);
+    if (m->str_param) {
+      luaL_addstring(&buf, m->str_param);
+    } else {
+      for (size_t k = 0; k < m->nparams; k++) { /* K=v, keys sorted (read_params sorted them) */
+        if (k) luaL_addchar(&buf, ' ');
+        luaL_addstring(&buf, m->params[k].key);
+        luaL_addchar(&buf, '=');
+        luaL_addstring(&buf, m->params[k].value);
+      }
+    }
+    luaL_pushresult(&buf);
+    lua_setfield(L, -2, "params");
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+static void proxy_shutdown(emu_ctx *ctx, void *data) {
+  (void)data;
+  emu_state_section_remove(ctx, proxy_rows, NULL);
+}
+
+static void proxy_open(lua_State *L, emu_ctx *ctx) {
+  (void)L;
+  emu_state_section_add(ctx, "proxy messages", "time_ms,binding,command,kind,params", proxy_rows, NULL);
+  emu_on_shutdown(ctx, proxy_shutdown, NULL);
+}
+
 static const c4_fn proxy_fns[] = {
     {"SendToProxy", l_SendToProxy},
     {"SendToDevice", l_SendToDevice},
@@ -216,4 +289,4 @@ static const c4_fn proxy_fns[] = {
 
 static const char *const proxy_callbacks[] = {"ReceivedFromProxy", "ExecuteCommand", NULL};
 
-const c4_family c4_family_proxy = {"proxy", proxy_fns, NULL, proxy_callbacks};
+const c4_family c4_family_proxy = {"proxy", proxy_fns, proxy_open, proxy_callbacks};

@@ -324,6 +324,7 @@ function renderState(m) {
   const box = $("#sections");
   box.textContent = "";
   updateVarChoices(list(m.sections).find((s) => s.name === "variables"));
+  updateProxyChoices(list(m.sections).find((s) => s.name === "bindings"));
   for (const s of list(m.sections)) {
     const cols = list(s.columns), rows = list(s.rows);
     box.append(el("h3", { text: `${s.name} (${rows.length})` }));
@@ -353,6 +354,41 @@ $("#var-set").addEventListener("click", () => {
   out.textContent = "…";
   request({ t: "set_variable", name, value }, (r) => {
     let s = `${name} = "${value}": ${r.ok ? "ok" : "refused"}`;
+    if (r.error) s += "\n" + r.error;
+    if (r.output) s += "\n" + r.output.replace(/\n$/, "");
+    out.textContent = s;
+    out.classList.toggle("error", !r.ok);
+  });
+});
+
+// The proxy form: ReceivedFromProxy(binding, command, {K = "v", ...}) as the
+// proxy bound on that binding sends it; the bindings come from their section.
+function updateProxyChoices(section) {
+  const sel = $("#proxy-binding"), keep = sel.value;
+  const rows = section ? list(section.rows) : [];
+  const sig = rows.map((r) => `${r.id} ${r.name} ${r.class}`).join("\n");
+  if (sel.dataset.sig === sig) return;
+  sel.dataset.sig = sig;
+  sel.textContent = "";
+  for (const r of rows) sel.append(el("option", { value: String(r.id), text: r.class && r.class !== r.name ? `${r.id} ${r.name} (${r.class})` : `${r.id} ${r.name}` }));
+  if (rows.some((r) => String(r.id) === keep)) sel.value = keep;
+  $("#proxy-form").classList.toggle("hidden", !rows.length);
+}
+$("#proxy-send").addEventListener("click", () => {
+  const binding = Number($("#proxy-binding").value), command = $("#proxy-command").value.trim();
+  const out = $("#proxy-result");
+  const params = {};
+  for (const line of $("#proxy-params").value.split("\n")) {
+    const s = line.trim();
+    if (!s) continue;
+    const eq = s.indexOf("=");
+    if (eq <= 0) { out.textContent = `not KEY=value: ${s}`; out.classList.add("error"); return; }
+    params[s.slice(0, eq).trim()] = s.slice(eq + 1);
+  }
+  if (!binding || !command) return;
+  out.textContent = "…";
+  request({ t: "proxy", binding, command, params }, (r) => {
+    let s = `ReceivedFromProxy(${binding}, "${command}"): ${r.ok ? "ok" : "failed"}`;
     if (r.error) s += "\n" + r.error;
     if (r.output) s += "\n" + r.output.replace(/\n$/, "");
     out.textContent = s;
