@@ -243,6 +243,16 @@ static const c4_api_row api_rows[] = {
     {"GetBoundConsumerDevices", 0, "{[id] = name} or nil"},
     {"GetBindingsByDevice", 0, "no page; the shape drivers in the wild read"},
     {"SendToDevice", 0, "(device, command, params [, allowEmpty] [, logCommand]) → ExecuteCommand"},
+    /* issue 9: validation (APIs public drivers call that no row named; the
+     * Light V2 conversion commands arrive with the 3.3.0 What's New, gain a
+     * gamut argument in 3.3.1 and the "custom" gamut in 3.4.0) */
+    {"RenameDevice", 0, "(proxyOrDeviceId, name); the page's 1.6.0 is a placeholder; not in OnDriverInit"},
+    {"ColorXYtoRGB", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
+    {"ColorRGBtoXY", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
+    {"ColorXYtoHSV", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
+    {"ColorHSVtoXY", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
+    {"ColorXYtoCCT", 0, "Light V2 conversion (x, y) → kelvin; no version on the pages read"},
+    {"ColorCCTtoXY", 0, "Light V2 conversion kelvin → x, y; no version on the pages read"},
 };
 
 /* The driver's global callbacks the reference names. */

@@ -42,6 +42,11 @@ describe("c4emu apis", function()
     assert.same({ kind = "method", since = "2.1.0", c4emu = "yes", note = rows["C4:CreateServer"].note },
       rows["C4:CreateServer"])
     assert.equal("3.3.0", rows["C4:CreateTLSServer"].since)
+    -- validation: APIs public drivers call, counted though not emulated yet
+    assert.same({"all", "not yet"}, {rows["C4:RenameDevice"].since, rows["C4:RenameDevice"].c4emu})
+    assert.same({"3.3.0", "not yet"}, {rows["C4:ColorXYtoRGB"].since, rows["C4:ColorXYtoRGB"].c4emu})
+    assert.equal("3.3.0", rows["C4:ColorRGBtoXY"].since)
+    assert.equal("all", rows["C4:ColorXYtoCCT"].since)
     assert.equal("object", rows["C4LuaTcpClient:ReadUntil"].kind)
     assert.equal("callback", rows["OnServerStatusChanged"].kind)
     assert.equal("2.9.0", rows["OnServerStatusChanged"].since)

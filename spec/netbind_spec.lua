@@ -318,6 +318,27 @@ describe("the calls", function()
     d:destroy()
   end)
 
+  it("CreateNetworkConnection with a type it does not know (\"Telnet\") warns and makes a TCP binding", function()
+    local d = c4emu.load(S.folder("netbind_untyped"))
+    local dev = d:device{}
+    dev:run{socket_accepted = function(c) c:send("hi\r\n") end}
+    d:init()
+    assert.is_true(d:eval("return LOADED"))
+    assert.truthy(d:logged("type 'Telnet' is not TCP, UDP, SSL or MULTICAST; treated as TCP", "WARN"))
+    d:eval("C4:NetConnect(6010, ...)", dev.local_port)
+    d:settle()
+    local list = d:eval("return C4:GetNetworkConnections()")
+    assert.equal("TCP", list[1].type)
+    assert.equal("ONLINE", list[1].status)
+    assert.same({"hi\r\n"}, d:eval("return HEARD"))
+    -- NetPortOptions / NetConnect still refuse a type they do not know
+    local ok, err = pcall(d.eval, d, "C4:NetConnect(6010, 23, 'Telnet')")
+    assert.is_false(ok)
+    assert.matches("type must be", err)
+    dev:close()
+    d:destroy()
+  end)
+
   it("survives DestroyNetworkConnection from inside ReceivedFromNetwork, mid-read", function()
     local d = c4emu.load(S.folder("minimal"))
     local dev = d:device{}

@@ -203,7 +203,8 @@ static int l_SendToDevice(lua_State *L) {
   c4_proxy_msg *m = record(L, ctx, (int64_t)dev, 0, cmd, false, 4, lua_toboolean(L, 5));
   emu_ctx *to = emu_peer_driver(ctx, (int64_t)dev);
   if (to) send_to_peer(ctx, to, m, 0, true);
-  else if (!c4_project_device(ctx->project, (int64_t)dev))
+  else if (!c4_project_device(ctx->project, (int64_t)dev) &&
+           !c4_project_room(ctx->project, (int64_t)dev))  /* a room is a device too */
     emu_log(ctx, EMU_LOG_WARN, "SendToDevice: device %lld is not in the project", (long long)dev);
   return 0;
 }

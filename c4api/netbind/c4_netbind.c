@@ -362,8 +362,15 @@ static int l_CreateNetworkConnection(lua_State *L) {
   const char *addr = luaL_checkstring(L, 3);
   const char *ts = luaL_optstring(L, 4, "TCP");
   nb_type type;
-  if (parse_type(ts, &type) != 0)
-    return luaL_argerror(L, 4, "type must be \"TCP\", \"UDP\", \"SSL\" or \"MULTICAST\"");
+  /* Choice (no public page settles it): a type that is not TCP/UDP/SSL/MULTICAST
+   * is taken as TCP with a warning rather than raised. Published drivers pass
+   * e.g. "Telnet" at chunk level (Telnet is TCP), and a raise there would stop
+   * the whole driver, which they evidently do not on a controller. */
+  if (parse_type(ts, &type) != 0) {
+    emu_log(st->ctx, EMU_LOG_WARN, "[c4emu] C4:CreateNetworkConnection(%d): type '%s' is not "
+            "TCP, UDP, SSL or MULTICAST; treated as TCP", id, ts);
+    type = NB_TCP;
+  }
   if (*addr && !address_ok(addr))
     emu_log(st->ctx, EMU_LOG_WARN, "[c4emu] C4:CreateNetworkConnection(%d): '%s' is neither "
             "an IP address nor a host name; connecting to it will fail", id, addr);
