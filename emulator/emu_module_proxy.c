@@ -142,13 +142,13 @@ static int d_bindings(lua_State *L) {
     int k = 0;
     for (size_t j = 0; j < b->nlinks; j++) {
       const c4_link *l = &b->links[j];
-      bool as_p = x->provider && l->provider_dev == x->device && l->provider_id == x->id;
-      bool as_c = !x->provider && l->consumer_dev == x->device && l->consumer_id == x->id;
-      if (!as_p && !as_c) continue;
+      int64_t other_dev;
+      int other_id;
+      if (!c4_link_peer(x, l, &other_dev, &other_id)) continue;
       lua_createtable(L, 0, 2);
-      lua_pushnumber(L, (lua_Number)(as_p ? l->consumer_dev : l->provider_dev));
+      lua_pushnumber(L, (lua_Number)other_dev);
       lua_setfield(L, -2, "device");
-      lua_pushinteger(L, as_p ? l->consumer_id : l->provider_id);
+      lua_pushinteger(L, other_id);
       lua_setfield(L, -2, "binding");
       lua_rawseti(L, -2, ++k);
     }

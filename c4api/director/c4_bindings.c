@@ -82,6 +82,20 @@ void c4_bindings_free(c4_project *p) {
   p->bindings = NULL;
 }
 
+bool c4_link_peer(const c4_binding *x, const c4_link *l, int64_t *other_dev, int *other_id) {
+  if (x->provider && l->provider_dev == x->device && l->provider_id == x->id) {
+    *other_dev = l->consumer_dev;
+    *other_id = l->consumer_id;
+    return true;
+  }
+  if (!x->provider && l->consumer_dev == x->device && l->consumer_id == x->id) {
+    *other_dev = l->provider_dev;
+    *other_id = l->provider_id;
+    return true;
+  }
+  return false;
+}
+
 c4_binding *c4_binding_find(emu_ctx *ctx, int id) {
   c4_bindings *b = c4_bindings_of(ctx);
   for (size_t i = 0; i < b->n; i++)
@@ -139,12 +153,9 @@ static void binding_changed(emu_ctx *ctx, const c4_binding *x, bool bound, int64
 /* The link index of the driver's binding x with (other, other_id), or -1. */
 static long link_of(c4_bindings *b, const c4_binding *x, int64_t other, int other_id) {
   for (size_t i = 0; i < b->nlinks; i++) {
-    const c4_link *l = &b->links[i];
-    if (x->provider && l->provider_dev == x->device && l->provider_id == x->id &&
-        l->consumer_dev == other && l->consumer_id == other_id)
-      return (long)i;
-    if (!x->provider && l->consumer_dev == x->device && l->consumer_id == x->id &&
-        l->provider_dev == other && l->provider_id == other_id)
+    int64_t dev;
+    int bid;
+    if (c4_link_peer(x, &b->links[i], &dev, &bid) && dev == other && bid == other_id)
       return (long)i;
   }
   return -1;
@@ -271,12 +282,10 @@ static int l_RemoveDynamicBinding(lua_State *L) {
   }
   c4_bindings *b = c4_bindings_of(ctx);
   for (size_t i = b->nlinks; i-- > 0;) {
-    c4_link l = b->links[i];
-    bool mine_p = x->provider && l.provider_dev == x->device && l.provider_id == id;
-    bool mine_c = !x->provider && l.consumer_dev == x->device && l.consumer_id == id;
-    if (!mine_p && !mine_c) continue;
-    c4_binding_unbind(ctx, id, mine_p ? l.consumer_dev : l.provider_dev,
-                      mine_p ? l.consumer_id : l.provider_id);
+    int64_t dev;
+    int bid;
+    if (!c4_link_peer(x, &b->links[i], &dev, &bid)) continue;
+    c4_binding_unbind(ctx, id, dev, bid);
     x = c4_binding_find(ctx, id);   /* OnBindingChanged may have added bindings */
     if (!x) return 0;
   }
@@ -364,13 +373,13 @@ static int l_GetBindingsByDevice(lua_State *L) {
     int k = 0;
     for (size_t j = 0; j < b->nlinks; j++) {
       const c4_link *l = &b->links[j];
-      bool as_p = x->provider && l->provider_dev == x->device && l->provider_id == x->id;
-      bool as_c = !x->provider && l->consumer_dev == x->device && l->consumer_id == x->id;
-      if (!as_p && !as_c) continue;
+      int64_t other_dev;
+      int other_id;
+      if (!c4_link_peer(x, l, &other_dev, &other_id)) continue;
       lua_createtable(L, 0, 2);
-      lua_pushnumber(L, (lua_Number)(as_p ? l->consumer_dev : l->provider_dev));
+      lua_pushnumber(L, (lua_Number)other_dev);
       lua_setfield(L, -2, "deviceid");
-      lua_pushinteger(L, as_p ? l->consumer_id : l->provider_id);
+      lua_pushinteger(L, other_id);
       lua_setfield(L, -2, "bindingid");
       lua_rawseti(L, -2, ++k);
     }
@@ -410,13 +419,12 @@ static void bindings_rows(emu_ctx *ctx, void *data, lua_State *L) {
     luaL_buffinit(L, &buf);
     for (size_t j = 0; j < b->nlinks; j++) {
       const c4_link *l = &b->links[j];
-      bool as_p = x->provider && l->provider_dev == x->device && l->provider_id == x->id;
-      bool as_c = !x->provider && l->consumer_dev == x->device && l->consumer_id == x->id;
-      if (!as_p && !as_c) continue;
+      int64_t other_dev;
+      int other_id;
+      if (!c4_link_peer(x, l, &other_dev, &other_id)) continue;
       char one[64];
       snprintf(one, sizeof one, "%s%lld:%d", buf.p == buf.buffer ? "" : ", ",
-               (long long)(as_p ? l->consumer_dev : l->provider_dev),
-               as_p ? l->consumer_id : l->provider_id);
+               (long long)other_dev, other_id);
       luaL_addstring(&buf, one);
     }
     luaL_pushresult(&buf);

@@ -59,6 +59,8 @@ void c4_bindings_free(c4_project *p);
 /* The binding `id` of the hosted driver's device (device 0, the driver's own
  * id or one of its proxies), or NULL. */
 c4_binding *c4_binding_find(emu_ctx *ctx, int id);
+/* Whether link l ends at binding x; if so *other_dev / *other_id get its far end. */
+bool c4_link_peer(const c4_binding *x, const c4_link *l, int64_t *other_dev, int *other_id);
 
 /* Links `provider` of the driver's binding id with (other, other_id), or
  * breaks that link; OnBindingChanged goes to the driver for a CONTROL binding.
