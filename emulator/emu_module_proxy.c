@@ -138,20 +138,7 @@ static int d_bindings(lua_State *L) {
     lua_setfield(L, -2, "dynamic");
     lua_pushboolean(L, x->hidden);
     lua_setfield(L, -2, "hidden");
-    lua_newtable(L);
-    int k = 0;
-    for (size_t j = 0; j < b->nlinks; j++) {
-      const c4_link *l = &b->links[j];
-      int64_t other_dev;
-      int other_id;
-      if (!c4_link_peer(x, l, &other_dev, &other_id)) continue;
-      lua_createtable(L, 0, 2);
-      lua_pushnumber(L, (lua_Number)other_dev);
-      lua_setfield(L, -2, "device");
-      lua_pushinteger(L, other_id);
-      lua_setfield(L, -2, "binding");
-      lua_rawseti(L, -2, ++k);
-    }
+    c4_push_binding_peers(L, b, x, "device", "binding");
     lua_setfield(L, -2, "bound");
     lua_rawseti(L, -2, (int)i + 1);
   }

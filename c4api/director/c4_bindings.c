@@ -59,6 +59,31 @@ static void binding_clear(c4_binding *x) {
   free(x->class_name);
 }
 
+void c4_params_free(c4_param *params, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(params[i].key);
+    free(params[i].value);
+  }
+  free(params);
+}
+
+void c4_push_binding_peers(lua_State *L, const c4_bindings *b, const c4_binding *x,
+                           const char *dev_key, const char *id_key) {
+  lua_newtable(L);
+  int k = 0;
+  for (size_t j = 0; j < b->nlinks; j++) {
+    int64_t other_dev;
+    int other_id;
+    if (!c4_link_peer(x, &b->links[j], &other_dev, &other_id)) continue;
+    lua_createtable(L, 0, 2);
+    lua_pushnumber(L, (lua_Number)other_dev);
+    lua_setfield(L, -2, dev_key);
+    lua_pushinteger(L, other_id);
+    lua_setfield(L, -2, id_key);
+    lua_rawseti(L, -2, ++k);
+  }
+}
+
 void c4_bindings_free(c4_project *p) {
   c4_bindings *b = p->bindings;
   if (!b) return;
@@ -67,11 +92,7 @@ void c4_bindings_free(c4_project *p) {
     c4_proxy_msg *m = &b->msgs[i];
     free(m->command);
     free(m->str_param);
-    for (size_t k = 0; k < m->nparams; k++) {
-      free(m->params[k].key);
-      free(m->params[k].value);
-    }
-    free(m->params);
+    c4_params_free(m->params, m->nparams);
   }
   c4_inbox_free(b);
   free(b->list);
@@ -369,20 +390,7 @@ static int l_GetBindingsByDevice(lua_State *L) {
     lua_setfield(L, -2, "class");
     lua_rawseti(L, -2, 1);
     lua_setfield(L, -2, "bindingclasses");
-    lua_newtable(L);
-    int k = 0;
-    for (size_t j = 0; j < b->nlinks; j++) {
-      const c4_link *l = &b->links[j];
-      int64_t other_dev;
-      int other_id;
-      if (!c4_link_peer(x, l, &other_dev, &other_id)) continue;
-      lua_createtable(L, 0, 2);
-      lua_pushnumber(L, (lua_Number)other_dev);
-      lua_setfield(L, -2, "deviceid");
-      lua_pushinteger(L, other_id);
-      lua_setfield(L, -2, "bindingid");
-      lua_rawseti(L, -2, ++k);
-    }
+    c4_push_binding_peers(L, b, x, "deviceid", "bindingid");
     lua_setfield(L, -2, "connections");
     lua_rawseti(L, -2, ++n);
   }

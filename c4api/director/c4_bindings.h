@@ -74,6 +74,12 @@ const char *c4_binding_unbind(emu_ctx *ctx, int id, int64_t other, int other_id)
 const char *c4_binding_bind_pair(emu_ctx *c, int cid, emu_ctx *pr, int pid, bool bind,
                                  char *out, size_t n);
 
+/* Frees a sorted parameter list of a proxy message (NULL-safe). */
+void c4_params_free(c4_param *params, size_t n);
+/* Pushes the far ends of binding x as a list of {[dev_key]=, [id_key]=}. */
+void c4_push_binding_peers(lua_State *L, const c4_bindings *b, const c4_binding *x,
+                           const char *dev_key, const char *id_key);
+
 /* Frees the messages from other drivers not delivered yet (c4_proxy.c). */
 void c4_inbox_free(c4_bindings *b);
 

@@ -63,11 +63,7 @@ typedef struct c4_inbound {
 static void inbound_free(c4_inbound *m) {
   free(m->command);
   free(m->str_param);
-  for (size_t i = 0; i < m->nparams; i++) {
-    free(m->params[i].key);
-    free(m->params[i].value);
-  }
-  free(m->params);
+  c4_params_free(m->params, m->nparams);
   free(m);
 }
 
