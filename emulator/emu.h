@@ -144,6 +144,17 @@ const char *emu_note_level_name(emu_note_kind kind);
  * non-zero.  Safe to call from any libuv callback.
  */
 int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what);
+/*
+ * The same for the per-message paths, with no results: push the handler
+ * first (emu_pcall_begin returns its index), then the function and its
+ * arguments, then emu_pcall_at.  Everything from the handler up is gone
+ * afterwards.  Spares moving the handler under the function on every call.
+ */
+int emu_pcall_begin(emu_ctx *ctx);
+int emu_pcall_at(emu_ctx *ctx, int handler, int nargs, const char *what);
+/* Driver code is running (a callback, and what it called into): pushes made
+ * now are charged to it and may fail under the memory cap. */
+bool emu_in_driver(emu_ctx *ctx);
 
 /*
  * Creates the metatable `name` (luaL_newmetatable) with __index = a table of

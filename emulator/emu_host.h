@@ -126,7 +126,7 @@ struct emu_host {
 
   /* issue 15: the watchdog (emu_watchdog.c), the memory cap, coverage */
   int guard_depth;            /* protected calls into the driver in progress */
-  uint64_t guard_start_ns;    /* when the outermost began (uv_hrtime) */
+  uint64_t guard_start_ns;    /* when the outermost began (CLOCK_MONOTONIC_COARSE) */
   uint64_t guard_deadline_ns; /* watchdog deadline of the outermost; 0: none */
   uint64_t run_deadline_ns;   /* check --timeout; 0: none */
   const char *guard_what;     /* the outermost callback's name (the caller's string, live

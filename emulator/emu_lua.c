@@ -77,18 +77,17 @@ static int traceback_handler(lua_State *L) {
  * Protected call with traceback.  On error, *msg and *tb point into a string
  * left on the stack (the caller pops it); returns the lua_pcall status.
  */
-static int pcall_tb(lua_State *L, int nargs, int nresults, const char *what) {
+/* lua_pcall with the handler at `base` (below the function), under the
+ * watchdog; turns the memory cap's and the caught watchdog's errors into
+ * messages that say so.  The handler stays where it is. */
+static int pcall_guarded(lua_State *L, int base, int nargs, int nresults, const char *what) {
   emu_ctx *ctx = emu_ctx_of(L);
-  int base = lua_gettop(L) - nargs;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->host->handler_ref);
-  lua_insert(L, base);
   struct emu_host *h = ctx->host;
   emu_guard_enter(ctx, what);
   int st = lua_pcall(L, nargs, nresults, base);
   bool capped = st == LUA_ERRMEM && h->mem_refused;
   bool caught = st == 0 && h->guard_tripped && h->guard_depth == 1;
   emu_guard_leave(ctx);
-  lua_remove(L, base);
   if (capped) { /* Lua 5.1 says only "not enough memory" and runs no handler */
     lua_pop(L, 1);
     size_t cap = h->opt.memory_cap, mb = 1024 * 1024;
@@ -102,11 +101,21 @@ static int pcall_tb(lua_State *L, int nargs, int nresults, const char *what) {
   } else if (caught) {
     /* The driver caught the watchdog's error (pcall, coroutine.resume) and
      * returned: the callback was still stopped, so it still counts. */
-    lua_settop(L, base - 1);
+    lua_settop(L, base);
     lua_pushfstring(L, "%s (the driver caught the error; the callback was stopped anyway)",
                     h->guard_msg);
     st = LUA_ERRRUN;
   }
+  return st;
+}
+
+static int pcall_tb(lua_State *L, int nargs, int nresults, const char *what) {
+  emu_ctx *ctx = emu_ctx_of(L);
+  int base = lua_gettop(L) - nargs;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->host->handler_ref);
+  lua_insert(L, base);
+  int st = pcall_guarded(L, base, nargs, nresults, what);
+  lua_remove(L, base);
   return st;
 }
 
@@ -150,17 +159,38 @@ void emu_gc_check_close(emu_ctx *ctx) {
   uv_close((uv_handle_t *)&ctx->host->gc_check, NULL);
 }
 
+/* A failed call: the error (with traceback) on top is logged and recorded. */
+static void pcall_failed(emu_ctx *ctx, const char *what) {
+  const char *full = lua_tostring(ctx->L, -1);
+  char msg[2048];
+  const char *tb;
+  split_traceback(full ? full : "(no message)", msg, sizeof msg, &tb);
+  emu_record_error(ctx, what, msg, tb);
+}
+
 int emu_pcall(emu_ctx *ctx, int nargs, int nresults, const char *what) {
   lua_State *L = ctx->L;
   int st = pcall_tb(L, nargs, nresults, what);
   if (ctx->host->opt.gc_each_callback) gc_soon(ctx);
   if (st == 0) return 0;
-  const char *full = lua_tostring(L, -1);
-  char msg[2048];
-  const char *tb;
-  split_traceback(full ? full : "(no message)", msg, sizeof msg, &tb);
-  emu_record_error(ctx, what, msg, tb);
+  pcall_failed(ctx, what);
   lua_pop(L, 1);
+  return st;
+}
+
+bool emu_in_driver(emu_ctx *ctx) { return ctx->host->guard_depth > 0; }
+
+int emu_pcall_begin(emu_ctx *ctx) {
+  lua_rawgeti(ctx->L, LUA_REGISTRYINDEX, ctx->host->handler_ref);
+  return lua_gettop(ctx->L);
+}
+
+int emu_pcall_at(emu_ctx *ctx, int handler, int nargs, const char *what) {
+  lua_State *L = ctx->L;
+  int st = pcall_guarded(L, handler, nargs, 0, what);
+  if (ctx->host->opt.gc_each_callback) gc_soon(ctx);
+  if (st != 0) pcall_failed(ctx, what);
+  lua_settop(L, handler - 1);
   return st;
 }
 

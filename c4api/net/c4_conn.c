@@ -279,10 +279,13 @@ static int over_limit(c4_conn *c, size_t waiting) {
   return UV_ENOBUFS;
 }
 
-/* Bytes to the socket: straight to the kernel when nothing waits, else queued. */
+/* Bytes to the socket: straight to the kernel when nothing waits, else
+ * queued.  What the kernel takes at once is not queued, so no drained event
+ * follows it: an owner that wants one looks at c4_conn_queued() after the
+ * write. */
 static int raw_write(c4_conn *c, const char *data, size_t n) {
   if (n == 0) return 0;
-  if (c->queued == 0 && !c->want_drain) {
+  if (c->queued == 0) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
     int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (r >= 0) {

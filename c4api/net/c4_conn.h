@@ -19,8 +19,9 @@
  *     sending (EOF, or TLS close_notify): the owner may still write, and if it
  *     does not close the connection during that call, c4_conn closes it with
  *     flush — a half-close is treated as a close.
- *   - ev->drained (optional, see c4_conn_want_drain): everything written has
- *     been handed to the kernel.
+ *   - ev->drained (optional, see c4_conn_want_drain): everything queued has
+ *     been handed to the kernel (a write the kernel took at once was never
+ *     queued: c4_conn_queued() is 0 right after it, and no event follows).
  *   - ev->closed(c, status, msg): fires exactly once for every connection that
  *     opened (and for an outgoing one that failed to connect), always from a
  *     libuv callback, never from inside a c4_conn_* call.  status 0: graceful
@@ -159,8 +160,8 @@ size_t c4_conn_queued(const c4_conn *c);
 /* issue 16: the same summed over the open connections of ctx counted under
  * `kind` (NULL: every kind), for d:handles(). */
 size_t c4_conn_queued_total(emu_ctx *ctx, const char *kind);
-/* Ask for ev->drained each time the queue empties (writes then always go
- * through uv_write, so the event comes from a libuv callback). */
+/* Ask for ev->drained each time the queue empties; the event comes from a
+ * libuv callback, never from inside c4_conn_write. */
 void c4_conn_want_drain(c4_conn *c, bool on);
 
 /* Stop / resume reading (back-pressure).  Reading starts at open. */

@@ -350,10 +350,11 @@ static void call_client_data(client *cl, const char *p, size_t n) {
   emu_ctx *ctx = s->st->ctx;
   lua_State *L = ctx->L;
   if (s->st->shut) return;
+  int handler = emu_pcall_begin(ctx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->st->dataname_ref);
   lua_gettable(L, LUA_GLOBALSINDEX); /* as lua_getglobal: _G's metatable is honoured */
   if (!lua_isfunction(L, -1)) {
-    lua_pop(L, 1);
+    lua_settop(L, handler - 1);
     return;
   }
   lua_pushnumber(L, cl->handle);
@@ -368,7 +369,7 @@ static void call_client_data(client *cl, const char *p, size_t n) {
     push_ref(L, &s->id_ref, s->identifier ? s->identifier : "");
     nargs++;
   }
-  emu_pcall(ctx, nargs, 0, "OnServerDataIn");
+  emu_pcall_at(ctx, handler, nargs, "OnServerDataIn");
 }
 
 /* ---- status events (from the loop, in order) --------------------------------- */

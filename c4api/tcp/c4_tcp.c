@@ -142,7 +142,7 @@ bool tcp_push_ud(lua_State *L, tcp_obj *o) {
 }
 
 void tcp_sync_alive(tcp_obj *o) {
-  if (!o->st || o->dead) return;
+  if (!o->st || o->dead || o->anchored) return;
   lua_State *L = o->ctx->L;
   bool want = o->kicks || o->pending || o->ops->want_alive(o);
   if (want && o->self_ref == LUA_NOREF) {
@@ -257,6 +257,19 @@ static void on_idle(uv_idle_t *h) {
 
 /* ---- handlers and calling the driver -------------------------------------------- */
 
+/* The handlers' names, each a bit of tcp_obj.handlers (0: not a handler
+ * name; such a name is always looked up). */
+static unsigned handler_bit(const char *name) {
+  static const char *const names[] = {"OnResolve", "OnConnect", "OnRead", "OnWrite",
+                                      "OnDisconnect", "OnError", "OnListen", "OnAccept"};
+  enum { N = sizeof names / sizeof names[0] };
+  for (unsigned i = 0; i < N; i++) /* the callers' literals are the same strings */
+    if (names[i] == name) return 1u << i;
+  for (unsigned i = 0; i < N; i++)
+    if (strcmp(names[i], name) == 0) return 1u << i;
+  return 0;
+}
+
 int tcp_set_handler(lua_State *L, tcp_obj *o, const char *name) {
   tcp_check_open(L, o, name);
   if (lua_isnil(L, 2)) {
@@ -268,13 +281,18 @@ int tcp_set_handler(lua_State *L, tcp_obj *o, const char *name) {
   lua_getfenv(L, 1);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, name);
+  if (lua_isnil(L, 2)) o->handlers &= ~handler_bit(name);
+  else o->handlers |= handler_bit(name);
   lua_settop(L, 1);
   return 1;
 }
 
 bool tcp_has_handler(tcp_obj *o, const char *name) {
   lua_State *L = o->ctx->L;
-  if (o->dead || !tcp_push_ud(L, o)) return false;
+  if (o->dead) return false;
+  unsigned bit = handler_bit(name);
+  if (bit) return (o->handlers & bit) != 0;
+  if (!tcp_push_ud(L, o)) return false;
   lua_getfenv(L, -1);
   lua_getfield(L, -1, name);
   bool yes = lua_isfunction(L, -1);
@@ -283,29 +301,16 @@ bool tcp_has_handler(tcp_obj *o, const char *name) {
 }
 
 typedef struct {
-  tcp_obj *o;
-  const char *name;
   const tcp_arg *args;
   int nargs, nres;
   bool with_self;
-  bool called;
   tcp_result_check check;  /* NULL, or validates the results (may raise) */
 } tcp_callspec;
 
-/* (spec, values...) — inside emu_pcall: builds the arguments, calls the handler. */
-static int l_trampoline(lua_State *L) {
-  tcp_callspec *cs = lua_touserdata(L, 1);
-  int vals = 2; /* the 'v' arguments, passed along by tcp_call */
-  int top = lua_gettop(L);
-  if (!tcp_push_ud(L, cs->o)) return 0;
-  int ud = lua_gettop(L);
-  lua_getfenv(L, ud);
-  lua_getfield(L, -1, cs->name);
-  if (!lua_isfunction(L, -1)) return 0;
-  luaL_checkstack(L, cs->nargs + 8, "TCP handler arguments");
-  if (cs->with_self) lua_pushvalue(L, ud);
-  for (int i = 0; i < cs->nargs; i++) {
-    const tcp_arg *a = &cs->args[i];
+/* Pushes the arguments of a call (after the function and the object). */
+static void push_args(lua_State *L, const tcp_arg *args, int nargs, int vals, int top) {
+  for (int i = 0; i < nargs; i++) {
+    const tcp_arg *a = &args[i];
     switch (a->t) {
     case 's': lua_pushlstring(L, a->s, a->len); break;
     case 'n': lua_pushnumber(L, a->n); break;
@@ -315,7 +320,17 @@ static int l_trampoline(lua_State *L) {
     default: lua_pushnil(L); break;
     }
   }
-  cs->called = true;
+}
+
+/* (spec, handler, object, values...) — inside emu_pcall: builds the
+ * arguments, calls the handler, checks its results. */
+static int l_trampoline(lua_State *L) {
+  tcp_callspec *cs = lua_touserdata(L, 1);
+  int top = lua_gettop(L);
+  luaL_checkstack(L, cs->nargs + 8, "TCP handler arguments");
+  lua_pushvalue(L, 2);
+  if (cs->with_self) lua_pushvalue(L, 3);
+  push_args(L, cs->args, cs->nargs, 4, top); /* the 'v' values were passed along */
   lua_call(L, cs->nargs + (cs->with_self ? 1 : 0), cs->nres);
   if (cs->check) cs->check(L, lua_gettop(L) - cs->nres + 1); /* raises inside the pcall */
   return cs->nres;
@@ -338,35 +353,65 @@ static const char *what_of(const char *mt, const char *name) {
   return cache[i].text;
 }
 
+/* Strings and numbers only: nothing the pushes could run. */
+static bool plain_args(const tcp_arg *args, int nargs) {
+  for (int i = 0; i < nargs; i++)
+    if (args[i].t != 's' && args[i].t != 'n') return false;
+  return true;
+}
+
+/*
+ * Looks the handler up once, then calls it.  The per-message case (OnRead
+ * with its data, from the loop) calls the handler itself, protected; the
+ * rest goes through the trampoline, so that building the arguments and
+ * checking the results happen inside the protected call — needed when driver
+ * code is already running, where a push can fail under the memory cap.
+ */
 static bool call_impl(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres,
                       tcp_result_check check,
                       bool with_self) {
   lua_State *L = o->ctx->L;
-  if (!o->st || o->dead) {
-    for (int i = 0; i < nres; i++) lua_pushnil(L);
-    return false;
+  int top = lua_gettop(L);
+  if (!o->st || o->dead || !tcp_has_handler(o, name) || !tcp_push_ud(L, o)) goto none;
+  lua_getfenv(L, -1);
+  lua_getfield(L, -1, name);
+  if (!lua_isfunction(L, -1)) goto none; /* nothing to call: spare the protected call */
+  const char *what = what_of(o->ops->mt, name);
+  int ud = top + 1, fn = top + 3;
+  lua_checkstack(L, nargs + 6);
+  if (nres == 0 && !check && plain_args(args, nargs) && !emu_in_driver(o->ctx)) {
+    int h = emu_pcall_begin(o->ctx);
+    lua_pushvalue(L, fn);
+    if (with_self) lua_pushvalue(L, ud);
+    push_args(L, args, nargs, 0, 0);
+    int st = emu_pcall_at(o->ctx, h, nargs + (with_self ? 1 : 0), what);
+    emu_charge_stall(o->ctx);
+    lua_settop(L, top);
+    return st == 0;
   }
-  if (!tcp_has_handler(o, name)) { /* nothing to call: spare the protected call */
-    for (int i = 0; i < nres; i++) lua_pushnil(L);
-    return false;
-  }
-  tcp_callspec cs = {o, name, args, nargs, nres, with_self, false, check};
-  lua_checkstack(L, nargs + 4);
+  tcp_callspec cs = {args, nargs, nres, with_self, check};
   lua_rawgeti(L, LUA_REGISTRYINDEX, o->st->tramp_ref);
   lua_pushlightuserdata(L, &cs);
+  lua_pushvalue(L, fn);
+  lua_pushvalue(L, ud);
   int nv = 0;
   for (int i = 0; i < nargs; i++)
     if (args[i].t == 'v') {
       lua_pushvalue(L, args[i].idx);
       nv++;
     }
-  if (emu_pcall(o->ctx, 1 + nv, nres, what_of(o->ops->mt, name)) != 0) {
-    for (int i = 0; i < nres; i++) lua_pushnil(L);
-    emu_charge_stall(o->ctx);
-    return false;
+  int st = emu_pcall(o->ctx, 3 + nv, nres, what);
+  emu_charge_stall(o->ctx);
+  if (st != 0) {
+    lua_settop(L, top);
+    goto none;
   }
-  if (cs.called) emu_charge_stall(o->ctx);
-  return cs.called;
+  for (int i = 0; i < 3; i++) lua_remove(L, top + 1); /* the object, its handlers, the handler */
+  return true;
+none:
+  lua_settop(L, top);
+  for (int i = 0; i < nres; i++) lua_pushnil(L);
+  return false;
 }
 
 bool tcp_call(tcp_obj *o, const char *name, const tcp_arg *args, int nargs, int nres) {

@@ -49,6 +49,7 @@ enum {
   TCP_KICK_PROCEED = 1,   /* an endpoint was chosen later: listen / connect now */
   TCP_KICK_CANCELLED = 2, /* Close() cancelled a Listen / Connect: OnError(ECANCELED) */
   TCP_KICK_SERVICE = 4,   /* a read was armed over buffered data: deliver */
+  TCP_KICK_WRITTEN = 8,   /* a write the kernel took at once: OnWrite */
 };
 
 #define TCP_UNDECIDED (-1)
@@ -81,6 +82,10 @@ struct tcp_obj {
   unsigned kicks;           /* TCP_KICK_* flags queued */
   tcp_box *box;             /* the userdata, while it exists */
   int self_ref;             /* registry ref to the userdata while alive is wanted */
+  unsigned handlers;        /* a bit per handler set (handler_bit): asking whether one
+                               is set needs no Lua */
+  bool anchored;            /* on the stack of a running delivery: tcp_sync_alive waits
+                               for its end (spares a ref and an unref per message) */
   bool dead;                /* the driver was destroyed */
   bool closed;              /* methods other than Close raise */
   /* Listen / Connect in progress (resolving, choosing, cancelled) */

@@ -87,9 +87,20 @@ static tcp_client *batch_owner;
 static char batch_buf[BATCH_MAX];
 static size_t batch_len;
 
+/*
+ * OnWrite follows each write once it has gone: c4_conn's drained event when
+ * the write had to wait, the next loop turn when the kernel took it at once
+ * (as libuv's own write callback would come).  With no OnWrite handler at
+ * that moment there is nothing to tell, and nothing is queued for it.
+ */
 static bool out_write(tcp_client *c, const char *p, size_t n) {
   if (!c->conn || c4_conn_write(c->conn, p, n) != 0) return false;
-  c->write_pending = true;
+  if (c4_conn_queued(c->conn) > 0) {
+    c->write_pending = true; /* until the drained event */
+  } else if (tcp_has_handler(&c->o, "OnWrite")) {
+    c->write_pending = true;
+    tcp_kick(&c->o, TCP_KICK_WRITTEN);
+  }
   return true;
 }
 
@@ -226,16 +237,21 @@ static void ev_data(c4_conn *conn, const char *p, size_t n) {
   }
 }
 
-static void ev_drained(c4_conn *conn) {
-  tcp_client *c = c4_conn_data(conn);
-  if (!c || c->o.dead) return;
+/* What was written has gone: OnWrite (once nothing waits any more). */
+static void written(tcp_client *c) {
   lua_State *L = c->o.ctx->L;
   int top = lua_gettop(L);
   tcp_push_ud(L, &c->o);
-  c->write_pending = false;
+  if (!c->conn || c4_conn_queued(c->conn) == 0) c->write_pending = false;
   if (c->state == CL_OPEN) tcp_call(&c->o, "OnWrite", NULL, 0, 0);
   tcp_sync_alive(&c->o);
   lua_settop(L, top);
+}
+
+static void ev_drained(c4_conn *conn) {
+  tcp_client *c = c4_conn_data(conn);
+  if (!c || c->o.dead) return;
+  written(c);
 }
 
 static void ev_closed(c4_conn *conn, int status, const char *msg) {
@@ -308,6 +324,7 @@ static void cl_kicked(tcp_obj *o, unsigned flags) {
     o->closed = true;
   }
   if (flags & TCP_KICK_SERVICE) tcp_client_service(c);
+  if ((flags & TCP_KICK_WRITTEN) && !o->dead) written(c);
 }
 
 static bool cl_want_alive(tcp_obj *o) {

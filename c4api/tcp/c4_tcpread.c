@@ -179,6 +179,8 @@ void tcp_client_service(tcp_client *c) {
   int top = lua_gettop(L);
   if (!tcp_push_ud(L, &c->o)) return; /* anchors the object while the driver runs */
   c->in_service = true;
+  bool anchored = c->o.anchored;
+  c->o.anchored = true; /* the OnRead's re-arm need not take the reference back each time */
   while (c->rmode != R_NONE && c->state == CL_OPEN && !c->o.dead) {
     int itop = lua_gettop(L);
     size_t n = 0;
@@ -218,6 +220,7 @@ void tcp_client_service(tcp_client *c) {
     lua_settop(L, itop);
   }
   c->in_service = false;
+  c->o.anchored = anchored;
   if (c->paused && c->len < c->max_unread / 2 && c->conn) {
     c->paused = false;
     c4_conn_resume(c->conn);
