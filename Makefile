@@ -139,6 +139,11 @@ $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client:
 bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 	$(Q)BUILD=$(BUILD) tools/bench_echo.sh
 
+# The same servers' instructions per message under callgrind (noise-free).
+.PHONY: bench-instr
+bench-instr: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
+	$(Q)BUILD=$(BUILD) tools/bench_instr.sh
+
 # issue 15: watchdog and coverage overhead
 .PHONY: bench-watchdog
 bench-watchdog: all $(BUILD)/bench-echo-client

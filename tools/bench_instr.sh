@@ -84,12 +84,9 @@ for w in $WINDOWS; do
     printf "  %-34s %7s instructions/msg\n" "$(label "$k")" "$v"
   done
   line=""
-  case " $KINDS " in *" luv "*)
-    line="  luv / CreateServer = $(ratio "$ir_luv" "$ir_c4emu")"
-    case " $KINDS " in *" c4emu-tcp "*)
-      line="$line   luv / C4LuaTcpClient = $(ratio "$ir_luv" "$ir_c4emu_tcp")" ;; esac ;;
-  esac
-  case " $KINDS " in *" libuv "*)
-    line="$line   libuv / CreateServer = $(ratio "$ir_libuv" "$ir_c4emu")" ;; esac
-  [ -n "$line" ] && echo "$line  (above 1: c4emu does less)"
+  has() { case " $KINDS " in *" $1 "*) return 0 ;; esac; return 1; }
+  has luv && line="$line   luv / CreateServer = $(ratio "$ir_luv" "$ir_c4emu")"
+  has luv && has c4emu-tcp && line="$line   luv / C4LuaTcpClient = $(ratio "$ir_luv" "$ir_c4emu_tcp")"
+  has libuv && line="$line   libuv / CreateServer = $(ratio "$ir_libuv" "$ir_c4emu")"
+  [ -n "$line" ] && echo "$line   (above 1: c4emu runs fewer)"
 done
