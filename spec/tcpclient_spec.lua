@@ -50,6 +50,37 @@ describe("C4LuaTcpClient", function()
       assert.equal(1, T.count(d, "^wrote"))
     end)
 
+    it("calls OnWrite on a later turn, never from inside Write, even when the kernel took it at once", function()
+      local d = T.driver()
+      local c = serve(d, [[function(srv, cli)
+        CLI = cli
+        cli:OnWrite(function(c) rec("wrote") end)
+        cli:Write("hello\n")
+        rec("after write")
+      end]])
+      assert.equal("hello\n", c:receive_until("\n"))
+      T.wait_for(d, "^wrote")
+      local ev = T.events(d)
+      local after, wrote
+      for i, e in ipairs(ev) do
+        if e == "after write" then after = i end
+        if e == "wrote" then wrote = i end
+      end
+      assert.truthy(after and wrote and after < wrote)
+    end)
+
+    it("calls an OnWrite set just after the Write, in the same callback", function()
+      local d = T.driver()
+      local c = serve(d, [[function(srv, cli)
+        CLI = cli
+        cli:Write("late\n"):OnWrite(function(c) rec("wrote") end)
+      end]])
+      assert.equal("late\n", c:receive_until("\n"))
+      T.wait_for(d, "^wrote")
+      d:advance(20)
+      assert.equal(1, T.count(d, "^wrote"))
+    end)
+
     it("sends a large write whole, then OnWrite", function()
       local d = T.driver()
       local c = serve(d, [[function(srv, cli)

@@ -90,14 +90,16 @@ static size_t batch_len;
 /*
  * OnWrite follows each write once it has gone: c4_conn's drained event when
  * the write had to wait, the next loop turn when the kernel took it at once
- * (as libuv's own write callback would come).  With no OnWrite handler at
- * that moment there is nothing to tell, and nothing is queued for it.
+ * (as libuv's own write callback would come).  When the write is handed
+ * over after the driver's callback returned (the batch of an OnRead) and no
+ * OnWrite handler is set, there is nobody to tell: nothing is queued.  While
+ * driver code runs it may still set one, so the turn is queued anyway.
  */
 static bool out_write(tcp_client *c, const char *p, size_t n) {
   if (!c->conn || c4_conn_write(c->conn, p, n) != 0) return false;
   if (c4_conn_queued(c->conn) > 0) {
     c->write_pending = true; /* until the drained event */
-  } else if (tcp_has_handler(&c->o, "OnWrite")) {
+  } else if (tcp_has_handler(&c->o, "OnWrite") || emu_in_driver(c->o.ctx)) {
     c->write_pending = true;
     tcp_kick(&c->o, TCP_KICK_WRITTEN);
   }
