@@ -120,6 +120,9 @@ typedef enum {
   EMU_NOTE_NOT_PROVIDED,  /* issue 10: a C4 API c4emu does not provide: fails `check` */
   /* issue 15 */
   EMU_NOTE_RULE_DISCOURAGED, /* "should not be invoked during OnDriverInit": a warning */
+  /* issue 16 (leftover of 15): what the package loader warned of (an encryption
+   * attribute on plain text, jit="1", a delimiter that is not hex): a warning */
+  EMU_NOTE_PACKAGE,
 } emu_note_kind;
 void emu_note(emu_ctx *ctx, emu_note_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

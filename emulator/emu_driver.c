@@ -288,10 +288,11 @@ emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz) {
     emu_driver_free(ctx);
     return NULL;
   }
-  /* Package warnings (encryption attribute on plain text, jit="1"). */
+  /* Package warnings (encryption attribute on plain text, jit="1"): logged,
+   * and in d:notes() and the check's report as warnings. */
   for (const char *w = h->pkg.warnings; w && *w;) {
     size_t n = strcspn(w, "\n");
-    emu_log(ctx, EMU_LOG_WARN, "%.*s", (int)n, w);
+    emu_note(ctx, EMU_NOTE_PACKAGE, "%.*s", (int)n, w);
     w += n + (w[n] == '\n');
   }
   emu_log(ctx, EMU_LOG_INFO, "[c4emu] loading %s (%s) on OS %s", opt->path, shown,

@@ -142,12 +142,13 @@ const char *emu_note_kind_name(emu_note_kind kind) {
   case EMU_NOTE_MISSING_API: return "missing-api";
   case EMU_NOTE_NOT_PROVIDED: return "not-provided";
   case EMU_NOTE_RULE_DISCOURAGED: return "init-rule"; /* a warning of the same rule */
+  case EMU_NOTE_PACKAGE: return "package";
   }
   return "note";
 }
 
 const char *emu_note_level_name(emu_note_kind kind) {
-  return kind == EMU_NOTE_RULE_DISCOURAGED ? "warning" : "error";
+  return kind == EMU_NOTE_RULE_DISCOURAGED || kind == EMU_NOTE_PACKAGE ? "warning" : "error";
 }
 
 void emu_notes_push(emu_ctx *ctx, lua_State *L) {

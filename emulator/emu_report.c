@@ -82,6 +82,8 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
       add(v, "not-provided", text);
     } else if (n->kind == EMU_NOTE_RULE_DISCOURAGED) {
       add_finding(v, "warning", n->text, true); /* issue 15: fails only with --strict */
+    } else if (n->kind == EMU_NOTE_PACKAGE) {
+      add_finding(v, "package", n->text, true); /* a warning too */
     } else {
       add(v, emu_note_kind_name(n->kind), n->text);
     }
