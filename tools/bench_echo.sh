@@ -34,12 +34,9 @@ else
   MODE=load PROP="" LUVARG="" UVARG=""
 fi
 cd "$(dirname "$0")/.." || exit 2
-# `make bench-echo` builds everything first; run directly, build what is missing.
-for b in c4emu bench-uv-echo bench-echo-client; do
-  [ -x "$BUILD/$b" ] || make --no-print-directory -s BUILD="$BUILD" "$BUILD/$b" || exit 2
-done
 CLIENT="$BUILD/bench-echo-client"
 . tools/bench_lib.sh
+bench_need c4emu bench-uv-echo bench-echo-client
 bench_setup echo
 
 # Enough descriptors for IDLE connections in each process.

@@ -20,11 +20,9 @@ KINDS=${KINDS:-"c4emu c4emu-tcp luv libuv"}
 cd "$(dirname "$0")/.." || exit 2
 command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
   { echo "bench: valgrind (callgrind) is needed"; exit 2; }
-for b in c4emu bench-uv-echo bench-echo-client; do
-  [ -x "$BUILD/$b" ] || make --no-print-directory -s BUILD="$BUILD" "$BUILD/$b" || exit 2
-done
 CLIENT="$BUILD/bench-echo-client"
 . tools/bench_lib.sh
+bench_need c4emu bench-uv-echo bench-echo-client
 bench_setup instr
 
 VG="valgrind --tool=callgrind --callgrind-out-file=$TMP/cg.out"

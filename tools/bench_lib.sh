@@ -1,5 +1,6 @@
 # tools/bench_lib.sh — shell pieces the benchmark scripts share (sourced).
 #
+#   bench_need TARGET...  builds what is missing of $BUILD/TARGET (`make bench-*` builds first)
 #   bench_setup NAME      $TMP (removed at exit) and $SPID (the server, stopped at exit)
 #   bench_wait_port KIND  after starting a server in the background with output in
 #                         $TMP/out and $TMP/err: sets SPID and PORT, or exits
@@ -8,6 +9,12 @@
 #   echo_load CLIENT CLIENTS SECS WINDOW [MODE]   load the echo server $SPID:$PORT
 #                         (MODE: load, or upper for an upper-casing echo), stop it,
 #                         print "msgs/s cpu_us_per_msg"
+
+bench_need() {
+  for b in "$@"; do
+    [ -x "$BUILD/$b" ] || make --no-print-directory -s BUILD="$BUILD" "$BUILD/$b" || exit 2
+  done
+}
 
 bench_cleanup() {
   [ -n "$SPID" ] && kill "$SPID" 2>/dev/null

@@ -23,13 +23,11 @@ WINDOWS=${WINDOWS:-"8 1"}
 IDLE=${IDLE:-2000}
 RUNS=${RUNS:-1}
 cd "$(dirname "$0")/.." || exit 2
-for b in c4emu bench-uv-echo bench-echo-client; do
-  [ -x "$BUILD/$b" ] || make --no-print-directory -s BUILD="$BUILD" "$BUILD/$b" || exit 2
-done
 CLIENT="$BUILD/bench-echo-client"
 KINDS="c4emu-tcp c4emu libuv"
 lua5.1 -e 'require "luv"' 2>/dev/null && KINDS="c4emu-tcp c4emu luv libuv"
 . tools/bench_lib.sh
+bench_need c4emu bench-uv-echo bench-echo-client
 bench_setup tcp
 have=$(raise_nofile $((IDLE + 64)))
 [ "$have" != "unlimited" ] && [ "$have" -lt $((IDLE + 64)) ] && IDLE=$((have - 64))

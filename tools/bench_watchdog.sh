@@ -21,10 +21,8 @@ REPEAT=${REPEAT:-5}
 WINDOW=${WINDOW:-8}
 PARTS=${PARTS:-123}
 cd "$(dirname "$0")/.." || exit 2
-for b in c4emu bench-echo-client; do
-  [ -x "$BUILD/$b" ] || make --no-print-directory -s BUILD="$BUILD" "$BUILD/$b" || exit 2
-done
 . tools/bench_lib.sh
+bench_need c4emu bench-echo-client
 bench_setup watchdog
 [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CLIENTS + 256)) ] &&
   raise_nofile $((CLIENTS + 256)) >/dev/null
