@@ -130,7 +130,8 @@ $(BUILD)/certs/.done: tools/gen-certs.sh
 # The CreateServer echo benchmark: a plain libuv echo server and the load client.
 $(BUILD)/bench-uv-echo: tools/bench_uv_echo.c
 $(BUILD)/bench-echo-client: tools/bench_echo_client.c
-$(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client:
+$(BUILD)/bench-lua-floor: tools/bench_lua_floor.c
+$(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client $(BUILD)/bench-lua-floor:
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
@@ -141,7 +142,7 @@ bench-echo: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
 
 # The same servers' instructions per message under callgrind (noise-free).
 .PHONY: bench-instr
-bench-instr: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client
+bench-instr: all $(BUILD)/bench-uv-echo $(BUILD)/bench-echo-client $(BUILD)/bench-lua-floor
 	$(Q)BUILD=$(BUILD) tools/bench_instr.sh
 
 # issue 15: watchdog and coverage overhead

@@ -10,6 +10,11 @@
 # WINDOW lines in flight, dump, and divide by the lines echoed.  The same
 # servers and load as bench_echo.sh (upper-cased echo, 32-byte lines).
 #
+# Beside them, the drivers' own Lua work with no host around it
+# (tools/bench_lua_floor.c: the callback looked up, pushed, pcalled; no
+# sockets): what c4emu adds per message is its row less this floor, of which
+# the plain libuv server's row is the part any server on libuv pays.
+#
 #   make bench-instr           or   BUILD=build tools/bench_instr.sh
 #   KINDS="c4emu c4emu-tcp" WINDOWS=1 tools/bench_instr.sh
 BUILD=${BUILD:-build}
@@ -22,7 +27,7 @@ command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
   { echo "bench: valgrind (callgrind) is needed"; exit 2; }
 CLIENT="$BUILD/bench-echo-client"
 . tools/bench_lib.sh
-bench_need c4emu bench-uv-echo bench-echo-client
+bench_need c4emu bench-uv-echo bench-echo-client bench-lua-floor
 bench_setup instr
 
 VG="valgrind --tool=callgrind --callgrind-out-file=$TMP/cg.out"
@@ -62,6 +67,19 @@ instr() {
   awk -v ir="${ir:-0}" -v n="${n:-0}" 'BEGIN {if (ir > 0 && n > 0) printf "%.0f", ir / n; else print "?"}'
 }
 
+# floor server|tcp: the driver's Lua work per message, start-up taken off
+floor_instr() {
+  n=200000
+  ir() {
+    valgrind --tool=callgrind --callgrind-out-file="$TMP/floor.out" "$BUILD/bench-lua-floor" "$1" "$2" \
+      >/dev/null 2>&1 || { echo 0; return; }
+    awk '/^summary:/ {print $2; exit}' "$TMP/floor.out"
+  }
+  full=$(ir "$1" $n)
+  empty=$(ir "$1" 0)
+  awk -v a="$full" -v b="$empty" -v n=$n 'BEGIN {if (a > b) printf "%.0f", (a - b) / n; else print "?"}'
+}
+
 label() {
   case $1 in
     c4emu) echo "c4emu CreateServer" ;;
@@ -73,6 +91,8 @@ label() {
 
 echo "user-space instructions per message (callgrind), line echo upper-cased, $CLIENTS clients," \
      "32-byte lines, $SECS s measured"
+floor_server=$(floor_instr server)
+floor_tcp=$(floor_instr tcp)
 for w in $WINDOWS; do
   echo
   echo "window $w:"
@@ -87,4 +107,8 @@ for w in $WINDOWS; do
   has luv && has c4emu-tcp && line="$line   luv / C4LuaTcpClient = $(ratio "$ir_luv" "$ir_c4emu_tcp")"
   has libuv && line="$line   libuv / CreateServer = $(ratio "$ir_libuv" "$ir_c4emu")"
   [ -n "$line" ] && echo "$line   (above 1: c4emu runs fewer)"
+  has c4emu && echo "  added by c4emu beyond the driver's Lua ($floor_server/msg, no host):" \
+    "CreateServer $(awk -v a="$ir_c4emu" -v b="$floor_server" 'BEGIN {print a - b}')"
+  has c4emu-tcp && echo "  added by c4emu beyond the driver's Lua ($floor_tcp/msg, no host):" \
+    "C4LuaTcpClient $(awk -v a="$ir_c4emu_tcp" -v b="$floor_tcp" 'BEGIN {print a - b}')"
 done
