@@ -276,6 +276,41 @@ int emu_resolve_driver_path(emu_ctx *ctx, const char *rel, char *out, size_t out
 int emu_path_resolve(const char *pkg_dir, const char *sandbox_dir, const char *rel,
                      char *out, size_t outsz, char *err, size_t errsz);
 
+/* ---- XML: one expat run with the limits every reader keeps ------------- */
+/*
+ * driver.xml, the connections in it, C4:ParseXml and .c4zproj files are read
+ * with expat through this: the input size is capped, a reader charges what it
+ * keeps against a budget (entity expansion counts: expat 2.5 bounds its
+ * amplification, the budget bounds the total), and the first reason a
+ * handler stops the parse is reported where it happened (inside a handler
+ * expat points at the start of the event, which is where a reader means).
+ * Errors read "line L, column C: why".
+ */
+typedef struct {
+  void (*start)(void *ud, const char *name, const char **atts);
+  void (*end)(void *ud, const char *name);
+  void (*text)(void *ud, const char *s, int len); /* NULL: text is skipped */
+} emu_xml_handlers;
+
+typedef struct {
+  void *parser;            /* the expat parser, while the run lasts */
+  size_t stored, budget;   /* bytes charged / allowed (0: no budget) */
+  const char *what;        /* "driver.xml", "the document": named when the budget is spent */
+  char why[200];           /* the first reason a handler stopped, or "" */
+  unsigned long line, col; /* where it stopped (col from 0, as expat counts) */
+} emu_xml_run;
+
+/* Parses text (at most max_input bytes) calling h with ud; 0, or -1 with the
+ * error in err.  Set budget and what in x first (zero it otherwise). */
+int emu_xml_run_parse(emu_xml_run *x, const char *text, size_t len, size_t max_input,
+                      const emu_xml_handlers *h, void *ud, char *err, size_t errsz);
+/* From a handler: stops the parse; the first reason wins. */
+void emu_xml_stop(emu_xml_run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* From a handler: charges n bytes kept; false (and stopped) past the budget. */
+bool emu_xml_charge(emu_xml_run *x, size_t n);
+/* From a handler: the line the current event starts on. */
+unsigned long emu_xml_line(const emu_xml_run *x);
+
 /* ---- issue 11: several drivers in one project --------------------------- */
 /* The hosted driver (of the same project) whose device is device_id, or
  * NULL (no such driver, or a driver on its own). */

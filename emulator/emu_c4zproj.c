@@ -1,6 +1,6 @@
 /*
  * emu_c4zproj.c — what `c4emu pack` reads: a DriverPackager .c4zproj (with
- * expat) and a squishy file, and the squished script built from the latter.
+ * expat, through emu_xmlrun.c) and a squishy file, and the squished script built from the latter.
  *
  * .c4zproj: <Driver type="c4z" name="…" squishLua="true|false"
  * [Encryption="…"]> <Items> <Item type="dir|file" name="…" [recurse]
@@ -21,13 +21,12 @@
  * files.
  */
 #include <ctype.h>
-#include <expat.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "emu.h"
 #include "emu_pack.h"
 #include "emu_package.h"
 
@@ -39,30 +38,22 @@ static bool is_true(const char *s) { return s && strcasecmp(s, "true") == 0; }
 /* ---- .c4zproj -------------------------------------------------------------- */
 
 typedef struct {
-  XML_Parser parser;
+  emu_xml_run x;
   emu_c4zproj *out;
   int depth;
   bool in_items;
   size_t cap;
-  char why[200];
 } proj_state;
 
-static const char *attr(const XML_Char **atts, const char *name) {
+static const char *attr(const char **atts, const char *name) {
   for (size_t i = 0; atts[i]; i += 2)
     if (strcmp(atts[i], name) == 0) return atts[i + 1];
   return NULL;
 }
 
-static void stop(proj_state *st, const char *fmt, ...) {
-  if (st->why[0]) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(st->why, sizeof st->why, fmt, ap);
-  va_end(ap);
-  XML_StopParser(st->parser, XML_FALSE);
-}
+#define stop(st, ...) emu_xml_stop(&(st)->x, __VA_ARGS__)
 
-static void XMLCALL proj_start(void *ud, const XML_Char *name, const XML_Char **atts) {
+static void proj_start(void *ud, const char *name, const char **atts) {
   proj_state *st = ud;
   int d = ++st->depth;
   emu_c4zproj *p = st->out;
@@ -96,11 +87,11 @@ static void XMLCALL proj_start(void *ud, const XML_Char *name, const XML_Char **
     it->c4zdir = dup_or_null(attr(atts, "c4zDir"));
     it->recurse = is_true(attr(atts, "recurse"));
     it->exclude = is_true(attr(atts, "exclude"));
-    it->line = XML_GetCurrentLineNumber(st->parser);
+    it->line = emu_xml_line(&st->x);
   }
 }
 
-static void XMLCALL proj_end(void *ud, const XML_Char *name) {
+static void proj_end(void *ud, const char *name) {
   proj_state *st = ud;
   if (st->depth-- == 2 && strcmp(name, "Items") == 0) st->in_items = false;
 }
@@ -121,19 +112,8 @@ void emu_c4zproj_free(emu_c4zproj *p) {
 int emu_c4zproj_parse(const char *text, size_t len, emu_c4zproj *out, char *err, size_t errsz) {
   *out = (emu_c4zproj){0};
   proj_state st = {.out = out};
-  st.parser = XML_ParserCreate(NULL);
-  if (!st.parser) return emu_errf(err, errsz, "out of memory");
-  XML_SetUserData(st.parser, &st);
-  XML_SetElementHandler(st.parser, proj_start, proj_end);
-  int rc = 0;
-  if (len > (64u << 20)) {
-    rc = emu_errf(err, errsz, "the file is larger than 64 MiB");
-  } else if (XML_Parse(st.parser, text, (int)len, XML_TRUE) != XML_STATUS_OK) {
-    rc = emu_errf(err, errsz, "line %lu, column %lu: %s", (unsigned long)XML_GetCurrentLineNumber(st.parser),
-              (unsigned long)XML_GetCurrentColumnNumber(st.parser) + 1,
-              st.why[0] ? st.why : XML_ErrorString(XML_GetErrorCode(st.parser)));
-  }
-  XML_ParserFree(st.parser);
+  static const emu_xml_handlers h = {proj_start, proj_end, NULL};
+  int rc = emu_xml_run_parse(&st.x, text, len, 64u << 20, &h, &st, err, errsz);
   if (rc == 0 && (!out->type || strcmp(out->type, "c4z") != 0))
     rc = emu_errf(err, errsz, "<Driver type=\"%s\">: only type=\"c4z\" can be packed",
               out->type ? out->type : "");

@@ -12,15 +12,14 @@
  *
  * Hostile input: the document, the nesting depth and the bytes we store are
  * all capped, so entity expansion (which expat 2.5 bounds by amplification
- * ratio, not absolute size) cannot make us hold more than XML_MAX_STORED.
- * Columns in messages are 1-based (expat counts from 0).
+ * ratio, not absolute size) cannot make us hold more than XML_MAX_STORED
+ * (the run is emu_xmlrun.c's, as for every XML reader).
  */
-#include <expat.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "emu.h"
 #include "emu_package.h"
 
 #define XML_MAX_INPUT   (8u << 20)   /* a real driver.xml is well under 1 MiB */
@@ -40,12 +39,11 @@ typedef struct {
 } textbuf;
 
 typedef struct {
-  XML_Parser parser;
+  emu_xml_run x;              /* the parse, its budget and why it stopped */
   emu_driver_xml *out;
   int depth;
   enum kind kinds[XML_TRACKED_DEPTH];
   bool seen_script;
-  size_t stored;              /* bytes charged against XML_MAX_STORED */
   char *top_tag;              /* open root-level child (depth 2) */
   textbuf top;
   char *inner_tag;            /* open <capabilities> child (depth 3) */
@@ -56,34 +54,10 @@ typedef struct {
   emu_prop prop;              /* the <property> being read */
   bool in_prop;
   size_t config_cap, caps_cap, props_cap;   /* allocated lengths of the out lists */
-  char why[160];              /* our own reason when we stop the parser */
-  unsigned long why_line, why_col;   /* where: the event that made us stop */
 } xml_state;
 
-/* Stops the parser with a reason; the first reason wins.  Inside a handler
- * expat reports the start of the current event, which is where we want to
- * point (after XML_Parse returns it would be the end of it). */
-static void fail(xml_state *st, const char *fmt, ...) {
-  if (st->why[0] == '\0') {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->why, sizeof st->why, fmt, ap);
-    va_end(ap);
-    st->why_line = XML_GetCurrentLineNumber(st->parser);
-    st->why_col = XML_GetCurrentColumnNumber(st->parser);
-  }
-  XML_StopParser(st->parser, XML_FALSE);
-}
-
-static bool charge(xml_state *st, size_t n) {
-  if (n > XML_MAX_STORED - st->stored) {
-    fail(st, "driver.xml holds more than %u MiB of text (after entity expansion)",
-         XML_MAX_STORED >> 20);
-    return false;
-  }
-  st->stored += n;
-  return true;
-}
+#define fail(st, ...) emu_xml_stop(&(st)->x, __VA_ARGS__)
+#define charge(st, n) emu_xml_charge(&(st)->x, (n))
 
 static char *dup_charged(xml_state *st, const char *s) {
   size_t n = strlen(s) + 1;
@@ -200,14 +174,14 @@ static void push_prop(xml_state *st) {
   *p = (emu_prop){0};
 }
 
-static const char *attr(const XML_Char **atts, const char *name) {
+static const char *attr(const char **atts, const char *name) {
   for (size_t i = 0; atts[i]; i += 2)
     if (strcmp(atts[i], name) == 0) return atts[i + 1];
   return NULL;
 }
 
 /* The first <config><script> wins; later ones are ignored. */
-static void take_script(xml_state *st, const XML_Char **atts) {
+static void take_script(xml_state *st, const char **atts) {
   if (st->seen_script) return;
   st->seen_script = true;
   st->out->script_seen = true;
@@ -215,7 +189,7 @@ static void take_script(xml_state *st, const XML_Char **atts) {
   const char *enc = attr(atts, "encryption");
   const char *jit = attr(atts, "jit");
   st->script_depth = st->depth;
-  st->out->script_line = XML_GetCurrentLineNumber(st->parser);
+  st->out->script_line = emu_xml_line(&st->x);
   buf_start(&st->script);
   if (jit) st->out->jit = dup_charged(st, jit);
   st->out->script_file_given = file != NULL;
@@ -228,7 +202,7 @@ static void take_script(xml_state *st, const XML_Char **atts) {
   if (enc) st->out->encryption = dup_charged(st, enc);
 }
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts) {
+static void on_start(void *ud, const char *name, const char **atts) {
   xml_state *st = ud;
   int d = ++st->depth;
   if (d > XML_MAX_DEPTH) {
@@ -268,7 +242,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
   if (d < XML_TRACKED_DEPTH) st->kinds[d] = k;
 }
 
-static void XMLCALL on_end(void *ud, const XML_Char *name) {
+static void on_end(void *ud, const char *name) {
   xml_state *st = ud;
   (void)name;
   int d = st->depth--;
@@ -309,7 +283,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name) {
   }
 }
 
-static void XMLCALL on_text(void *ud, const XML_Char *s, int len) {
+static void on_text(void *ud, const char *s, int len) {
   xml_state *st = ud;
   if (len <= 0) return;
   buf_append(st, &st->top, s, (size_t)len);
@@ -341,37 +315,18 @@ void emu_xml_free(emu_driver_xml *x) {
 
 int emu_xml_parse(const char *text, size_t len, emu_driver_xml *out, char *err, size_t errsz) {
   *out = (emu_driver_xml){0};
-  if (len > XML_MAX_INPUT) {
-    snprintf(err, errsz, "line 1, column 1: the document is %zu bytes; the limit is %u MiB",
-             len, XML_MAX_INPUT >> 20);
-    return -1;
-  }
   xml_state st = {.out = out, .prop_field = -1};
-  st.parser = XML_ParserCreate(NULL);
-  if (!st.parser) {
-    snprintf(err, errsz, "line 1, column 1: out of memory");
-    return -1;
-  }
-  XML_SetUserData(st.parser, &st);
-  XML_SetElementHandler(st.parser, on_start, on_end);
-  XML_SetCharacterDataHandler(st.parser, on_text);
-
-  int rc = 0;
-  if (XML_Parse(st.parser, text ? text : "", (int)len, XML_TRUE) != XML_STATUS_OK) {
-    bool ours = st.why[0] != '\0';
-    unsigned long line = ours ? st.why_line : XML_GetCurrentLineNumber(st.parser);
-    unsigned long col = (ours ? st.why_col : XML_GetCurrentColumnNumber(st.parser)) + 1;
-    const char *why = ours ? st.why : XML_ErrorString(XML_GetErrorCode(st.parser));
-    snprintf(err, errsz, "line %lu, column %lu: %s", line, col, why ? why : "unknown error");
-    rc = -1;
-  } else if (!out->script) {
+  st.x.budget = XML_MAX_STORED;
+  st.x.what = "driver.xml";
+  static const emu_xml_handlers h = {on_start, on_end, on_text};
+  int rc = emu_xml_run_parse(&st.x, text, len, XML_MAX_INPUT, &h, &st, err, errsz);
+  if (rc == 0 && !out->script) {
     out->script = strdup("driver.lua");
     if (!out->script) {
       snprintf(err, errsz, "line 1, column 1: out of memory");
       rc = -1;
     }
   }
-  XML_ParserFree(st.parser);
   /* issue 12: the connections, from a second pass over the accepted text */
   if (rc == 0 && emu_xml_connections(text, len, out) != 0) {
     snprintf(err, errsz, "line 1, column 1: out of memory reading <connections>");

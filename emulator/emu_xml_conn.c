@@ -17,12 +17,12 @@
  * 64 classes per connection, 64 ports per class, 256 bytes per field.
  */
 #include <ctype.h>
-#include <expat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "emu.h"
 #include "emu_package.h"
 
 #define MAX_CONNS 4096
@@ -121,7 +121,7 @@ static emu_conn_class *cur_class(cstate *s) {
   return s->cur.nclasses ? &s->cur.classes[s->cur.nclasses - 1] : NULL;
 }
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts) {
+static void on_start(void *ud, const char *name, const char **atts) {
   (void)atts;
   cstate *s = ud;
   if (s->depth >= MAX_DEPTH) {
@@ -231,7 +231,7 @@ static void end_field(cstate *s, const char *leaf, int d) {
   }
 }
 
-static void XMLCALL on_end(void *ud, const XML_Char *name) {
+static void on_end(void *ud, const char *name) {
   (void)name;
   cstate *s = ud;
   int d = s->depth--;
@@ -274,7 +274,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name) {
   }
 }
 
-static void XMLCALL on_text(void *ud, const XML_Char *t, int len) {
+static void on_text(void *ud, const char *t, int len) {
   cstate *s = ud;
   if (!s->in_field || len <= 0) return;
   size_t n = (size_t)len;
@@ -285,13 +285,11 @@ static void XMLCALL on_text(void *ud, const XML_Char *t, int len) {
 
 int emu_xml_connections(const char *text, size_t len, emu_driver_xml *x) {
   cstate s = {.x = x};
-  XML_Parser p = XML_ParserCreate(NULL);
-  if (!p) return -1;
-  XML_SetUserData(p, &s);
-  XML_SetElementHandler(p, on_start, on_end);
-  XML_SetCharacterDataHandler(p, on_text);
-  int rc = XML_Parse(p, text ? text : "", (int)len, XML_TRUE) == XML_STATUS_OK && !s.oom ? 0 : -1;
-  XML_ParserFree(p);
+  /* The first pass accepted this text: only memory can fail here. */
+  emu_xml_run run = {0};
+  static const emu_xml_handlers h = {on_start, on_end, on_text};
+  char err[256];
+  int rc = emu_xml_run_parse(&run, text, len, len, &h, &s, err, sizeof err) == 0 && !s.oom ? 0 : -1;
   emu_connection_clear(&s.cur);
   return rc;
 }

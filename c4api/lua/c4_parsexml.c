@@ -10,10 +10,9 @@
  * source shows what the controller returns; nil is what drivers test for).
  *
  * Hostile input: the document (8 MiB), the nesting (256) and everything we
- * store (32 MiB, after entity expansion) are capped, as in emu_xml.c.
+ * store (32 MiB, after entity expansion) are capped, as for every XML reader
+ * (emulator/emu_xmlrun.c).
  */
-#include <expat.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,35 +26,14 @@
 #define TREE_NODE_COST  96
 
 typedef struct {
-  XML_Parser parser;
+  emu_xml_run x;
   c4_xnode *root;
   c4_xnode *stack[TREE_MAX_DEPTH + 1];
   int depth;
-  size_t stored;
-  char why[160];
-  unsigned long why_line, why_col;
 } tree_state;
 
-static void stop(tree_state *st, const char *fmt, ...) {
-  if (!st->why[0]) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->why, sizeof st->why, fmt, ap);
-    va_end(ap);
-    st->why_line = XML_GetCurrentLineNumber(st->parser);
-    st->why_col = XML_GetCurrentColumnNumber(st->parser);
-  }
-  XML_StopParser(st->parser, XML_FALSE);
-}
-
-static bool charge(tree_state *st, size_t n) {
-  if (n > TREE_MAX_STORED - st->stored) {
-    stop(st, "the document holds more than %u MiB (after entity expansion)", TREE_MAX_STORED >> 20);
-    return false;
-  }
-  st->stored += n;
-  return true;
-}
+#define stop(st, ...) emu_xml_stop(&(st)->x, __VA_ARGS__)
+#define charge(st, n) emu_xml_charge(&(st)->x, (n))
 
 void c4_xml_free(c4_xnode *n) {
   if (!n) return;
@@ -68,7 +46,7 @@ void c4_xml_free(c4_xnode *n) {
   free(n);
 }
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts) {
+static void on_start(void *ud, const char *name, const char **atts) {
   tree_state *st = ud;
   if (st->depth >= TREE_MAX_DEPTH) {
     stop(st, "elements nested deeper than %d levels", TREE_MAX_DEPTH);
@@ -106,13 +84,13 @@ oom:
   stop(st, "out of memory");
 }
 
-static void XMLCALL on_end(void *ud, const XML_Char *name) {
+static void on_end(void *ud, const char *name) {
   (void)name;
   tree_state *st = ud;
   st->depth--;
 }
 
-static void XMLCALL on_text(void *ud, const XML_Char *s, int len) {
+static void on_text(void *ud, const char *s, int len) {
   tree_state *st = ud;
   if (len <= 0 || st->depth == 0 || !charge(st, (size_t)len)) return;
   c4_xnode *n = st->stack[st->depth];
@@ -134,30 +112,12 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len) {
 }
 
 c4_xnode *c4_xml_parse(const char *text, size_t len, char *err, size_t errsz) {
-  if (len > TREE_MAX_INPUT) {
-    snprintf(err, errsz, "line 1, column 1: the document is %zu bytes; the limit is %u MiB", len,
-             TREE_MAX_INPUT >> 20);
-    return NULL;
-  }
-  tree_state st = {0};
-  st.parser = XML_ParserCreate(NULL);
-  if (!st.parser) {
-    snprintf(err, errsz, "line 1, column 1: out of memory");
-    return NULL;
-  }
-  XML_SetUserData(st.parser, &st);
-  XML_SetElementHandler(st.parser, on_start, on_end);
-  XML_SetCharacterDataHandler(st.parser, on_text);
-  if (XML_Parse(st.parser, text ? text : "", (int)len, XML_TRUE) != XML_STATUS_OK) {
-    bool ours = st.why[0] != '\0';
-    unsigned long line = ours ? st.why_line : XML_GetCurrentLineNumber(st.parser);
-    unsigned long col = (ours ? st.why_col : XML_GetCurrentColumnNumber(st.parser)) + 1;
-    const char *why = ours ? st.why : XML_ErrorString(XML_GetErrorCode(st.parser));
-    snprintf(err, errsz, "line %lu, column %lu: %s", line, col, why ? why : "unknown error");
+  tree_state st = {.x = {.budget = TREE_MAX_STORED, .what = "the document"}};
+  static const emu_xml_handlers h = {on_start, on_end, on_text};
+  if (emu_xml_run_parse(&st.x, text, len, TREE_MAX_INPUT, &h, &st, err, errsz) != 0) {
     c4_xml_free(st.root);
     st.root = NULL;
   }
-  XML_ParserFree(st.parser);
   return st.root;
 }
 
