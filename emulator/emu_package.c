@@ -60,8 +60,9 @@ static const char *shown(const char *name, char *buf, size_t bufsz) {
   return buf;
 }
 
-/* Why a relative name from a package is unsafe to use as a path, or NULL. */
-static const char *name_problem(const char *name) {
+/* Why a relative name from a package is unsafe to use as a path, or NULL
+ * (emu.h: also what C4:Unzip refuses). */
+const char *emu_zip_name_problem(const char *name) {
   if (!name || name[0] == '\0') return "it is empty";
   if (name[0] == '/') return "it is an absolute path";
   for (const char *s = name; *s; s++) {
@@ -78,7 +79,7 @@ static const char *name_problem(const char *name) {
 }
 
 bool emu_zip_name_safe(const char *name) {
-  return name_problem(name) == NULL;
+  return emu_zip_name_problem(name) == NULL;
 }
 
 bool emu_is_bytecode(const char *p, size_t n) {
@@ -243,7 +244,7 @@ static int vet_entries(zip_t *za, const char *zpath, char *err, size_t errsz) {
     const char *name = zip_get_name(za, i, 0);
     if (!name) return emu_errf(err, errsz, "%s: entry %llu has no name: %s", zpath,
                            (unsigned long long)i, zip_strerror(za));
-    const char *why = name_problem(name);
+    const char *why = emu_zip_name_problem(name);
     if (why)
       return emu_errf(err, errsz, "%s: entry '%s' refused: %s; entries must be relative paths inside the package",
                   zpath, shown(name, nb, sizeof nb), why);
@@ -456,7 +457,7 @@ static int check_encryption(emu_package *pkg, const char *text, size_t len, cons
 static int check_script(emu_package *pkg, const char *path_given, char *err, size_t errsz) {
   const char *script = pkg->xml.script;
   char sb1[NAME_SHOWN_MAX + 8], sb2[NAME_SHOWN_MAX + 8], path[PATH_MAX];
-  const char *why = name_problem(script);
+  const char *why = emu_zip_name_problem(script);
   if (why)
     return emu_errf(err, errsz, "driver.xml: script file '%s' refused: %s; "
                 "it must be a relative path inside the package", shown(script, sb1, sizeof sb1), why);
