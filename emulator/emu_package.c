@@ -166,10 +166,12 @@ static int make_dirs(const char *root, const char *rel, bool whole, const char *
   return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+int emu_write_all(int fd, const void *data, size_t n) {
+  const char *p = data;
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w == 0) errno = EIO;
     if (w <= 0) return -1;
     p += w;
     n -= (size_t)w;
@@ -218,7 +220,7 @@ static int extract_file(zip_t *za, zip_uint64_t i, const char *name, const char 
                 "(at entry '%s')", EMU_ZIP_MAX_TOTAL >> 20, shown(name, nb, sizeof nb));
       break;
     }
-    if (write_all(fd, buf, (size_t)n) != 0) {
+    if (emu_write_all(fd, buf, (size_t)n) != 0) {
       rc = emu_errf(err, errsz, "entry '%s': cannot write: %s", shown(name, nb, sizeof nb), strerror(errno));
       break;
     }
@@ -546,7 +548,7 @@ static int open_c4i(const char *path, emu_package *pkg, char *err, size_t errsz)
     char xml[PATH_MAX];
     snprintf(xml, sizeof xml, "%s/driver.xml", pkg->root);
     int fd = open(xml, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, text, len) != 0)
+    if (fd < 0 || emu_write_all(fd, text, len) != 0)
       rc = emu_errf(err, errsz, "%s: cannot copy into the package folder: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
   }

@@ -68,17 +68,6 @@ static void add_error(unzip_run *u, const char *key, const char *fmt, ...) {
   u->failed = true;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* Opens (creating it) folder `name` inside folder fd without following a
  * symbolic link; -1 with errno set. */
 static int open_subdir(int fd, const char *name) {
@@ -168,7 +157,7 @@ static int copy_entry(unzip_run *u, zip_t *za, zip_uint64_t i, int fd, char *why
                     UNZIP_MAX_TOTAL >> 20);
       break;
     }
-    if (write_all(fd, u->buf, (size_t)got) != 0) {
+    if (emu_write_all(fd, u->buf, (size_t)got) != 0) {
       rc = fail(why, n, "%s", strerror(errno));
       break;
     }

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "url/c4_url.h"
 
@@ -139,14 +138,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
   url_resp *r = cur_resp(x);
   if (!r) return 0;
   if (x->sink) { /* DownloadFile: to the file, no limit but the disk's */
-    for (size_t done = 0; done < len;) {
-      ssize_t w = write(x->sink_fd, data + done, len - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        x->sink_errno = w < 0 ? errno : EIO;
-        return 0; /* curl stops with CURLE_WRITE_ERROR */
-      }
-      done += (size_t)w;
+    if (emu_write_all(x->sink_fd, data, len) != 0) {
+      x->sink_errno = errno;
+      return 0; /* curl stops with CURLE_WRITE_ERROR */
     }
     x->total_body += len;
     return len;
