@@ -10,6 +10,7 @@
 #include "emu_module.h"
 #include "c4api.h"
 
+/* d:reflash_lock() → {state =, expires =, revoked =} */
 static int d_reflash_lock(lua_State *L) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
   uint64_t expires;
@@ -27,6 +28,7 @@ static int d_reflash_lock(lua_State *L) {
   return 1;
 }
 
+/* d:reflash_lock_revoke() → bool */
 static int d_reflash_lock_revoke(lua_State *L) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
   emu_module_check_not_nested(L, ctx, "d:reflash_lock_revoke");

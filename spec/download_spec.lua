@@ -116,6 +116,13 @@ describe("C4LuaUrl:DownloadFile", function()
     assert.equal(0, d:handles())
   end)
 
+  it("is not there before OS 3.3.1 (its page)", function()
+    local d = open("minimal", { os = "3.3.0" })
+    d:init()
+    assert.matches("C4LuaUrl:DownloadFile is not available on OS 3%.3%.0 %(added in OS 3%.3%.1%)",
+      S.raised(d.eval, d, "C4:url():DownloadFile('http://127.0.0.1:1/x', 'x')"))
+  end)
+
   it("cannot reuse an object, and C4:DownloadFile (the prose's name) reads nil with a note", function()
     local d = setup_driver()
     local api = d:http_device{ routes = { ["*"] = function() return 200, {}, "x" end } }

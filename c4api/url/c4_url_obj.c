@@ -370,8 +370,17 @@ static void download_open(lua_State *L, url_obj *o, const char *subdir, const ch
  * page); also (url, filename [, headers]) and (url, filename, subdir
  * [, headers]). */
 static int l_Url_DownloadFile(lua_State *L) {
-  check_new(L, "DownloadFile");
   url_obj *o = check_obj(L);
+  /* Object methods are not left out by OS version as C4's are (one
+   * metatable serves every version): an older controller has no such
+   * method, so the call fails there, and here with the reason. */
+  c4_osver since, os = emu_ctx_of(L)->os;
+  if (!c4_api_on(os, "C4LuaUrl:DownloadFile", &since)) {
+    char now[16], added[16];
+    return luaL_error(L, "C4LuaUrl:DownloadFile is not available on OS %s (added in OS %s)",
+                      c4_osver_format(os, now, sizeof now), c4_osver_format(since, added, sizeof added));
+  }
+  check_new(L, "DownloadFile");
   luaL_checkstring(L, 2);
   const char *subdir = "SANDBOX", *filename;
   int hdr_i;
