@@ -39,6 +39,8 @@ MODULE_EXTRA += emulator/emu_httpdev.c
 MODULE_EXTRA += emulator/emu_netspec.c
 # issue 11: proxies and bindings
 MODULE_EXTRA += emulator/emu_module_proxy.c emulator/emu_module_project.c
+# s3-apis-b: d:reflash_lock, d:reflash_lock_revoke
+MODULE_EXTRA += emulator/emu_module_reflash.c
 FRONTS  += $(MODULE_EXTRA)
 # issue 15: the console, in the binary only
 # issue 17: emu_pretty.c is core now (the web console's Lua tab prints with it)

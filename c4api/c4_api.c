@@ -46,6 +46,10 @@ static const c4_family *const families[] = {
     /* issue 11: proxies and bindings */
     &c4_family_proxy,
     &c4_family_bindings,
+    /* s3-apis-b: CallAsync, the reflash lock, Unzip */
+    &c4_family_async,
+    &c4_family_reflash,
+    &c4_family_unzip,
 };
 
 const c4_family *const *c4_families(size_t *n) {
@@ -127,6 +131,14 @@ static int c4_index(lua_State *L) {
     char now[16];
     emu_note(ctx, EMU_NOTE_MISSING_API, "C4:%s is not available on OS %s (added in OS %s)",
              name, c4_osver_format(ctx->os, now, sizeof now), lua_tostring(L, -1));
+  } else if (strcmp(name, "UnZip") == 0 || strcmp(name, "DownloadFile") == 0) {
+    /* s3-apis-b: names the docs use that a controller does not have. */
+    emu_note_counted(ctx, EMU_NOTE_NOT_PROVIDED, name,
+                     "C4:%s is not a method on a controller (it reads as nil there too): the "
+                     "DriverWorks page's %s; the call is %s", name,
+                     name[0] == 'U' ? "heading" : "prose",
+                     name[0] == 'U' ? "C4:Unzip(zipfile, filespec, destination)"
+                                    : "C4:url():DownloadFile(url, subdir, filename, headers)");
   } else {
     /* Not a method c4emu provides on any version.  A driver that reads it
      * would fail (or take another path) here, so a run that passes by it is no

@@ -86,6 +86,11 @@ static const struct {
     {"GetBoundProviderDevice", C4_RULE_DISCOURAGE},
     {"GetBoundConsumerDevices", C4_RULE_DISCOURAGE},
     {"SendToDevice", C4_RULE_DISCOURAGE},
+    /* s3-apis-b: the safe-usage table marks these NO (FileFreeSpace: YES) */
+    {"CallAsync", C4_RULE_DISCOURAGE},
+    {"RequestReflashLock", C4_RULE_DISCOURAGE},
+    {"KeepReflashLock", C4_RULE_DISCOURAGE},
+    {"ReleaseReflashLock", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

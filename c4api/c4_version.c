@@ -108,9 +108,9 @@ static const c4_api_row api_rows[] = {
     {"C4LuaTimer:Cancel", 0, "reference §5.1"},
     {"AddTimer", 0, "reference §5.2: legacy, no current page"},
     {"KillTimer", 0, "reference §5.2: legacy"},
-    {"RequestReflashLock", 0, "reference §7.2"},
-    {"KeepReflashLock", 0, "reference §7.2"},
-    {"ReleaseReflashLock", 0, "reference §7.2"},
+    {"RequestReflashLock", 0, "reference §7.2; one lock per controller, granted on the next turn"},
+    {"KeepReflashLock", 0, "reference §7.2; revoked ~60 s after the grant or the last keep"},
+    {"ReleaseReflashLock", 0, "reference §7.2; no callback, the next waiter gets it"},
     {"UpdateProperty", 0, "does not fire OnPropertyChanged"},
     {"UpdatePropertyList", V(2, 7, 0), "DYNAMIC_LIST properties; reshaped in OS 3"},
     {"SetPropertyAttribs", 0, "reference §7.4"},
@@ -124,10 +124,14 @@ static const c4_api_row api_rows[] = {
     {"GetDriverConfigInfo", 0, "user-defined tags from 2.8.0"},
     {"GetCapability", 0, "reference §7.4"},
     {"AllowExecute", 0, "reference §7.4"},
-    {"ToStringLocaleC", 0, "reference §1"},
+    {"ToStringLocaleC", 0, "reference §1; tostring's \"%.14g\" with a decimal point"},
     {"FileCreateDir", V(3, 3, 0), "FileCreateDir page: introduced in 3.3.0 (replaces io.popen uses)"},
-    {"UnZip", 0, "reference §1"},
-    {"GetHostname", 0, "reference §1"},
+    /* s3-apis-b: the UnZip page (3.3.0) is headed "UnZip" but every example
+     * calls C4:Unzip, and a controller's method list [A4 methods.txt] has
+     * only Unzip: c4emu provides that one (row below), so C4:UnZip reads nil
+     * as it would on a controller. */
+    {"UnZip", V(3, 3, 0), "the page's heading only: a controller's method is C4:Unzip"},
+    {"GetHostname", V(3, 3, 1), "the page: Available from 3.3.1; c4emu: the controller's name"},
     {"RegisterSystemEvent", 0, "reference §1 (with C4SystemEvents)"},
     {"CreateNetworkConnection", 0, "reference §7.5"},
     {"NetPortOptions", 0, "reference §7.5; SUPPRESS_CONNECTION_EVENTS from 2.8.0"},
@@ -178,7 +182,10 @@ static const c4_api_row api_rows[] = {
     {"C4LuaUrl:Custom", 0, "reference §9"},
     {"C4LuaUrl:Cancel", 0, "reference §9"},
     {"C4LuaUrl:TicketId", 0, "reference §9"},
-    {"DownloadFile", 0, "reference §9"},
+    /* s3-apis-b: the page's signature is C4LuaUrl:DownloadFile (its example
+     * calls myurl:DownloadFile); no C4:DownloadFile in a controller's method
+     * list [A4 methods.txt]: the object method is the row below. */
+    {"DownloadFile", V(3, 3, 1), "the prose's name: the method is C4:url():DownloadFile"},
     {"XmlEscapeString", 0, "escapes & < > only"},
     {"FireEvent", V(2, 8, 0), "reference §9"},
     {"FireEventByID", V(2, 8, 0), "reference §9"},
@@ -187,7 +194,7 @@ static const c4_api_row api_rows[] = {
     {"SendToProxy", V(1, 6, 0), "the proxy page: added in OS 1.6.0; default NOTIFY for binding >= 1000"},
     {"AddVariable", 0, "reference §9"},
     {"SetVariable", 0, "reference §9"},
-    {"CallAsync", 0, "reference §9: runs after the calling code"},
+    {"CallAsync", 0, "reference §9: after the calling code; c4emu: the next loop turn"},
     {"GetUniqueMAC", 0, "reference §7.3"},
     {"ParseXml", 0, "reference §7.3"},
     /* issue 14: the File pages (their "1.6.0" is the placeholder, §12 #19) */
@@ -253,6 +260,10 @@ static const c4_api_row api_rows[] = {
     {"ColorHSVtoXY", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
     {"ColorXYtoCCT", 0, "Light V2 conversion (x, y) → kelvin; no version on the pages read"},
     {"ColorCCTtoXY", 0, "Light V2 conversion kelvin → x, y; no version on the pages read"},
+    /* s3-apis-b */
+    {"Unzip", V(3, 3, 0), "the UnZip page: introduced in 3.3.0 (its examples spell it Unzip)"},
+    {"C4LuaUrl:DownloadFile", V(3, 3, 1), "35_url/_4.5: to a file in the sandbox; only OnDone"},
+    {"FileFreeSpace", 0, "safe-usage table and [A4]; no page: free bytes where the sandbox is"},
 };
 
 /* The driver's global callbacks the reference names. */

@@ -162,4 +162,17 @@ extern const c4_family c4_family_bindings;    /* director/c4_bindings.c: dynamic
  * ReceivedFromProxy, else emu_pcall's code. */
 int c4_proxy_receive(emu_ctx *ctx, int binding, const char *command);
 
+/* s3-apis-b: core and file calls the reference lists as not yet emulated */
+extern const c4_family c4_family_async;    /* core/c4_async.c: C4:CallAsync */
+extern const c4_family c4_family_reflash;  /* core/c4_reflash.c: the reflash lock */
+extern const c4_family c4_family_unzip;    /* file/c4_unzip.c: C4:Unzip */
+/* The reflash lock as the spec module shows it (d:reflash_lock()): "free",
+ * "requested", "granting" (granted on the next turn) or "held"; *expires is
+ * the clock time it will be revoked at (0 unless held), *revoked how often it
+ * was taken back. */
+const char *c4_reflash_lock_state(emu_ctx *ctx, uint64_t *expires, unsigned *revoked);
+/* Takes the lock away as Director would for another driver: calls
+ * OnReflashLockRevoked.  False when the driver does not hold it. */
+bool c4_reflash_lock_revoke(emu_ctx *ctx);
+
 #endif

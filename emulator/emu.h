@@ -338,4 +338,14 @@ void emu_state_section_add(emu_ctx *ctx, const char *name, const char *columns,
                            emu_state_fn fn, void *data);
 void emu_state_section_remove(emu_ctx *ctx, emu_state_fn fn, void *data);
 
+/* ---- s3-apis-b: zip entry names, whole writes (emu_package.c) ---------- */
+/* Why a zip entry name is unsafe as a path relative to the folder it is
+ * extracted into ("it is an absolute path", "it contains a '..' component",
+ * a backslash, a control character, empty), or NULL: the package loader's
+ * rule, which C4:Unzip applies too. */
+const char *emu_zip_name_problem(const char *name);
+/* Writes all n bytes to fd (retrying short writes and EINTR): 0, or -1 with
+ * errno set. */
+int emu_write_all(int fd, const void *data, size_t n);
+
 #endif

@@ -859,6 +859,8 @@ int luaopen_c4emu(lua_State *L) {
   luaL_register(L, NULL, emu_netspec_methods);
   /* issue 11: proxies and bindings */
   luaL_register(L, NULL, emu_proxy_methods);
+  /* s3-apis-b: the reflash lock */
+  luaL_register(L, NULL, emu_reflash_methods);
   lua_pop(L, 2);
   emu_httpdev_open(L);
   emu_module_project_open(L);   /* issue 11 */

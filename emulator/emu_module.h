@@ -97,4 +97,7 @@ void emu_project_opts_free(emu_project_opts *o);
 extern const luaL_Reg emu_netspec_methods[];
 void emu_netspec_open(lua_State *L);
 
+/* s3-apis-b: d:reflash_lock, d:reflash_lock_revoke (emu_module_reflash.c) */
+extern const luaL_Reg emu_reflash_methods[];
+
 #endif

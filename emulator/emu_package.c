@@ -60,8 +60,9 @@ static const char *shown(const char *name, char *buf, size_t bufsz) {
   return buf;
 }
 
-/* Why a relative name from a package is unsafe to use as a path, or NULL. */
-static const char *name_problem(const char *name) {
+/* Why a relative name from a package is unsafe to use as a path, or NULL
+ * (emu.h: also what C4:Unzip refuses). */
+const char *emu_zip_name_problem(const char *name) {
   if (!name || name[0] == '\0') return "it is empty";
   if (name[0] == '/') return "it is an absolute path";
   for (const char *s = name; *s; s++) {
@@ -78,7 +79,7 @@ static const char *name_problem(const char *name) {
 }
 
 bool emu_zip_name_safe(const char *name) {
-  return name_problem(name) == NULL;
+  return emu_zip_name_problem(name) == NULL;
 }
 
 bool emu_is_bytecode(const char *p, size_t n) {
@@ -165,10 +166,12 @@ static int make_dirs(const char *root, const char *rel, bool whole, const char *
   return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+int emu_write_all(int fd, const void *data, size_t n) {
+  const char *p = data;
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w == 0) errno = EIO;
     if (w <= 0) return -1;
     p += w;
     n -= (size_t)w;
@@ -217,7 +220,7 @@ static int extract_file(zip_t *za, zip_uint64_t i, const char *name, const char 
                 "(at entry '%s')", EMU_ZIP_MAX_TOTAL >> 20, shown(name, nb, sizeof nb));
       break;
     }
-    if (write_all(fd, buf, (size_t)n) != 0) {
+    if (emu_write_all(fd, buf, (size_t)n) != 0) {
       rc = emu_errf(err, errsz, "entry '%s': cannot write: %s", shown(name, nb, sizeof nb), strerror(errno));
       break;
     }
@@ -243,7 +246,7 @@ static int vet_entries(zip_t *za, const char *zpath, char *err, size_t errsz) {
     const char *name = zip_get_name(za, i, 0);
     if (!name) return emu_errf(err, errsz, "%s: entry %llu has no name: %s", zpath,
                            (unsigned long long)i, zip_strerror(za));
-    const char *why = name_problem(name);
+    const char *why = emu_zip_name_problem(name);
     if (why)
       return emu_errf(err, errsz, "%s: entry '%s' refused: %s; entries must be relative paths inside the package",
                   zpath, shown(name, nb, sizeof nb), why);
@@ -456,7 +459,7 @@ static int check_encryption(emu_package *pkg, const char *text, size_t len, cons
 static int check_script(emu_package *pkg, const char *path_given, char *err, size_t errsz) {
   const char *script = pkg->xml.script;
   char sb1[NAME_SHOWN_MAX + 8], sb2[NAME_SHOWN_MAX + 8], path[PATH_MAX];
-  const char *why = name_problem(script);
+  const char *why = emu_zip_name_problem(script);
   if (why)
     return emu_errf(err, errsz, "driver.xml: script file '%s' refused: %s; "
                 "it must be a relative path inside the package", shown(script, sb1, sizeof sb1), why);
@@ -545,7 +548,7 @@ static int open_c4i(const char *path, emu_package *pkg, char *err, size_t errsz)
     char xml[PATH_MAX];
     snprintf(xml, sizeof xml, "%s/driver.xml", pkg->root);
     int fd = open(xml, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, text, len) != 0)
+    if (fd < 0 || emu_write_all(fd, text, len) != 0)
       rc = emu_errf(err, errsz, "%s: cannot copy into the package folder: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
   }

@@ -1,13 +1,16 @@
 /*
  * c4_core.c — the everyday C4 methods every driver calls at load: logging,
- * identity, driver.xml look-ups, properties, version info, folders, and the
- * persistence store (kept in memory for the life of the hosted driver).
+ * identity, driver.xml look-ups, properties, version info, folders, the
+ * persistence store (kept in memory for the life of the hosted driver), the
+ * controller's host name and C-locale number formatting.
  */
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "c4api.h"
+#include "director/c4_project.h"
 
 /* Registry key of the PersistSetValue store. */
 static const char PERSIST_KEY = 'p';
@@ -161,6 +164,53 @@ static int l_PersistDeleteValue(lua_State *L) {
   return 0;
 }
 
+/* C4:PersistDeleteAll() — empties the PersistSetValue store (2.10.0); the
+ * PersistData table is another store and stays as it is. */
+static int l_PersistDeleteAll(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&PERSIST_KEY);
+  lua_newtable(L);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* C4:GetHostname() → string (3.3.1).  The controller's host name: c4emu
+ * gives the emulated controller's name (c4emu.load's controller = {name =},
+ * "c4emu" by default), with what a host name may not hold (spaces, dots,
+ * anything but letters, digits and '-') turned into '-', so a spec controls
+ * it and every run gives the same answer — never the machine's own name. */
+static int l_GetHostname(lua_State *L) {
+  const c4_project *p = emu_ctx_of(L)->project;
+  const char *name = p && p->controller_name && p->controller_name[0] ? p->controller_name : "c4emu";
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (const char *s = name; *s && s - name < 63; s++) {
+    char c = *s;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    luaL_addchar(&b, ok ? c : '-');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* C4:ToStringLocaleC(num) → string.  The page: tostring's text, but with a
+ * decimal point whatever the locale.  So the format is Lua's own number
+ * format (LUA_NUMBER_FMT, "%.14g": 0.1 → "0.1", 3 → "3", 1e20 → "1e+20"),
+ * and a locale's decimal separator, if the process has one, becomes '.'. */
+static int l_ToStringLocaleC(lua_State *L) {
+  lua_Number n = luaL_checknumber(L, 2);
+  char buf[64];
+  snprintf(buf, sizeof buf, LUA_NUMBER_FMT, n);
+  const char *dp = localeconv()->decimal_point;
+  size_t dplen = dp ? strlen(dp) : 0;
+  char *at = dplen && strcmp(dp, ".") != 0 ? strstr(buf, dp) : NULL;
+  if (at) {
+    *at = '.';
+    memmove(at + 1, at + dplen, strlen(at + dplen) + 1);
+  }
+  lua_pushstring(L, buf);
+  return 1;
+}
+
 static const c4_fn core_fns[] = {
     {"ErrorLog", l_ErrorLog},
     {"DebugLog", l_DebugLog},
@@ -175,6 +225,10 @@ static const c4_fn core_fns[] = {
     {"PersistSetValue", l_PersistSetValue},
     {"PersistGetValue", l_PersistGetValue},
     {"PersistDeleteValue", l_PersistDeleteValue},
+    /* s3-apis-b */
+    {"PersistDeleteAll", l_PersistDeleteAll},
+    {"GetHostname", l_GetHostname},
+    {"ToStringLocaleC", l_ToStringLocaleC},
     {NULL, NULL},
 };
 

@@ -84,6 +84,10 @@ struct url_xfer {
   bool abort_requested, cancel_requested;
   char errbuf[CURL_ERROR_SIZE];
   char denied_host[64];
+  /* s3-apis-b: C4LuaUrl:DownloadFile streams the body into a file */
+  bool sink;              /* the body goes to sink_fd, not to resp[].body */
+  int sink_fd;            /* owned by the front end */
+  int sink_errno;         /* a write to it failed */
 };
 
 /* ---- the engine (c4_url_engine.c) ------------------------------------- */
@@ -102,6 +106,10 @@ url_xfer *c4_url_start(url_state *us, const char *url, const char *method, const
 void c4_url_cancel(url_xfer *x);
 /* Aborts it: done(URL_ERR_ABORTED, "Transfer aborted"), then frees it. */
 void c4_url_abort(url_xfer *x);
+/* s3-apis-b: sends the body of x to fd (not kept in memory, no body limit);
+ * call it right after c4_url_start, before the loop runs.  The front end
+ * keeps and closes fd. */
+void c4_url_set_sink(url_xfer *x, int fd);
 url_xfer *c4_url_find(url_state *us, long ticket);
 url_xfer *c4_url_first(url_state *us);
 

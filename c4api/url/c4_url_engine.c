@@ -19,6 +19,7 @@
  * clock (emu_client_parked): then only advancing time can move it.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
   size_t len = size * n;
   url_resp *r = cur_resp(x);
   if (!r) return 0;
+  if (x->sink) { /* DownloadFile: to the file, no limit but the disk's */
+    if (emu_write_all(x->sink_fd, data, len) != 0) {
+      x->sink_errno = errno;
+      return 0; /* curl stops with CURLE_WRITE_ERROR */
+    }
+    x->total_body += len;
+    return len;
+  }
   if (x->total_body + len > URL_BODY_LIMIT) {
     x->over_limit = true;
     return 0; /* curl stops with CURLE_WRITE_ERROR */
@@ -203,6 +212,11 @@ static void finish(url_xfer *x, int code, const char *msg) {
   if (x->easy) curl_multi_remove_handle(x->us->multi, x->easy);
   if (x->us->ctx->phase != EMU_PHASE_DEAD && !x->us->closing) x->fe->done(x, code, msg);
   xfer_free(x);
+}
+
+void c4_url_set_sink(url_xfer *x, int fd) {
+  x->sink = true;
+  x->sink_fd = fd;
 }
 
 void c4_url_cancel(url_xfer *x) {
@@ -434,7 +448,9 @@ url_xfer *c4_url_start(url_state *us, const char *url, const char *method, const
 /* ---- the loop side ----------------------------------------------------- */
 
 static void error_text(url_xfer *x, CURLcode rc, char *msg, size_t n) {
-  if (x->over_limit)
+  if (x->sink_errno)
+    snprintf(msg, n, "writing the downloaded file failed: %s", strerror(x->sink_errno));
+  else if (x->over_limit)
     snprintf(msg, n, "response body exceeds the %u-byte limit (use C4:DownloadFile for more)",
              URL_BODY_LIMIT);
   else if (x->denied)

@@ -17,11 +17,28 @@
  *   - the setters raise once the transfer has started ("can only be called
  *     before a transfer was started");
  *   - a callback that raises is logged and recorded; the transfer goes on.
+ *
+ * DownloadFile(url, subdir, filename, headers) (s3-apis-b) is a Get whose
+ * body streams into a file (no 4 MiB limit): the page says only OnDone is
+ * called, with the responses' codes and headers and no body.  The file is
+ * written under a temporary name in the same folder and renamed when the
+ * transfer succeeds, so a failed or cancelled download leaves no file (and
+ * an older file of that name stays until a download replaces it).  Only the
+ * SANDBOX alias is writable in c4emu (C4Z is the read-only package folder;
+ * MEDIA and LOGGING are not emulated): other aliases raise, as a name that
+ * leaves the sandbox does.  The page's own example passes (url, filename):
+ * c4emu takes that as SANDBOX, and also (url, filename, subdir) when the
+ * third argument is an alias and the second is not ([A4]'s order).
  */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "url/c4_url.h"
+#include "file/c4_file.h"
 
 #define URL_MT "C4LuaUrl"
 
@@ -39,6 +56,10 @@ typedef struct {
   int responses_ref;      /* while running: the array passed to OnDone */
   url_opts opt;
   bool has_opt;
+  /* DownloadFile: the file being written (fd -1 when none) */
+  bool download;
+  int fd;
+  char *tmp_path, *final_path;
 } url_obj;
 
 static url_obj *check_obj(lua_State *L) { return luaL_checkudata(L, 1, URL_MT); }
@@ -138,8 +159,25 @@ static bool deliver(url_obj *o, url_xfer *x, size_t i, bool complete) {
   return true;
 }
 
+/* DownloadFile: closes the file; keeps it under its name when keep, else
+ * removes it.  Returns 0, or errno when the rename failed. */
+static int download_end(url_obj *o, bool keep) {
+  int rc = 0;
+  if (o->fd >= 0) {
+    if (close(o->fd) != 0 && keep) rc = errno;
+    o->fd = -1;
+    if (keep && !rc && rename(o->tmp_path, o->final_path) != 0) rc = errno;
+    if (!keep || rc) unlink(o->tmp_path);
+  }
+  free(o->tmp_path);
+  free(o->final_path);
+  o->tmp_path = o->final_path = NULL;
+  return rc;
+}
+
 static bool obj_progress(url_xfer *x) {
   url_obj *o = x->fe_data;
+  if (o->download) return true; /* only OnDone is called */
   for (size_t i = 0; i < x->nresp; i++)
     if (!deliver(o, x, i, i + 1 < x->nresp)) return false;
   return true;
@@ -150,7 +188,19 @@ static void obj_done(url_xfer *x, int code, const char *msg) {
   lua_State *L = o->ctx->L;
   o->status = U_DONE;
   o->x = NULL;
-  if (code == 0) {
+  char why[200];
+  if (o->download) {
+    int e = download_end(o, code == 0);
+    if (e) {
+      snprintf(why, sizeof why, "writing the downloaded file failed: %s", strerror(e));
+      code = CURLE_WRITE_ERROR;
+      msg = why;
+    }
+    for (size_t i = 0; i < x->nresp && o->cb[CB_DONE] != LUA_NOREF; i++) {
+      push_resp(L, o, x, i);  /* code and headers, no body */
+      lua_pop(L, 1);
+    }
+  } else if (code == 0) {
     for (size_t i = 0; i < x->nresp; i++)
       if (!deliver(o, x, i, true)) {
         code = URL_ERR_ABORTED;
@@ -172,6 +222,7 @@ static void obj_done(url_xfer *x, int code, const char *msg) {
 
 static void obj_release(url_xfer *x) {
   url_obj *o = x->fe_data;
+  download_end(o, false);  /* cancelled or shut down: no file */
   o->status = U_DONE;
   o->x = NULL;
   drop_refs(o->ctx->L, o);
@@ -248,8 +299,10 @@ static int start(lua_State *L, const char *api, const char *method, int body_i, 
   if (!o->x) {
     o->status = U_DONE;
     drop_refs(L, o);
+    download_end(o, false);
     return luaL_error(L, "C4LuaUrl:%s: %s", api, err);
   }
+  if (o->download) c4_url_set_sink(o->x, o->fd);
   lua_settop(L, 1);
   return 1;
 }
@@ -268,6 +321,88 @@ static int l_Url_Custom(lua_State *L) {
   char method[64];
   c4_url_take_method(L, 3, method, sizeof method);
   return start(L, "Custom", method, 3, 4);
+}
+
+static bool alias_name(const char *s) {
+  return s && (!strcmp(s, "SANDBOX") || !strcmp(s, "C4Z") || !strcmp(s, "MEDIA") ||
+               !strcmp(s, "LOGGING"));
+}
+
+static bool is_alias(lua_State *L, int i) {
+  return lua_type(L, i) == LUA_TSTRING && alias_name(lua_tostring(L, i));
+}
+
+/* Resolves (subdir, filename) to the final path in the sandbox and opens the
+ * temporary file beside it; raises when the name may not be written. */
+static void download_open(lua_State *L, url_obj *o, const char *subdir, const char *filename) {
+  emu_ctx *ctx = emu_ctx_of(L);
+  if (strcmp(subdir, "SANDBOX") != 0)
+    luaL_error(L, "C4LuaUrl:DownloadFile: %s '%s': c4emu writes downloads to the SANDBOX "
+               "alias only%s", alias_name(subdir) ? "path alias" : "unknown path alias",
+               subdir, !strcmp(subdir, "C4Z") ? " (the package folder is read-only)" : "");
+  char real[PATH_MAX], err[PATH_MAX + 200];
+  c4_root root;
+  if (c4_path_confine(ctx, ctx->sandbox_dir ? ctx->sandbox_dir : "/nonexistent", filename, real,
+                      sizeof real, &root, err, sizeof err) != 0)
+    luaL_error(L, "C4LuaUrl:DownloadFile: %s", err);
+  if (root != C4_ROOT_SANDBOX)
+    luaL_error(L, "C4LuaUrl:DownloadFile: '%s' is not in the sandbox", filename);
+  size_t dlen = (size_t)(strrchr(real, '/') - real);
+  char tmp[PATH_MAX];
+  if (snprintf(tmp, sizeof tmp, "%.*s/.c4emu-download-XXXXXX", (int)dlen, real) >= (int)sizeof tmp)
+    luaL_error(L, "C4LuaUrl:DownloadFile: '%s': path too long", filename);
+  o->tmp_path = strdup(tmp);
+  o->final_path = strdup(real);
+  if (!o->tmp_path || !o->final_path) {
+    download_end(o, false);
+    luaL_error(L, "C4LuaUrl:DownloadFile: out of memory");
+  }
+  o->fd = mkstemp(o->tmp_path);
+  if (o->fd < 0) {
+    int e = errno;
+    download_end(o, false);
+    luaL_error(L, "C4LuaUrl:DownloadFile: cannot create '%s': %s", filename, strerror(e));
+  }
+  o->download = true;
+}
+
+/* transfer:DownloadFile(url, subdir, filename [, headers]) → nothing (the
+ * page); also (url, filename [, headers]) and (url, filename, subdir
+ * [, headers]). */
+static int l_Url_DownloadFile(lua_State *L) {
+  url_obj *o = check_obj(L);
+  /* Object methods are not left out by OS version as C4's are (one
+   * metatable serves every version): an older controller has no such
+   * method, so the call fails there, and here with the reason. */
+  c4_osver since, os = emu_ctx_of(L)->os;
+  if (!c4_api_on(os, "C4LuaUrl:DownloadFile", &since)) {
+    char now[16], added[16];
+    return luaL_error(L, "C4LuaUrl:DownloadFile is not available on OS %s (added in OS %s)",
+                      c4_osver_format(os, now, sizeof now), c4_osver_format(since, added, sizeof added));
+  }
+  check_new(L, "DownloadFile");
+  luaL_checkstring(L, 2);
+  const char *subdir = "SANDBOX", *filename;
+  int hdr_i;
+  if (lua_type(L, 4) == LUA_TSTRING) {
+    bool a4_order = !is_alias(L, 3) && is_alias(L, 4);
+    subdir = c4_check_cstring(L, a4_order ? 4 : 3, "subdir");
+    filename = c4_check_cstring(L, a4_order ? 3 : 4, "filename");
+    hdr_i = 5;
+  } else {
+    filename = c4_check_cstring(L, 3, "filename");
+    hdr_i = 4;
+  }
+  if (!lua_isnoneornil(L, hdr_i) && !lua_istable(L, hdr_i) && lua_type(L, hdr_i) != LUA_TSTRING)
+    luaL_typerror(L, hdr_i, "table of headers");
+  download_open(L, o, subdir, filename);
+  if (hdr_i != 3) { /* start() reads the headers at index 3 */
+    lua_pushvalue(L, hdr_i);
+    lua_replace(L, 3);
+  }
+  start(L, "DownloadFile", "GET", 0, 3);
+  lua_settop(L, 0);
+  return 0;
 }
 
 /* transfer:Cancel() → transfer */
@@ -298,6 +433,7 @@ static int url_gc(lua_State *L) {
   if (o->has_opt) c4_url_opts_free(&o->opt);
   o->has_opt = false;
   if (o->status == U_NEW) drop_refs(L, o);
+  download_end(o, false);
   return 0;
 }
 
@@ -317,6 +453,7 @@ int l_url(lua_State *L) {
   o->ctx = c4_url_ctx(us);
   for (int i = 0; i < CB__N; i++) o->cb[i] = LUA_NOREF;
   o->self_ref = o->responses_ref = LUA_NOREF;
+  o->fd = -1;
   luaL_getmetatable(L, URL_MT);
   lua_setmetatable(L, -2);
   return 1;
@@ -329,7 +466,10 @@ static const luaL_Reg url_methods[] = {
     {"Get", l_Url_Get},             {"Post", l_Url_Post},
     {"Put", l_Url_Put},             {"Delete", l_Url_Delete},
     {"Custom", l_Url_Custom},       {"Cancel", l_Url_Cancel},
-    {"TicketId", l_Url_TicketId},   {NULL, NULL},
+    {"TicketId", l_Url_TicketId},
+    /* s3-apis-b */
+    {"DownloadFile", l_Url_DownloadFile},
+    {NULL, NULL},
 };
 
 void c4_url_obj_open(lua_State *L, emu_ctx *ctx) {
