@@ -46,6 +46,8 @@ static const c4_family *const families[] = {
     /* issue 11: proxies and bindings */
     &c4_family_proxy,
     &c4_family_bindings,
+    /* s3-apis-a: Light V2 colour conversions */
+    &c4_family_color,
 };
 
 const c4_family *const *c4_families(size_t *n) {
