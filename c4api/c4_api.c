@@ -46,8 +46,11 @@ static const c4_family *const families[] = {
     /* issue 11: proxies and bindings */
     &c4_family_proxy,
     &c4_family_bindings,
-    /* s3-apis-a: Light V2 colour conversions */
+    /* s3-apis-a: Light V2 colour conversions; devices by name */
     &c4_family_color,
+    &c4_family_naming,
+    &c4_family_proxyvars,
+    &c4_family_conditions,
 };
 
 const c4_family *const *c4_families(size_t *n) {

@@ -86,6 +86,9 @@ static const struct {
     {"GetBoundProviderDevice", C4_RULE_DISCOURAGE},
     {"GetBoundConsumerDevices", C4_RULE_DISCOURAGE},
     {"SendToDevice", C4_RULE_DISCOURAGE},
+    /* s3-apis-a: their pages say "should not be invoked during OnDriverInit" */
+    {"RenameDevice", C4_RULE_DISCOURAGE},
+    {"GetDevicesByName", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {
