@@ -120,7 +120,8 @@ static void opt_gamut(lua_State *L, int i, const char *fn, c4_gamut *g) {
     luaL_argerror(L, i + 2, "the custom gamut's white point must be a string \"x,y\"");
   if (!c4_gamut_make(g, (c4_xy){p[0], p[1]}, (c4_xy){p[2], p[3]}, (c4_xy){p[4], p[5]},
                      (c4_xy){w[0], w[1]}, C4_TF_SRGB))
-    luaL_argerror(L, i + 1, "the custom primaries make no gamut (no triangle, or a y of 0)");
+    luaL_argerror(L, i + 1, "the custom primaries make no gamut with that white point (no "
+                  "triangle, a y of 0, or the white point outside the triangle)");
 }
 
 /* Pushes an RGB triple scaled to `scale` (whole numbers above a scale of 1). */

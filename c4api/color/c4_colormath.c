@@ -68,6 +68,10 @@ bool c4_gamut_make(c4_gamut *g, c4_xy red, c4_xy green, c4_xy blue, c4_xy white,
   if (fabs(area) < 1e-6 || !invert3(p, pinv)) return false;
   xyz_of(white, w);
   mul3(pinv, w, s);
+  /* a negative weight: the white point lies outside the triangle, and a
+   * primary would have to emit negative light to make it */
+  for (int i = 0; i < 3; i++)
+    if (!(s[i] > 0)) return false;
   for (int r = 0; r < 3; r++)
     for (int c = 0; c < 3; c++) g->to_xyz[r][c] = p[r][c] * s[c];
   if (!invert3(g->to_xyz, g->from_xyz)) return false;

@@ -23,7 +23,7 @@ typedef struct {
 } c4_gamut;
 
 /* Builds a gamut from its primaries and white point; false when they make
- * no triangle (or the white point's y is 0): no matrix exists then. */
+ * no triangle, a y is 0, or the white point lies outside the triangle. */
 bool c4_gamut_make(c4_gamut *g, c4_xy red, c4_xy green, c4_xy blue, c4_xy white,
                    c4_transfer tf);
 /* IEC 61966-2-1 sRGB (D65) and ITU-R BT.2020 (D65). */
