@@ -20,7 +20,7 @@
  *   d:property_attribs(name)       → {hidden=, type=, list=} or nil
  *   d:ui_sent()                    → what SendDataToUI sent, in order
  *   d:ui_request(cmd [, params])   → UIRequest(cmd, params)'s results
- *   d:test_condition(name [, params]) → TestCondition(name, params)'s results
+ *   d:test_condition(name [, params]) → the driver's boolean (c4_test_condition)
  *   d:project()                    → {controller = {name=, ip=, mac=}, rooms = {...},
  *                                     devices = {{id=, name=, room=, c4i=, proxy=, parent=}}}
  */
