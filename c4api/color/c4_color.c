@@ -144,6 +144,16 @@ static void check_hsv(lua_State *L, double *h, double *s, double *v) {
   *v = clamp(check_finite(L, 4), 0, 100) / 100;
 }
 
+/* Pushes h, s, v from RGB in 0..1: h in degrees, s and v in 0..100. */
+static int push_hsv(lua_State *L, const double rgb[3]) {
+  double h, s, v;
+  c4_rgb_to_hsv(rgb, &h, &s, &v);
+  lua_pushnumber(L, h);
+  lua_pushnumber(L, s * 100);
+  lua_pushnumber(L, v * 100);
+  return 3;
+}
+
 static int push_xy(lua_State *L, c4_xy p) {
   lua_pushnumber(L, p.x);
   lua_pushnumber(L, p.y);
@@ -178,13 +188,9 @@ static int l_ColorXYtoHSV(lua_State *L) {
   opt_scale(L, &i);
   c4_gamut g;
   opt_gamut(L, i, "ColorXYtoHSV", &g);
-  double rgb[3], h, s, v;
+  double rgb[3];
   c4_xy_to_rgb(&g, p, rgb);
-  c4_rgb_to_hsv(rgb, &h, &s, &v);
-  lua_pushnumber(L, h);
-  lua_pushnumber(L, s * 100);
-  lua_pushnumber(L, v * 100);
-  return 3;
+  return push_hsv(L, rgb);
 }
 
 /* C4:ColorHSVtoXY(h, s, v [, gamut [, primaries [, whitepoint]]]) → x, y */
@@ -212,13 +218,9 @@ static int l_ColorHSVtoRGB(lua_State *L) {
 /* C4:ColorRGBtoHSV(r, g, b [, rgbScale]) → h, s, v */
 static int l_ColorRGBtoHSV(lua_State *L) {
   int i = 5;
-  double scale = opt_scale(L, &i), rgb[3], h, s, v;
+  double scale = opt_scale(L, &i), rgb[3];
   check_rgb(L, rgb, scale);
-  c4_rgb_to_hsv(rgb, &h, &s, &v);
-  lua_pushnumber(L, h);
-  lua_pushnumber(L, s * 100);
-  lua_pushnumber(L, v * 100);
-  return 3;
+  return push_hsv(L, rgb);
 }
 
 /* C4:ColorXYtoCCT(x, y) → kelvin: "a color temperature for any value provided" */
