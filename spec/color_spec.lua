@@ -89,6 +89,11 @@ describe("xy and RGB", function()
   it("accept numbers as strings (proxy params arrive as strings)", function()
     local d = driver()
     assert.same(call(d, "ColorXYtoRGB", 0.3, 0.3), call(d, "ColorXYtoRGB", "0.3", "0.3"))
+    -- a light driver converting the proxy's SET_COLOR_TARGET
+    local l = open("light_color")
+    l:init()
+    l:from_proxy(5001, "SET_COLOR_TARGET", {LIGHT_COLOR_TARGET_X = "0.64", LIGHT_COLOR_TARGET_Y = "0.33"})
+    assert.same({255, 0, 0}, l:eval("return RGB"))
   end)
 end)
 
