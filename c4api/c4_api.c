@@ -50,6 +50,11 @@ static const c4_family *const families[] = {
     &c4_family_async,
     &c4_family_reflash,
     &c4_family_unzip,
+    /* s3-apis-a: Light V2 colour conversions; devices by name */
+    &c4_family_color,
+    &c4_family_naming,
+    &c4_family_proxyvars,
+    &c4_family_conditions,
 };
 
 const c4_family *const *c4_families(size_t *n) {

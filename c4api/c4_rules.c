@@ -91,6 +91,9 @@ static const struct {
     {"RequestReflashLock", C4_RULE_DISCOURAGE},
     {"KeepReflashLock", C4_RULE_DISCOURAGE},
     {"ReleaseReflashLock", C4_RULE_DISCOURAGE},
+    /* s3-apis-a: their pages say "should not be invoked during OnDriverInit" */
+    {"RenameDevice", C4_RULE_DISCOURAGE},
+    {"GetDevicesByName", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

@@ -42,6 +42,11 @@ static const struct {
     /* issue 12: reference §7.2 / §7.5 */
     {C4F_NETWORK_FROM_IP, V(4, 0, 0), "ReceivedFromNetwork(binding, port, data, fromIP)"},
     {C4F_NET_SUPPRESS_EVENTS, V(2, 8, 0), "NetPortOptions SUPPRESS_CONNECTION_EVENTS"},
+    /* s3-apis-a: the Light V2 What's New pages (3.3.1: the gamut argument;
+     * 3.4.0: "custom"); the OnDriverRemovedFromProject page (2.1.0) */
+    {C4F_COLOR_GAMUT, V(3, 3, 1), "colour conversions take a gamut (\"srgb\", \"rec2020\")"},
+    {C4F_COLOR_CUSTOM_GAMUT, V(3, 4, 0), "colour conversions take the \"custom\" gamut"},
+    {C4F_REMOVED_FROM_PROJECT, V(2, 1, 0), "OnDriverRemovedFromProject() before OnDriverDestroyed"},
 };
 
 /*
@@ -258,12 +263,16 @@ static const c4_api_row api_rows[] = {
     {"ColorRGBtoXY", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
     {"ColorXYtoHSV", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
     {"ColorHSVtoXY", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
-    {"ColorXYtoCCT", 0, "Light V2 conversion (x, y) → kelvin; no version on the pages read"},
-    {"ColorCCTtoXY", 0, "Light V2 conversion kelvin → x, y; no version on the pages read"},
+    {"ColorXYtoCCT", V(3, 3, 0), "Light V2 conversion (x, y) → kelvin; its page: released with 3.3.0"},
+    {"ColorCCTtoXY", V(3, 3, 0), "Light V2 conversion kelvin → x, y; its page: released with 3.3.0"},
     /* s3-apis-b */
     {"Unzip", V(3, 3, 0), "the UnZip page: introduced in 3.3.0 (its examples spell it Unzip)"},
     {"C4LuaUrl:DownloadFile", V(3, 3, 1), "35_url/_4.5: to a file in the sandbox; only OnDone"},
     {"FileFreeSpace", 0, "safe-usage table and [A4]; no page: free bytes where the sandbox is"},
+    /* s3-apis-a: the rest of the Light V2 conversion commands; GetDevicesByName */
+    {"ColorHSVtoRGB", V(3, 3, 0), "Light V2 conversion (h, s, v [, rgbScale]) → r, g, b"},
+    {"ColorRGBtoHSV", V(3, 3, 0), "Light V2 conversion (r, g, b [, rgbScale]) → h, s, v"},
+    {"GetDevicesByName", V(2, 8, 0), "(name [, room]) → {[id] = roomId}; proxies stand for their device"},
 };
 
 /* The driver's global callbacks the reference names. */

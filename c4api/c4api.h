@@ -65,6 +65,10 @@ typedef enum {
   /* issue 12 */
   C4F_NETWORK_FROM_IP,      /* ReceivedFromNetwork gets the sender's IP last */
   C4F_NET_SUPPRESS_EVENTS,  /* NetPortOptions' SUPPRESS_CONNECTION_EVENTS */
+  /* s3-apis-a: Light V2 conversions, removal */
+  C4F_COLOR_GAMUT,          /* the colour conversions take a gamut ("srgb", "rec2020") */
+  C4F_COLOR_CUSTOM_GAMUT,   /* ... and the "custom" gamut with primaries and white point */
+  C4F_REMOVED_FROM_PROJECT, /* OnDriverRemovedFromProject() is called on removal */
   C4F__COUNT
 } c4_feature;
 
@@ -156,6 +160,16 @@ void c4_push_hidden_properties(emu_ctx *ctx, lua_State *J);
 /* issue 11: proxies and bindings */
 extern const c4_family c4_family_proxy;       /* director/c4_proxy.c: SendToProxy */
 extern const c4_family c4_family_bindings;    /* director/c4_bindings.c: dynamic bindings, GetBound* */
+/* s3-apis-a: Light V2 colour conversions; proxy variables; renaming, removal */
+extern const c4_family c4_family_color;       /* color/c4_color.c: C4:Color* */
+extern const c4_family c4_family_naming;      /* director/c4_naming.c: RenameDevice, GetDevicesByName */
+extern const c4_family c4_family_proxyvars;   /* director/c4_proxyvars.c: a light proxy's variables */
+extern const c4_family c4_family_conditions;  /* director/c4_conditions.c: TestCondition */
+/* Calls TestCondition(name, params) as programming does, the params table on
+ * top of ctx->L (popped; not a table: {}).  0 with the driver's answer in
+ * *result; -1 when the driver has no TestCondition; else emu_pcall's code
+ * (the error is logged and counted, as any callback's). */
+int c4_test_condition(emu_ctx *ctx, const char *name, bool *result);
 /* issue 17: the web console's ReceivedFromProxy form (director/c4_proxy.c):
  * calls ReceivedFromProxy(binding, command, params), the params table on top
  * of ctx->L (popped).  0 when it ran, -1 when the driver has no

@@ -15,7 +15,7 @@
  *   - Ctrl-D ends the run (the caller destroys the driver: OnDriverDestroyed
  *     first); Ctrl-C discards what is typed (emu_console_sigint);
  *   - `:` commands for what Composer's driver views show: :props, :prop,
- *     :cmd, :action, :timers, :servers, :help.
+ *     :cmd, :action, :proxy, :condition, :timers, :servers, :help.
  *
  * Lines run through the guarded protected call (watchdog), so
  * `while true do end` is stopped and the prompt comes back.  A mistake typed
@@ -148,6 +148,7 @@ static void cmd_help(void) {
         ":cmd NAME [k=v ...]    ExecuteCommand(NAME, {k = v, ...})\n"
         ":action NAME           ExecuteCommand(\"LUA_ACTION\", {ACTION = NAME})\n"
         ":proxy ID CMD [k=v ...] ReceivedFromProxy(ID, CMD, {k = v, ...})\n"
+        ":condition NAME [k=v ...] TestCondition(NAME, {k = v, ...}) as programming asks it\n"
         ":timers                the driver's armed timers\n"
         ":servers               the driver's servers (CreateServer, CreateTLSServer)\n"
         ":help                  this list\n"
@@ -238,6 +239,28 @@ static void cmd_proxy(emu_ctx *ctx, char *args) {
   lua_settop(L, top);
 }
 
+/* s3-apis-a: ":condition NAME [VALUE=.. LOGIC=..]" — TestCondition as
+ * programming evaluates one of the driver's conditionals; prints the answer. */
+static void cmd_condition(emu_ctx *ctx, char *args) {
+  char *save = NULL, *name = strtok_r(args, " \t", &save);
+  if (!name) {
+    print_error("console: :condition NAME [k=v ...]");
+    return;
+  }
+  lua_State *L = ctx->L;
+  int top = lua_gettop(L);
+  if (!push_params(L, &save, "condition")) {
+    lua_settop(L, top);
+    return;
+  }
+  bool result = false;
+  int rc = c4_test_condition(ctx, name, &result);
+  if (rc == -1) print_error("console: the driver has no TestCondition function");
+  else if (rc != 0) print_error("console: TestCondition raised (see the log)");
+  else printf("%s\n", result ? "true" : "false");
+  lua_settop(L, top);
+}
+
 static void cmd_action(emu_ctx *ctx, char *args) {
   char *save = NULL, *name = strtok_r(args, " \t", &save);
   if (!name) {
@@ -280,6 +303,7 @@ static void run_command(emu_ctx *ctx, char *line) {
   } else if (strcmp(name, "cmd") == 0) cmd_cmd(ctx, args);
   else if (strcmp(name, "action") == 0) cmd_action(ctx, args);
   else if (strcmp(name, "proxy") == 0) cmd_proxy(ctx, args);
+  else if (strcmp(name, "condition") == 0) cmd_condition(ctx, args);
   else if (strcmp(name, "timers") == 0) {
     emu_clock_each(ctx, print_timer, ctx);
     if (emu_clock_pending(ctx) == 0) puts("  (no timers)");

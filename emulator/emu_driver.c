@@ -23,6 +23,8 @@ const char *const emu_host_callbacks[] = {
     "OnDriverDestroyed",
     "OnPropertyChanged",
     "ExecuteCommand",
+    /* s3-apis-a */
+    "OnDriverRemovedFromProject",
     NULL,
 };
 
@@ -355,6 +357,23 @@ void emu_driver_destroy(emu_ctx *ctx, const char *dit) {
   uv_walk(&h->loop, close_leftover, ctx);
   while (uv_run(&h->loop, UV_RUN_NOWAIT) != 0) {
   }
+}
+
+/* The page: "Called whenever a driver is removed or deleted from a project
+ * ... to send any final commands to a device prior to being removed" — so
+ * it runs first, in the running phase, and OnDriverDestroyed("DIT_LOADED")
+ * ("when the driver is being removed") follows. */
+void emu_driver_remove(emu_ctx *ctx) {
+  if (ctx->phase == EMU_PHASE_DEAD) return;
+  if (ctx->L && c4_has(ctx, C4F_REMOVED_FROM_PROJECT)) {
+    if (emu_push_global_fn(ctx, "OnDriverRemovedFromProject")) {
+      emu_log(ctx, EMU_LOG_INFO, "[c4emu] OnDriverRemovedFromProject()");
+      emu_pcall(ctx, 0, 0, "OnDriverRemovedFromProject");
+    } else {
+      emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] OnDriverRemovedFromProject: not defined by the driver");
+    }
+  }
+  emu_driver_destroy(ctx, "DIT_LOADED");
 }
 
 void emu_driver_free(emu_ctx *ctx) {

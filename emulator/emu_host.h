@@ -167,6 +167,9 @@ void emu_driver_init(emu_ctx *ctx, const char *dit);
 void emu_driver_destroy(emu_ctx *ctx, const char *dit);
 /* Frees everything; destroys first if needed. */
 void emu_driver_free(emu_ctx *ctx);
+/* s3-apis-a: the driver removed from the project: OnDriverRemovedFromProject()
+ * (OS 2.1.0 on), then emu_driver_destroy(ctx, "DIT_LOADED"). */
+void emu_driver_remove(emu_ctx *ctx);
 
 /* Calls a lifecycle entry point if the driver defines it: the DIT argument
  * is passed only on OS versions that have it.  Sets the phase around it. */

@@ -350,6 +350,14 @@ static int d_init(lua_State *L) {
   return 0;
 }
 
+/* s3-apis-a: d:remove() — removed from the project: OnDriverRemovedFromProject(),
+ * then OnDriverDestroyed("DIT_LOADED"), then every handle closed */
+static int d_remove(lua_State *L) {
+  emu_mdriver *d = emu_mdriver_check(L, 1);
+  emu_driver_remove(d->ctx);
+  return 0;
+}
+
 /* d:destroy([dit]) — OnDriverDestroyed, then every handle closed */
 static int d_destroy(lua_State *L) {
   emu_mdriver *d = emu_mdriver_check(L, 1);
@@ -834,6 +842,8 @@ static const luaL_Reg driver_methods[] = {
     {"settle", d_settle},
     /* issue 15 */
     {"coverage", d_coverage},
+    /* s3-apis-a */
+    {"remove", d_remove},
     {NULL, NULL},
 };
 

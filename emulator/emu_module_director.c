@@ -20,7 +20,7 @@
  *   d:property_attribs(name)       → {hidden=, type=, list=} or nil
  *   d:ui_sent()                    → what SendDataToUI sent, in order
  *   d:ui_request(cmd [, params])   → UIRequest(cmd, params)'s results
- *   d:test_condition(name [, params]) → TestCondition(name, params)'s results
+ *   d:test_condition(name [, params]) → the driver's boolean (c4_test_condition)
  *   d:project()                    → {controller = {name=, ip=, mac=}, rooms = {...},
  *                                     devices = {{id=, name=, room=, c4i=, proxy=, parent=}}}
  */
@@ -359,8 +359,25 @@ static int entry_point(lua_State *L, const char *fn) {
 /* d:ui_request(cmd [, params]) → UIRequest's results */
 static int d_ui_request(lua_State *L) { return entry_point(L, "UIRequest"); }
 
-/* d:test_condition(name [, params]) → TestCondition's results */
-static int d_test_condition(lua_State *L) { return entry_point(L, "TestCondition"); }
+/* d:test_condition(name [, params]) → the driver's answer, a boolean
+ * (c4_test_condition: params as programming passes them, as strings) */
+static int d_test_condition(lua_State *L) {
+  emu_ctx *ctx = live(L);
+  const char *name = luaL_checkstring(L, 2);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  if (lua_isnoneornil(L, 3)) lua_newtable(ctx->L);
+  else if (emu_lua_copy(L, 3, ctx->L) != 0) {
+    lua_pushstring(L, lua_tostring(ctx->L, -1));
+    lua_pop(ctx->L, 1);
+    return lua_error(L);
+  }
+  bool result = false;
+  int rc = c4_test_condition(ctx, name, &result);
+  if (rc == -1) return luaL_error(L, "the driver has no TestCondition function");
+  if (rc != 0) return luaL_error(L, "driver error in TestCondition('%s') (logged; see d:errors())", name);
+  lua_pushboolean(L, result);
+  return 1;
+}
 
 /* d:project() → {controller=, rooms={{id=, name=}}, devices={{id=, name=, room=, c4i=, proxy=, parent=}}} */
 static int d_project(lua_State *L) {

@@ -124,6 +124,17 @@ describe("the console", function()
     has(out, "action Reset")
   end)
 
+  -- s3-apis-a
+  it(":condition asks TestCondition as programming does and prints the answer", function()
+    local out, code = console({"expect:lua> ", "send::condition LIGHT_IS_ON\n", "expect:\nfalse\n",
+      "send:SetLevel(30)\n", "expect:lua> ",
+      "send::condition LEVEL_IS VALUE=30 LOGIC=EQUAL\n", "expect:\ntrue\n",
+      "send::condition\n", "expect::condition NAME", "expect:lua> ", "send:\\x04"},
+      nil, S.folder("light_color"))
+    assert.equal("0", code, out)
+    has(out, "true")
+  end)
+
   it("is not opened when stdin is not a terminal", function()
     local out, code = S.cli("run " .. S.folder("console") .. " --once </dev/null")
     assert.equal(0, code, out)

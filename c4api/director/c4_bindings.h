@@ -87,4 +87,8 @@ void c4_inbox_free(c4_bindings *b);
  * API that used it). */
 void c4_binding_warn_undeclared(emu_ctx *ctx, int id, const char *what);
 
+/* s3-apis-a: a proxy of the driver learns its variables from the driver's
+ * NOTIFY on its binding (c4_proxyvars.c). */
+void c4_proxyvars_learn(emu_ctx *ctx, const c4_proxy_msg *m);
+
 #endif

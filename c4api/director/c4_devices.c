@@ -49,12 +49,19 @@ static int push_nil(lua_State *L) {
 
 /* C4:GetDeviceData(deviceId [, tag]) → the XML inside <devicedata>, or inside
  * its first <tag> in the first two levels; nil for an unknown device or tag,
- * "" for a device c4emu has no driver.xml of. */
+ * "" for a device c4emu has no driver.xml of.  "name" is the device's name
+ * in the project, for every device. */
 static int l_GetDeviceData(lua_State *L) {
   c4_project *p = proj(L);
   c4_device *d = c4_project_device(p, c4_check_id(L, 2));
   const char *tag = c4_opt_string(L, 3, NULL);
   if (!d) return push_nil(L);
+  if (tag && strcmp(tag, "name") == 0) {
+    /* s3-apis-a: the device's name in the project (RenameDevice changes it),
+     * which is driver.xml's <name> until the project names it otherwise. */
+    lua_pushstring(L, d->name);
+    return 1;
+  }
   const c4_xnode *root = d == p->self ? p->driver_xml : NULL;
   if (!root) {
     if (tag) return push_nil(L);

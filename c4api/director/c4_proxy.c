@@ -180,6 +180,7 @@ static int l_SendToProxy(lua_State *L) {
   bool allow_empty = lua_toboolean(L, 6);
   if (!c4_binding_find(ctx, (int)id)) c4_binding_warn_undeclared(ctx, (int)id, "SendToProxy");
   c4_proxy_msg *m = record(L, ctx, 0, (int)id, cmd, notify, 4, allow_empty);
+  c4_proxyvars_learn(ctx, m); /* s3-apis-a: before routing, which may grow the list */
   route_proxy_msg(ctx, m);
   return 0;
 }
