@@ -169,6 +169,14 @@ void emu_class_new(lua_State *L, const char *name, const luaL_Reg *methods,
 
 /* Pushes global `name` and returns true if it is a function; else pushes nothing. */
 bool emu_push_global_fn(emu_ctx *ctx, const char *name);
+/*
+ * Replaces the name on top of the stack with _G[name] as driver code would
+ * read it, without raising: a driver that gives _G a metatable whose __index
+ * raises on unknown names (strict mode) has that run protected, and an error
+ * reads as nil (logged once per name).  For the host's reads from the loop,
+ * where nothing would catch the error.
+ */
+void emu_global_at_top(emu_ctx *ctx);
 
 /* ---- the clock ---------------------------------------------------------- */
 /*

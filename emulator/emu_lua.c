@@ -216,8 +216,56 @@ void emu_class_new(lua_State *L, const char *name, const luaL_Reg *methods,
   }
 }
 
+/* Registry key of the names whose lookup raised (logged once each). */
+static const char RAISED_KEY = 'g';
+
+static int l_index_globals(lua_State *L) {
+  lua_gettable(L, LUA_GLOBALSINDEX);
+  return 1;
+}
+
+void emu_global_at_top(emu_ctx *ctx) {
+  lua_State *L = ctx->L;
+  lua_pushvalue(L, -1);
+  lua_rawget(L, LUA_GLOBALSINDEX);
+  if (!lua_isnil(L, -1) || !lua_getmetatable(L, LUA_GLOBALSINDEX)) { /* the usual case */
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 2); /* the metatable, the nil */
+  lua_pushcfunction(L, l_index_globals);
+  lua_pushvalue(L, -2);
+  if (lua_pcall(L, 1, 1, 0) == 0) {
+    lua_remove(L, -2);
+    return;
+  }
+  /* [name, error] */
+  lua_pushlightuserdata(L, (void *)&RAISED_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, (void *)&RAISED_KEY);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+  lua_pushvalue(L, -3);
+  lua_rawget(L, -2);
+  if (lua_isnil(L, -1)) {
+    const char *why = lua_tostring(L, -3);
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] reading the global %s raised (_G's __index): %s; taken "
+            "as nil", lua_tostring(L, -4), why ? why : "(an error that is not a string)");
+    lua_pushvalue(L, -4);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -4);
+  }
+  lua_settop(L, lua_gettop(L) - 4); /* the mark, the table, the error, the name */
+  lua_pushnil(L);
+}
+
 bool emu_push_global_fn(emu_ctx *ctx, const char *name) {
-  lua_getglobal(ctx->L, name);
+  lua_pushstring(ctx->L, name);
+  emu_global_at_top(ctx);
   if (lua_isfunction(ctx->L, -1)) return true;
   lua_pop(ctx->L, 1);
   return false;
@@ -250,9 +298,22 @@ static int l_os_exit(lua_State *L) {
   return luaL_error(L, "os.exit is not available to drivers (it would stop the controller)");
 }
 
+/* Lua calls this for an error no protected call caught, then exits.  Every
+ * call into driver code is protected, so this is a c4emu bug: say so, rather
+ * than exit without a word (lua_newstate sets no panic function). */
+static int on_panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "c4emu: internal error: a Lua error outside any protected call: %s\n"
+          "c4emu: this is a c4emu bug; please report it with the driver that showed it\n",
+          msg ? msg : "(not a string)");
+  fflush(stderr);
+  return 0;
+}
+
 lua_State *emu_lua_new(emu_ctx *ctx) {
   lua_State *L = lua_newstate(emu_alloc, ctx);
   if (!L) return NULL;
+  lua_atpanic(L, on_panic);
   ctx->L = L;
   luaL_openlibs(L);
   lua_pushcfunction(L, luaopen_bit);

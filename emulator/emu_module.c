@@ -459,21 +459,15 @@ static int d_eval(lua_State *L) {
 static int d_call(lua_State *L) {
   emu_ctx *ctx = live_ctx(L, 1);
   const char *name = luaL_checkstring(L, 2);
-  lua_getglobal(ctx->L, name);
-  if (!lua_isfunction(ctx->L, -1)) {
-    lua_pop(ctx->L, 1);
+  if (!emu_push_global_fn(ctx, name))
     return luaL_error(L, "d:call: the driver has no global function '%s'", name);
-  }
   return emu_mdriver_call(L, ctx, 3, lua_gettop(L), name);
 }
 
 /* Calls ExecuteCommand(cmd, params) if the driver has it. */
 static int execute_command(lua_State *L, emu_ctx *ctx, int cmd_idx, int params_idx) {
-  lua_getglobal(ctx->L, "ExecuteCommand");
-  if (!lua_isfunction(ctx->L, -1)) {
-    lua_pop(ctx->L, 1);
+  if (!emu_push_global_fn(ctx, "ExecuteCommand"))
     return luaL_error(L, "the driver has no ExecuteCommand function");
-  }
   return emu_mdriver_call(L, ctx, cmd_idx, params_idx, "ExecuteCommand");
 }
 

@@ -348,11 +348,7 @@ static int entry_point(lua_State *L, const char *fn) {
     lua_newtable(L);
   }
   lua_settop(L, 3);
-  lua_getglobal(ctx->L, fn);
-  if (!lua_isfunction(ctx->L, -1)) {
-    lua_pop(ctx->L, 1);
-    return luaL_error(L, "the driver has no %s function", fn);
-  }
+  if (!emu_push_global_fn(ctx, fn)) return luaL_error(L, "the driver has no %s function", fn);
   return emu_mdriver_call(L, ctx, 2, 3, fn);
 }
 

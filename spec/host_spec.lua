@@ -329,3 +329,28 @@ describe("the init rule", function()
     d:destroy()
   end)
 end)
+
+describe("a driver whose _G raises on unknown names (strict mode)", function()
+  it("has its missing callbacks read as missing, warned once each, and keeps running", function()
+    local d = c4emu.load(S.folder("strict_globals"))
+    d:init()
+    local port = d:servers()[1].port
+    local c = d:connect(port)
+    c:send("one\n")
+    d:settle()
+    assert.truthy(d:logged("reading the global OnServerDataIn raised %(_G's __index%): .*undeclared global 'OnServerDataIn'; taken as nil", "WARN"))
+    c:send("two\n")
+    d:settle()
+    local n = 0
+    for _, l in ipairs(d:logs()) do
+      if l.text:find("reading the global OnServerDataIn raised", 1, true) then n = n + 1 end
+    end
+    assert.equal(1, n)
+    d:command("Echo")
+    c:send("three\n")
+    assert.equal("echo three\n", c:receive_until("\n"))
+    assert.same({}, d:errors())
+    c:close()
+    d:destroy()
+  end)
+end)

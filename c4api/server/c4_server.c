@@ -352,7 +352,7 @@ static void call_client_data(client *cl, const char *p, size_t n) {
   if (s->st->shut) return;
   int handler = emu_pcall_begin(ctx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->st->dataname_ref);
-  lua_gettable(L, LUA_GLOBALSINDEX); /* as lua_getglobal: _G's metatable is honoured */
+  emu_global_at_top(ctx); /* as lua_getglobal (_G's metatable is honoured), never raising */
   if (!lua_isfunction(L, -1)) {
     lua_settop(L, handler - 1);
     return;
