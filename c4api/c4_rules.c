@@ -86,6 +86,8 @@ static const struct {
     {"GetBoundProviderDevice", C4_RULE_DISCOURAGE},
     {"GetBoundConsumerDevices", C4_RULE_DISCOURAGE},
     {"SendToDevice", C4_RULE_DISCOURAGE},
+    /* validation3: its page says "should not be invoked during OnDriverInit" */
+    {"InvalidateState", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

@@ -253,6 +253,8 @@ static const c4_api_row api_rows[] = {
     {"ColorHSVtoXY", V(3, 3, 0), "Light V2 conversion commands; gamut from 3.3.1"},
     {"ColorXYtoCCT", 0, "Light V2 conversion (x, y) → kelvin; no version on the pages read"},
     {"ColorCCTtoXY", 0, "Light V2 conversion kelvin → x, y; no version on the pages read"},
+    /* validation3: InvalidateState */
+    {"InvalidateState", 0, "no version on its page; a no-op since OS 2.10 (PersistData is saved without it)"},
 };
 
 /* The driver's global callbacks the reference names. */

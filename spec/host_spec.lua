@@ -243,6 +243,25 @@ describe("the driver's Lua world", function()
       "bad argument #1 to 'GetDriverConfigInfo' %(string expected, got table%)")
   end)
 
+  it("takes C4:InvalidateState (a no-op since OS 2.10) and warns of it in OnDriverInit", function()
+    local d2 = c4emu.load(S.folder("invalidate_state"))
+    d2:init()
+    local warned = 0
+    for _, n in ipairs(d2:notes()) do
+      if n.text:match("C4:InvalidateState called during OnDriverInit") then warned = warned + 1 end
+    end
+    assert.equal(1, warned)
+    d2:set_property("Preset", "cool")
+    d2:set_property("Preset", "night")
+    assert.same({"cool", "night"}, d2:eval("return PersistData.presets"))
+    assert.equal(0, d2:eval("return Returned"))   -- returns nothing, as the page says
+    assert.same({}, d2:errors())
+    assert.equal(1, #d2:notes())                  -- no further warning after LateInit
+    assert.matches("C4:InvalidateState must be called with a colon",
+                   S.raised(d2.eval, d2, "C4.InvalidateState()"))
+    d2:destroy()
+  end)
+
   it("keeps PersistSetValue values for the life of the driver", function()
     d:eval("C4:PersistSetValue('count', 3)")
     assert.equal(3, d:eval("return C4:PersistGetValue('count')"))
