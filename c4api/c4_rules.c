@@ -94,6 +94,8 @@ static const struct {
     /* s3-apis-a: their pages say "should not be invoked during OnDriverInit" */
     {"RenameDevice", C4_RULE_DISCOURAGE},
     {"GetDevicesByName", C4_RULE_DISCOURAGE},
+    /* validation3: its page says "should not be invoked during OnDriverInit" */
+    {"InvalidateState", C4_RULE_DISCOURAGE},
 };
 
 c4_rule c4_rule_of(const char *api) {

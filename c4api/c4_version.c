@@ -273,6 +273,8 @@ static const c4_api_row api_rows[] = {
     {"ColorHSVtoRGB", V(3, 3, 0), "Light V2 conversion (h, s, v [, rgbScale]) → r, g, b"},
     {"ColorRGBtoHSV", V(3, 3, 0), "Light V2 conversion (r, g, b [, rgbScale]) → h, s, v"},
     {"GetDevicesByName", V(2, 8, 0), "(name [, room]) → {[id] = roomId}; proxies stand for their device"},
+    /* validation3: InvalidateState */
+    {"InvalidateState", 0, "no version on its page; a no-op since OS 2.10 (PersistData is saved without it)"},
 };
 
 /* The driver's global callbacks the reference names. */

@@ -26,7 +26,18 @@ typedef struct {
   char *delimiter;         /* the bytes of <delimiter> (hex "0d0a" → "\r\n"), or NULL */
   size_t delimiter_len;
   char *delimiter_hex;     /* the text as written, or NULL */
+  /* SSL ports (the "TLS/SSL Driver Configuration" page): each NULL when absent */
+  bool keep_alive;         /* <keep_alive>True</keep_alive> */
+  char *certificate;       /* <certificate>: a path relative to the .c4z */
+  char *private_key;       /* <private_key>: likewise */
+  bool key_protected;      /* <private_key protected="True">: GetPrivateKeyPassword */
+  char *cacert;            /* <cacert> */
+  char *verify_mode;       /* <verify_mode>: "none" or "peer" */
+  char *method;            /* <method>: sslv23, tlsv1, tlsv1_1 / tlsv11, tlsv1_2 / tlsv12, ... */
 } emu_conn_port;
+
+/* Frees the strings of one port (the struct itself is the caller's). */
+void emu_conn_port_clear(emu_conn_port *p);
 
 typedef struct {
   char *classname;         /* "TCP", "SSL", "RS_232", "IR_OUT", ... (never NULL) */

@@ -545,7 +545,10 @@ static int d_logged(lua_State *L) {
       return 1;
     }
   }
-  return 0;
+  /* One nil, not no value: assert.truthy(d:logged(p)) must fail on the
+   * assertion, not on luassert's "requires a minimum of 1 arguments". */
+  lua_pushnil(L);
+  return 1;
 }
 
 /* d:errors() → list of {where=, message=, traceback=}; marks them seen */

@@ -8,6 +8,8 @@
  *     <classes><class><classname>
  *       <ports><port> <number> <auto_connect> <monitor_connection>
  *                     <keep_connection> <delimiter>   (hex, "0d" → CR)
+ *                     SSL: <keep_alive> <certificate> <private_key protected=>
+ *                          <cacert> <verify_mode> <method>
  *
  * Booleans are "True"/"true"/"1" (anything else is false).  A <connection>
  * without a numeric <id> cannot be bound and is dropped; a <class> without a
@@ -49,7 +51,9 @@ static const char *const names[] = {
     "devicedata", "connections", "connection", "id", "type", "facing", "connectionname",
     "consumer", "hidden", "classes", "class", "classname", "ports", "port", "number",
     "auto_connect", "monitor_connection", "keep_connection", "delimiter", "config",
-    "serialsettings", NULL};
+    "serialsettings",
+    /* SSL port elements (21..26) */
+    "keep_alive", "certificate", "private_key", "cacert", "verify_mode", "method", NULL};
 
 static const char *intern(const char *n) {
   for (size_t i = 0; names[i]; i++)
@@ -67,14 +71,21 @@ void emu_connection_clear(emu_connection *c) {
   for (size_t i = 0; i < c->nclasses; i++) {
     emu_conn_class *k = &c->classes[i];
     free(k->classname);
-    for (size_t j = 0; j < k->nports; j++) {
-      free(k->ports[j].delimiter);
-      free(k->ports[j].delimiter_hex);
-    }
+    for (size_t j = 0; j < k->nports; j++) emu_conn_port_clear(&k->ports[j]);
     free(k->ports);
   }
   free(c->classes);
   *c = (emu_connection){0};
+}
+
+void emu_conn_port_clear(emu_conn_port *p) {
+  free(p->delimiter);
+  free(p->delimiter_hex);
+  free(p->certificate);
+  free(p->private_key);
+  free(p->cacert);
+  free(p->verify_mode);
+  free(p->method);
 }
 
 static bool truthy(const char *s) {
@@ -154,6 +165,12 @@ static void on_start(void *ud, const char *name, const char **atts) {
       }
     }
   }
+  /* <private_key protected="True">: the key's password comes from the driver. */
+  if (s->in_conn && d == 8 && at(s, 7, "port") && s->path[d - 1] == names[23]) {
+    emu_conn_class *k = cur_class(s);
+    for (size_t i = 0; k && k->nports && atts && atts[i]; i += 2)
+      if (strcmp(atts[i], "protected") == 0) k->ports[k->nports - 1].key_protected = truthy(atts[i + 1]);
+  }
   /* Leaves whose text we keep. */
   bool leaf = (s->in_conn && d == 4) || (s->in_conn && d == 6 && at(s, 5, "class")) ||
               (s->in_conn && d == 8 && at(s, 7, "port")) ||
@@ -166,6 +183,12 @@ static char *dup_or_oom(cstate *s, const char *t) {
   char *p = strdup(t);
   if (!p) s->oom = true;
   return p;
+}
+
+/* An empty element is the same as an absent one. */
+static void set_text(cstate *s, char **slot, const char *t) {
+  free(*slot);
+  *slot = *t ? dup_or_oom(s, t) : NULL;
 }
 
 static void end_field(cstate *s, const char *leaf, int d) {
@@ -208,6 +231,12 @@ static void end_field(cstate *s, const char *leaf, int d) {
   else if (leaf == names[15]) p->auto_connect = truthy(t);
   else if (leaf == names[16]) p->monitor_connection = truthy(t);
   else if (leaf == names[17]) p->keep_connection = truthy(t);
+  else if (leaf == names[21]) p->keep_alive = truthy(t);
+  else if (leaf == names[22]) set_text(s, &p->certificate, t);
+  else if (leaf == names[23]) set_text(s, &p->private_key, t);
+  else if (leaf == names[24]) set_text(s, &p->cacert, t);
+  else if (leaf == names[25]) set_text(s, &p->verify_mode, t);
+  else if (leaf == names[26]) set_text(s, &p->method, t);
   else if (leaf == names[18]) {
     free(p->delimiter);
     free(p->delimiter_hex);
@@ -249,10 +278,7 @@ static void on_end(void *ud, const char *name) {
     for (size_t i = 0; i < c->nclasses; i++) {
       if (c->classes[i].classname) c->classes[w++] = c->classes[i];
       else {
-        for (size_t j = 0; j < c->classes[i].nports; j++) {
-          free(c->classes[i].ports[j].delimiter);
-          free(c->classes[i].ports[j].delimiter_hex);
-        }
+        for (size_t j = 0; j < c->classes[i].nports; j++) emu_conn_port_clear(&c->classes[i].ports[j]);
         free(c->classes[i].ports);
       }
     }

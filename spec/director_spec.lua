@@ -350,6 +350,24 @@ describe("device and project facts", function()
     assert.is_nil(d:eval("return C4:ListGetDeviceName(999)"))
   end)
 
+  it("name lookups answer nil for a number no device can have (typed ids become -1)", function()
+    local d = c4emu.load(S.folder("name_lookup"))
+    d:init()
+    assert.equal("not found", d:property("Watched Name"))   -- "" → -1
+    d:set_property("Watched Device", "100")
+    assert.equal("Name Lookup", d:property("Watched Name"))
+    for _, typed in ipairs({"0", "-5", "2.5", "kitchen", "999"}) do
+      d:set_property("Watched Device", typed)
+      assert.equal("not found", d:property("Watched Name"))
+    end
+    assert.same({}, d:errors())
+    assert.equal(1, d:eval("return select('#', C4:GetDeviceDisplayName(-1))"))
+    assert.is_nil(d:eval("return C4:ListGetDeviceName(0)"))
+    assert.matches("bad argument #1 to 'GetDeviceDisplayName' %(number expected, got table%)",
+                   S.raised(d.eval, d, "C4:GetDeviceDisplayName({})"))
+    d:destroy()
+  end)
+
   it("GetProjectItems gives the project as XML that ParseXml reads back", function()
     local d = director()
     local rooms = d:eval([[

@@ -198,6 +198,14 @@ describe("the driver's Lua world", function()
     assert.equal("detail", d:logged("detail", "DEBUG"))
   end)
 
+  it("d:logged gives one nil when no line matches (so assert.falsy/truthy can judge it)", function()
+    d:eval("print('present')")
+    assert.equal(1, select("#", d:logged("^absent")))
+    assert.is_nil(d:logged("^absent"))
+    assert.is_nil(d:logged("^present", "ERROR"))
+    assert.falsy(d:logged("^absent"))
+  end)
+
   it("does not let a driver stop the emulator with os.exit", function()
     assert.error_matches(function() d:eval("os.exit(1)") end, "os.exit is not available to drivers")
   end)
@@ -233,6 +241,25 @@ describe("the driver's Lua world", function()
   it("raises Lua's own message for a wrong argument type", function()
     assert.error_matches(function() d:eval("C4:GetDriverConfigInfo({})") end,
       "bad argument #1 to 'GetDriverConfigInfo' %(string expected, got table%)")
+  end)
+
+  it("takes C4:InvalidateState (a no-op since OS 2.10) and warns of it in OnDriverInit", function()
+    local d2 = c4emu.load(S.folder("invalidate_state"))
+    d2:init()
+    local warned = 0
+    for _, n in ipairs(d2:notes()) do
+      if n.text:match("C4:InvalidateState called during OnDriverInit") then warned = warned + 1 end
+    end
+    assert.equal(1, warned)
+    d2:set_property("Preset", "cool")
+    d2:set_property("Preset", "night")
+    assert.same({"cool", "night"}, d2:eval("return PersistData.presets"))
+    assert.equal(0, d2:eval("return Returned"))   -- returns nothing, as the page says
+    assert.same({}, d2:errors())
+    assert.equal(1, #d2:notes())                  -- no further warning after LateInit
+    assert.matches("C4:InvalidateState must be called with a colon",
+                   S.raised(d2.eval, d2, "C4.InvalidateState()"))
+    d2:destroy()
   end)
 
   it("keeps PersistSetValue values for the life of the driver", function()

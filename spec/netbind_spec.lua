@@ -500,6 +500,75 @@ describe("SSL network bindings", function()
     d:destroy()
   end)
 
+  -- The SSL settings of a driver.xml <port> ("TLS/SSL Driver Configuration"
+  -- page), with no NetPortOptions call: the test certificates in tls/.
+  local function xml_ssl_up(o)
+    local port = free_port()
+    local dir = fixture_on_port("netbind_ssl_xml", port, o.edit)
+    if o.files ~= false then
+      os.execute("mkdir -p '" .. dir .. "/tls'")
+      for _, f in ipairs{"ca.pem", "rogue-ca.pem", "client.pem", "client.key", "server.pem",
+                         "server.enc.key"} do
+        os.execute("cp '" .. cert(f) .. "' '" .. dir .. "/tls/" .. f .. "'")
+      end
+    end
+    local d = c4emu.load(dir, {net = {[6001] = "127.0.0.1"}})
+    d:eval("KEY_PASSWORD = ...", o.password)
+    local dev = tls_device(d, port, o.verify_client)
+    d:init()
+    d:settle()
+    return d, dev
+  end
+  local function protected_key(x)
+    return (x:gsub('<certificate>./tls/client.pem</certificate>', '<certificate>./tls/server.pem</certificate>')
+             :gsub('<private_key protected="False">./tls/client.key', '<private_key protected="True">./tls/server.enc.key'))
+  end
+
+  it("takes certificate, private_key, cacert, verify_mode and method from driver.xml", function()
+    -- the device asks for a client certificate: the one driver.xml names
+    local d, dev = xml_ssl_up{verify_client = true}
+    assert.same({"ONLINE"}, d:eval("return Statuses"))
+    assert.equal(0, d:eval("return PasswordAsked"))          -- protected="False"
+    assert.same({"WELCOME HELLO\r\n"}, d:eval("return Received"))
+    dev:close()
+    d:destroy()
+    -- files named by driver.xml but not in the package: OFFLINE, saying which
+    d, dev = xml_ssl_up{verify_client = true, files = false}
+    assert.same({"OFFLINE"}, d:eval("return Statuses"))
+    assert.truthy(d:logged("CERTIFICATE 'tls/client.pem'"))
+    assert.same({}, d:errors())
+    dev:close()
+    d:destroy()
+  end)
+
+  it("asks GetPrivateKeyPassword for <private_key protected=\"True\">", function()
+    local d, dev = xml_ssl_up{edit = protected_key, password = "c4emu-test"}
+    assert.equal(1, d:eval("return PasswordAsked"))
+    assert.same({"ONLINE"}, d:eval("return Statuses"))
+    dev:close()
+    d:destroy()
+    d, dev = xml_ssl_up{edit = protected_key, password = "wrong"}
+    assert.same({"OFFLINE"}, d:eval("return Statuses"))
+    assert.truthy(d:logged("PRIVATE_KEY: "))
+    dev:close()
+    d:destroy()
+  end)
+
+  it("checks the device against <cacert> under <verify_mode>peer, and honours <method>", function()
+    local d, dev = xml_ssl_up{edit = function(x)
+      return (x:gsub("<cacert>./tls/ca.pem</cacert>", "<cacert>./tls/rogue-ca.pem</cacert>")) end}
+    assert.same({"OFFLINE"}, d:eval("return Statuses"))
+    assert.truthy(d:logged("certificate verify failed"))
+    dev:close()
+    d:destroy()
+    d, dev = xml_ssl_up{edit = function(x)
+      return (x:gsub("<method>tlsv12</method>", "<method>sslv3</method>")) end}
+    assert.same({"OFFLINE"}, d:eval("return Statuses"))
+    assert.truthy(d:logged("METHOD 'sslv3'"))
+    dev:close()
+    d:destroy()
+  end)
+
   it("confines file paths as CreateTLSServer does", function()
     local d, dev = ssl_up({CACERTFILE = "../ca.pem", VERIFY_MODE = "peer"})
     assert.same({"OFFLINE"}, d:eval("return Statuses"))

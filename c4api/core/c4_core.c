@@ -121,6 +121,16 @@ static int l_AllowExecute(lua_State *L) {
   return 0;
 }
 
+/* C4:InvalidateState() — asked Director to save the driver's data (PersistData).
+ * The page: since OS 2.10 Director saves it on its own and the call is no
+ * longer needed; drivers still make it after changing PersistData.  c4emu
+ * keeps PersistData live for the driver's life, so there is nothing to do and,
+ * as on the controller, nothing is returned. */
+static int l_InvalidateState(lua_State *L) {
+  (void)L;
+  return 0;
+}
+
 static void push_store(lua_State *L) {
   lua_pushlightuserdata(L, (void *)&PERSIST_KEY);
   lua_rawget(L, LUA_REGISTRYINDEX);
@@ -229,6 +239,8 @@ static const c4_fn core_fns[] = {
     {"PersistDeleteAll", l_PersistDeleteAll},
     {"GetHostname", l_GetHostname},
     {"ToStringLocaleC", l_ToStringLocaleC},
+    /* validation3: InvalidateState */
+    {"InvalidateState", l_InvalidateState},
     {NULL, NULL},
 };
 

@@ -248,11 +248,17 @@ static int l_RoomGetId(lua_State *L) {
 }
 
 /* C4:ListGetDeviceName(id) / C4:GetDeviceDisplayName(id) → name (devices and
- * rooms), or nil for an unknown id */
+ * rooms), or nil for an unknown id.  Any number is an id to look up: one that
+ * no device can have (0, -1, 2.5) is unknown like 999 and answers nil.  Drivers
+ * turn an installer's typed id into `tonumber(value) or -1` and test the name
+ * for nil (a public variable-watcher does), so raising there would stop a
+ * driver that a controller runs.  A non-number is still a programmer's
+ * mistake and raises. */
 static int l_ListGetDeviceName(lua_State *L) {
-  const char *name = c4_project_name_of(proj(L), c4_check_id(L, 2));
-  if (!name) return 0;
-  lua_pushstring(L, name);
+  lua_Number n = luaL_checknumber(L, 2);
+  const char *name = NULL;
+  if (n >= 1 && n == (lua_Number)(int64_t)n) name = c4_project_name_of(proj(L), (int64_t)n);
+  lua_pushstring(L, name); /* NULL pushes nil: one value either way */
   return 1;
 }
 

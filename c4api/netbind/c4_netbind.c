@@ -752,6 +752,34 @@ static bool is_network_class(const char *name, nb_type *t) { return parse_type(n
 
 /* The network bindings of driver.xml: a <connection> of type 4 or an id in
  * 6000-6999 whose class is TCP / UDP / SSL / MULTICAST. */
+/* The SSL elements of a driver.xml <port> (the "TLS/SSL Driver Configuration"
+ * page): the same settings NetPortOptions gives as CERTIFICATE, PRIVATE_KEY,
+ * PROTECTED, CACERTFILE, VERIFY_MODE, METHOD and KEEP_ALIVE.  Paths are
+ * relative to the .c4z and resolved when the port connects, as for those. */
+static char *xml_path(const char *v) {
+  /* The page's examples (and drivers) write "./cert/key.pem" for a file at
+   * the .c4z's root; "./" only says "relative to the package" there, while
+   * the Lua APIs refuse paths that start with a dot.  ".." stays refused. */
+  while (v[0] == '.' && v[1] == '/') v += 2;
+  return strdup(v);
+}
+
+static void xml_port_tls(nb_state *st, int id, nb_port *p, const emu_conn_port *xp) {
+  p->keep_alive = xp->keep_alive;
+  p->protected_key = xp->key_protected;
+  if (xp->certificate) p->cert = xml_path(xp->certificate);
+  if (xp->private_key) p->key = xml_path(xp->private_key);
+  if (xp->cacert) p->cafile = xml_path(xp->cacert);
+  if (xp->method) p->method = strdup(xp->method);
+  if (xp->verify_mode) {
+    if (strcasecmp(xp->verify_mode, "peer") == 0) p->verify_peer = true;
+    else if (strcasecmp(xp->verify_mode, "none") != 0)
+      emu_log(st->ctx, EMU_LOG_WARN, "[c4emu] driver.xml: <verify_mode>%s</verify_mode> of "
+              "connection %d port %d is neither \"none\" nor \"peer\"; none is used",
+              xp->verify_mode, id, p->number);
+  }
+}
+
 static void load_xml_bindings(nb_state *st) {
   size_t n;
   const emu_connection *cs = emu_connections(st->ctx, &n);
@@ -772,6 +800,7 @@ static void load_xml_bindings(nb_state *st) {
         p->monitor = xp->monitor_connection;
         p->keep = xp->keep_connection;
         if (xp->delimiter_len) set_delim(p, xp->delimiter, xp->delimiter_len);
+        xml_port_tls(st, c->id, p, xp);
       }
     }
     if (!b) continue;

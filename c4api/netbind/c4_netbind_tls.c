@@ -116,13 +116,15 @@ static int set_method(nb_port *p, SSL_CTX *c, char *err, size_t errsz) {
   const char *m = p->method;
   int v = 0;
   if (!m || strcasecmp(m, "sslv23") == 0 || strcasecmp(m, "tls") == 0) return 0;
+  /* The GetPrivateKeyPassword page writes the versions without the
+   * underscore (tlsv11, tlsv12) and drivers copy it into driver.xml. */
   if (strcasecmp(m, "tlsv1") == 0) v = TLS1_VERSION;
-  else if (strcasecmp(m, "tlsv1_1") == 0) v = TLS1_1_VERSION;
-  else if (strcasecmp(m, "tlsv1_2") == 0) v = TLS1_2_VERSION;
-  else if (strcasecmp(m, "tlsv1_3") == 0) v = TLS1_3_VERSION;
+  else if (strcasecmp(m, "tlsv1_1") == 0 || strcasecmp(m, "tlsv11") == 0) v = TLS1_1_VERSION;
+  else if (strcasecmp(m, "tlsv1_2") == 0 || strcasecmp(m, "tlsv12") == 0) v = TLS1_2_VERSION;
+  else if (strcasecmp(m, "tlsv1_3") == 0 || strcasecmp(m, "tlsv13") == 0) v = TLS1_3_VERSION;
   else {
-    snprintf(err, errsz, "METHOD '%s': not one of sslv23, tls, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3",
-             m);
+    snprintf(err, errsz, "METHOD '%s': not one of sslv23, tls, tlsv1, tlsv1_1 (tlsv11), "
+             "tlsv1_2 (tlsv12), tlsv1_3 (tlsv13)", m);
     return -1;
   }
   if (v < TLS1_2_VERSION) SSL_CTX_set_security_level(c, 0);

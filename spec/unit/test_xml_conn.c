@@ -68,6 +68,39 @@ static void test_connections(void **state) {
   emu_xml_free(&x);   /* idempotent */
 }
 
+/* The SSL elements of a <port>, as the "TLS/SSL Driver Configuration" page
+ * writes them; empty ones count as absent. */
+static void test_ssl_port(void **state) {
+  (void)state;
+  static const char d3[] =
+      "<devicedata><connections><connection><id>6001</id><type>4</type>"
+      "<connectionname>S</connectionname><classes><class><classname>SSL</classname><ports>"
+      " <port><number>8988</number><keep_alive>True</keep_alive>"
+      "  <certificate> ./cert/client.pem </certificate>"
+      "  <private_key protected=\"True\">./cert/client.key</private_key>"
+      "  <cacert>./cert/ca.pem</cacert><verify_mode>peer</verify_mode><method>tlsv12</method></port>"
+      " <port><number>8989</number><private_key>./k.pem</private_key><cacert></cacert></port>"
+      "</ports></class></classes></connection></connections></devicedata>";
+  emu_driver_xml x;
+  char err[256];
+  assert_int_equal(emu_xml_parse(d3, strlen(d3), &x, err, sizeof err), 0);
+  const emu_conn_port *p = &x.connections[0].classes[0].ports[0];
+  assert_true(p->keep_alive);
+  assert_string_equal(p->certificate, "./cert/client.pem");
+  assert_string_equal(p->private_key, "./cert/client.key");
+  assert_true(p->key_protected);
+  assert_string_equal(p->cacert, "./cert/ca.pem");
+  assert_string_equal(p->verify_mode, "peer");
+  assert_string_equal(p->method, "tlsv12");
+  p = &x.connections[0].classes[0].ports[1];
+  assert_false(p->keep_alive || p->key_protected);
+  assert_string_equal(p->private_key, "./k.pem");
+  assert_null(p->certificate);
+  assert_null(p->cacert);
+  assert_null(p->verify_mode);
+  emu_xml_free(&x);
+}
+
 static void test_no_connections(void **state) {
   (void)state;
   static const char d2[] = "<devicedata><name>x</name></devicedata>";
@@ -82,6 +115,7 @@ static void test_no_connections(void **state) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_connections),
     cmocka_unit_test(test_no_connections),
+    cmocka_unit_test(test_ssl_port),
 };
 
 UNIT_GROUP(xml_conn, tests)
