@@ -158,10 +158,13 @@ static emu_options driver_opts(const emu_options *base, proj_file *pf, size_t k,
   o.world = w;
   o.name = w ? d->name : NULL;
   o.project.self.id = d->id;
+  o.project.self.name = d->name; /* one name for the device, whoever asks */
   o.project.self.room = d->room;
   size_t m = 0;
   for (size_t j = 0; j < pf->n; j++)
-    if (j != k) d->peers[m++] = (emu_device_decl){.id = pf->d[j].id, .name = pf->d[j].name};
+    if (j != k)
+      d->peers[m++] = (emu_device_decl){.id = pf->d[j].id, .name = pf->d[j].name,
+                                        .room = pf->d[j].room};
   o.project.devices = d->peers;
   o.project.ndevices = m;
   return o;

@@ -252,6 +252,7 @@ typedef struct emu_world {
   size_t n, cap;
   int refs;                 /* its owner + one per driver */
   int hops;                 /* messages in the chain being delivered (emu_message_hops) */
+  void *model;              /* s3-project: the project model every driver shares (c4api's) */
 } emu_world;
 emu_world *emu_world_new(bool virtual_clock, bool has_epoch, int64_t epoch_ms);
 /* Lists a loaded driver (it holds a reference until emu_world_remove). */
