@@ -262,7 +262,8 @@ void emu_world_release(emu_world *w);                /* the owner's reference */
 /* `c4emu run|check project.lua` (emu_cmd_project.c): a path ending in .lua
  * is a project file; the functions return the exit code. */
 bool emu_is_project_file(const char *path);
-int emu_project_run(const emu_options *base, bool once);
+/* s3-project: web_port -1 for no web console (else as `run --web`). */
+int emu_project_run(const emu_options *base, bool once, const char *web_addr, int web_port);
 int emu_project_check(const emu_options *base, const c4_osver *versions, size_t nv,
                       const char *junit);
 

@@ -413,11 +413,8 @@ static int cmd_run(cli_args *a) {
     return die_usage("unknown OS version '%s'; known: %s", a->os_list, c4_osver_known());
   /* issue 11: a project file of several drivers */
   if (emu_is_project_file(a->opt.path)) {
-    /* issue 17c: the console serves one driver; a project's picker is not built yet */
-    if (a->web_port >= 0)
-      return die_usage("--web serves one driver, not a project file yet (%s); run one of its "
-                       "drivers with --web", a->opt.path);
-    return emu_project_run(&a->opt, a->once);
+    /* s3-project: the consoles choose among the project's drivers */
+    return emu_project_run(&a->opt, a->once, a->web_addr, a->web_port);
   }
   char err[1024];
   a->opt.signals = true;
