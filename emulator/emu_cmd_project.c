@@ -197,11 +197,8 @@ typedef struct {
  * done its job; otherwise the project shuts down. */
 static void on_wake(uv_async_t *a) {
   proj_run *rs = a->data;
-  bool stopped_callback;
-  int sig = emu_signal_take(&stopped_callback);
+  int sig = emu_console_take_signal(rs->console);
   if (!sig) return;
-  if (sig == SIGINT && rs->console && (stopped_callback || emu_console_sigint(rs->console)))
-    return;
   emu_log(rs->log_ctx, EMU_LOG_INFO, "[c4emu] %s: shutting the project down", strsignal(sig));
   rs->stopping = true;
   uv_stop(rs->world->ctx->loop);

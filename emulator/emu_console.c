@@ -29,6 +29,7 @@
  *
  * Readline keeps global state, so there is one console per process.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,13 @@ bool emu_console_sigint(emu_console *c) {
   rl_on_new_line();
   rl_redisplay();
   return true;
+}
+
+int emu_console_take_signal(emu_console *c) {
+  bool stopped_callback;
+  int sig = emu_signal_take(&stopped_callback);
+  if (sig == SIGINT && c && (stopped_callback || emu_console_sigint(c))) return 0;
+  return sig;
 }
 
 bool emu_console_ended(const emu_console *c) { return c->ended; }

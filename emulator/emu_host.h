@@ -321,6 +321,11 @@ emu_console *emu_console_open(emu_ctx *ctx);
 bool emu_console_sigint(emu_console *c);
 /* Whether Ctrl-D (or the end of input) ended it; it then stopped the loop. */
 bool emu_console_ended(const emu_console *c);
+/* s3-project: the CLI's wake-up after a signal (`run` of a driver or of a
+ * project): the signal to act on, or 0 when there is none or the console
+ * took it (a Ctrl-C that stopped running code or discarded a typed line, as
+ * in lua.c and shells).  c may be NULL (no console). */
+int emu_console_take_signal(emu_console *c);
 void emu_console_close(emu_console *c); /* NULL-safe; saves the history */
 
 /* ---- issue 15: coverage (emu_coverage.c) ------------------------------- */

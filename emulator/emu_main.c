@@ -398,11 +398,8 @@ typedef struct {
  * run down. */
 static void on_wake(uv_async_t *a) {
   run_state *rs = a->data;
-  bool stopped_callback;
-  int sig = emu_signal_take(&stopped_callback);
+  int sig = emu_console_take_signal(rs->console);
   if (!sig) return;
-  if (sig == SIGINT && rs->console && (stopped_callback || emu_console_sigint(rs->console)))
-    return;
   emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(sig));
   rs->stopping = true;
   uv_stop(rs->ctx->loop);
