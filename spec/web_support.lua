@@ -45,10 +45,6 @@ function M.start(driver, extra)
   local ok, why = pcall(M.run_until, function() return c.out:match("token=%x+") or c.exit end, 60000,
                         "the console URL")
   if not ok then
-    local g = io.popen("command -v gdb >/dev/null && gdb -p " .. c.proc:get_pid() .. " -batch -ex 'thread apply all bt' 2>&1 | grep -v '^\\[' | head -80")
-    local bt = g:read("*a")
-    g:close()
-    io.stderr:write("c4emu did not print its URL; its threads:\n" .. bt .. "\n")
     c.proc:kill("sigkill")
     error(tostring(why) .. "\nc4emu's stdout: " .. c.out .. "\nc4emu's stderr: " .. c.errtext, 0)
   end
