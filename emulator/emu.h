@@ -329,6 +329,10 @@ emu_ctx *emu_peer_at(emu_ctx *ctx, size_t i);
  * outside a delivery); a family that sends one sets it around the call. */
 int emu_message_hops(emu_ctx *ctx);
 void emu_message_hops_set(emu_ctx *ctx, int hops);
+/* s3-project: where the project model that every driver of ctx's project
+ * shares is kept (the director family's; NULL until the first driver makes
+ * it), or NULL for a driver on its own. */
+void **emu_world_model(emu_ctx *ctx);
 /* Longest chain of messages between drivers before one is dropped (a cycle). */
 #define EMU_MAX_MESSAGE_HOPS 64
 

@@ -5,7 +5,9 @@
  * run: every driver on one loop and one clock (emu_world.c), each in its own
  * Lua state with its own device id, log lines carrying its name; each chunk
  * and OnDriverInit("DIT_STARTUP") in the order of the drivers' names, then
- * the project's bindings, then every OnDriverLateInit.  check: checks every
+ * the project's bindings, then every OnDriverLateInit.  On a terminal the
+ * Lua console (emu_console.c) runs in the driver `:driver NAME` chooses;
+ * with --web the web console serves the driver its page picks.  check: checks every
  * driver of the project on its own (as `c4emu check driver` would).
  */
 #include <signal.h>
@@ -17,6 +19,7 @@
 
 #include "emu_host.h"
 #include "emu_report.h"
+#include "emu_web.h"
 #include "c4api.h"
 #include "director/c4_bindings.h"
 
@@ -158,20 +161,16 @@ static emu_options driver_opts(const emu_options *base, proj_file *pf, size_t k,
   o.world = w;
   o.name = w ? d->name : NULL;
   o.project.self.id = d->id;
+  o.project.self.name = d->name; /* one name for the device, whoever asks */
   o.project.self.room = d->room;
   size_t m = 0;
   for (size_t j = 0; j < pf->n; j++)
-    if (j != k) d->peers[m++] = (emu_device_decl){.id = pf->d[j].id, .name = pf->d[j].name};
+    if (j != k)
+      d->peers[m++] = (emu_device_decl){.id = pf->d[j].id, .name = pf->d[j].name,
+                                        .room = pf->d[j].room};
   o.project.devices = d->peers;
   o.project.ndevices = m;
   return o;
-}
-
-static volatile sig_atomic_t stop_flag;
-static void on_stop(uv_signal_t *s, int signum) {
-  (void)signum;
-  stop_flag = 1;
-  uv_stop(s->loop);
 }
 
 /* Fires what is due now (messages between drivers), bounded. */
@@ -185,32 +184,74 @@ static void drain(emu_world *w) {
   }
 }
 
-int emu_project_run(const emu_options *base, bool once) {
+typedef struct {
+  emu_ctx *log_ctx;     /* the first driver: the run's own lines */
+  emu_world *world;
+  uv_async_t wake;      /* the signal handler's wake-up (emu_signals_install) */
+  emu_console *console; /* NULL: stdin is not a terminal, or --once */
+  bool stopping;
+} proj_run;
+
+/* On the loop after SIGINT/SIGTERM/SIGHUP, as `c4emu run driver` does: at the
+ * console, Ctrl-C that stopped running code or discarded a typed line has
+ * done its job; otherwise the project shuts down. */
+static void on_wake(uv_async_t *a) {
+  proj_run *rs = a->data;
+  int sig = emu_console_take_signal(rs->console);
+  if (!sig) return;
+  emu_log(rs->log_ctx, EMU_LOG_INFO, "[c4emu] %s: shutting the project down", strsignal(sig));
+  rs->stopping = true;
+  uv_stop(rs->world->ctx->loop);
+}
+
+/* The first driver still running (the clock is advanced through it). */
+static emu_ctx *live_driver(emu_world *w) {
+  for (size_t i = 0; i < w->n; i++)
+    if (w->drivers[i].ctx->phase != EMU_PHASE_DEAD) return w->drivers[i].ctx;
+  return NULL;
+}
+
+int emu_project_run(const emu_options *base_in, bool once, const char *web_addr, int web_port) {
   char err[1024];
-  proj_file *pf = proj_read(base->path, err, sizeof err);
+  emu_options base = *base_in;
+  base.signals = true;       /* Ctrl-C stops a runaway callback, as for one driver */
+  base.run_timeout_ms = 0;
+  proj_file *pf = proj_read(base.path, err, sizeof err);
   if (!pf) {
     fprintf(stderr, "c4emu: %s\n", err);
     return 2;
   }
-  emu_world *w = emu_world_new(base->virtual_clock, base->has_epoch, base->epoch_ms);
+  emu_world *w = emu_world_new(base.virtual_clock, base.has_epoch, base.epoch_ms);
   emu_ctx *ctx[MAX_DRIVERS] = {0};
+  emu_web *web = NULL;
   int rc = 0;
   for (size_t k = 0; k < pf->n; k++) {
-    emu_options o = driver_opts(base, pf, k, w);
+    emu_options o = driver_opts(&base, pf, k, w);
     ctx[k] = emu_driver_load(&o, err, sizeof err);
     if (!ctx[k]) {
-      fprintf(stderr, "c4emu: %s: driver '%s': %s\n", base->path, pf->d[k].name, err);
+      fprintf(stderr, "c4emu: %s: driver '%s': %s\n", base.path, pf->d[k].name, err);
       rc = 2;
       goto out;
     }
     emu_world_add(w, pf->d[k].name, ctx[k]);
+  }
+  if (web_port >= 0) {
+    char url[256];
+    web = emu_web_start(ctx[0], web_addr, web_port, url, sizeof url, err, sizeof err);
+    if (!web) {
+      fprintf(stderr, "c4emu: %s\n", err);
+      rc = 2;
+      goto out;
+    }
+    printf("c4emu: web console at %s\n", url);
+    fflush(stdout);
   }
   for (size_t k = 0; k < pf->n; k++)
     emu_call_lifecycle(ctx[k], "OnDriverInit", EMU_PHASE_INIT, "DIT_STARTUP");
   for (size_t i = 0; i < pf->nbinds; i++) {
     const struct proj_bind *b = &pf->binds[i];
     if (c4_binding_bind_pair(ctx[b->c], b->cid, ctx[b->p], b->pid, true, err, sizeof err)) {
-      fprintf(stderr, "c4emu: %s: bindings[%zu]: %s\n", base->path, i + 1, err);
+      fprintf(stderr, "c4emu: %s: bindings[%zu]: %s\n", base.path, i + 1, err);
       rc = 2;
       goto out;
     }
@@ -219,26 +260,42 @@ int emu_project_run(const emu_options *base, bool once) {
     emu_call_lifecycle(ctx[k], "OnDriverLateInit", EMU_PHASE_LATEINIT, "DIT_STARTUP");
     ctx[k]->phase = EMU_PHASE_RUNNING;
   }
-  emu_log(ctx[0], EMU_LOG_INFO, "[c4emu] project %s: %zu drivers running; Ctrl-C to stop",
-          base->path, pf->n);
+  proj_run rs = {.log_ctx = ctx[0], .world = w};
+  uv_async_init(w->ctx->loop, &rs.wake, on_wake);
+  rs.wake.data = &rs;
+  emu_signals_install(&rs.wake);
+  if (!once && (rs.console = emu_console_open(ctx[0])) != NULL)
+    emu_log(ctx[0], EMU_LOG_INFO, "[c4emu] project %s: %zu drivers running; Lua console below "
+            "(:driver NAME picks the driver, :help), Ctrl-D or SIGTERM to stop", base.path, pf->n);
+  else
+    emu_log(ctx[0], EMU_LOG_INFO, "[c4emu] project %s: %zu drivers running; Ctrl-C to stop",
+            base.path, pf->n);
   drain(w);
-  if (!once) {
-    uv_signal_t sigs[3];
-    int signums[3] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++) {
-      uv_signal_init(w->ctx->loop, &sigs[i]);
-      uv_signal_start(&sigs[i], on_stop, signums[i]);
+  while (!once && !rs.stopping && !(rs.console && emu_console_ended(rs.console))) {
+    uv_run(w->ctx->loop, UV_RUN_DEFAULT);
+    /* Virtual clock: the web console's advance stopped the loop; the clock
+     * moves here, outside any libuv callback, then the loop serves again. */
+    uint64_t ms = emu_web_take_advance(web);
+    while (ms != 0 && !rs.stopping && live_driver(w)) {
+      emu_clock_advance(live_driver(w), ms);
+      emu_web_refresh(web);
+      ms = emu_web_take_advance(web);
     }
-    while (!stop_flag) {
-      uv_run(w->ctx->loop, UV_RUN_DEFAULT);
-      drain(w);
-    }
-    for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&sigs[i], NULL);
-    emu_log(ctx[0], EMU_LOG_INFO, "[c4emu] a signal came: shutting the project down");
+    drain(w);
   }
+  emu_web_stop(web);
+  web = NULL;
+  bool by_console = rs.console && emu_console_ended(rs.console);
+  emu_console_close(rs.console);
+  if (by_console) emu_log(ctx[0], EMU_LOG_INFO, "[c4emu] end of console input: shutting the project down");
+  /* Signals still stop a runaway OnDriverDestroyed, with no loop to wake. */
+  emu_signals_install(NULL);
+  uv_close((uv_handle_t *)&rs.wake, NULL);
 out:
+  emu_web_stop(web);
   for (size_t k = pf->n; k-- > 0;)
     if (ctx[k]) emu_driver_destroy(ctx[k], "DIT_LOADED");
+  emu_signals_remove();
   size_t nerr = 0;
   for (size_t k = 0; k < pf->n; k++) nerr += ctx[k] ? ctx[k]->host->nerrors : 0;
   if (rc == 0)

@@ -16,6 +16,10 @@
  *     first); Ctrl-C discards what is typed (emu_console_sigint);
  *   - `:` commands for what Composer's driver views show: :props, :prop,
  *     :cmd, :action, :proxy, :condition, :timers, :servers, :help.
+ *   - a project run (several drivers on one loop, emu_world.c): the input
+ *     runs in the chosen driver, named in the prompt ("keypad lua> ");
+ *     `:driver NAME` chooses another, `:driver` lists them; the commands
+ *     act on the chosen one.
  *
  * Lines run through the guarded protected call (watchdog), so
  * `while true do end` is stopped and the prompt comes back.  A mistake typed
@@ -25,6 +29,7 @@
  *
  * Readline keeps global state, so there is one console per process.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +46,9 @@
 #define HISTORY_KEEP 1000
 
 struct emu_console {
-  emu_ctx *ctx;
+  emu_ctx *ctx;         /* the driver the input runs in */
+  emu_world *world;     /* a project run: the drivers to choose from; NULL: one driver */
+  char prompt[96], prompt_more[96];
   uv_poll_t poll;
   uv_signal_t winch;
   char *chunk;          /* lines typed so far of an incomplete chunk */
@@ -151,6 +158,7 @@ static void cmd_help(void) {
         ":condition NAME [k=v ...] TestCondition(NAME, {k = v, ...}) as programming asks it\n"
         ":timers                the driver's armed timers\n"
         ":servers               the driver's servers (CreateServer, CreateTLSServer)\n"
+        ":driver [NAME]         a project: run what follows in driver NAME (no NAME: list them)\n"
         ":help                  this list\n"
         "Lua: a statement, an expression or =expr; an unfinished chunk continues on the\n"
         "next line. Ctrl-C discards the line or stops running code; Ctrl-D ends the run.\n",
@@ -290,7 +298,47 @@ static void print_server(const c4_server_info *s, void *ud) {
          s->identifier ? s->identifier : "");
 }
 
-static void run_command(emu_ctx *ctx, char *line) {
+/* The prompts: "lua> " for one driver, "NAME lua> " in a project run. */
+static void set_prompts(emu_console *c) {
+  const char *name = NULL;
+  for (size_t i = 0; c->world && i < c->world->n; i++)
+    if (c->world->drivers[i].ctx == c->ctx) name = c->world->drivers[i].name;
+  if (name) {
+    snprintf(c->prompt, sizeof c->prompt, "%.60s " PROMPT, name);
+    snprintf(c->prompt_more, sizeof c->prompt_more, "%.60s " PROMPT_MORE, name);
+  } else {
+    snprintf(c->prompt, sizeof c->prompt, PROMPT);
+    snprintf(c->prompt_more, sizeof c->prompt_more, PROMPT_MORE);
+  }
+}
+
+/* ":driver NAME" chooses the driver the input runs in; ":driver" lists them. */
+static void cmd_driver(emu_console *c, char *args) {
+  char *save = NULL, *name = strtok_r(args, " \t", &save);
+  if (!c->world) {
+    print_error("console: :driver is for a project run (c4emu run project.lua); this run has one driver");
+    return;
+  }
+  if (!name) {
+    for (size_t i = 0; i < c->world->n; i++) {
+      emu_ctx *d = c->world->drivers[i].ctx;
+      printf("%s %-16s device %lld  %s\n", d == c->ctx ? "*" : " ", c->world->drivers[i].name,
+             (long long)d->device_id, emu_phase_name(d->phase));
+    }
+    return;
+  }
+  for (size_t i = 0; i < c->world->n; i++) {
+    if (strcmp(c->world->drivers[i].name, name) != 0) continue;
+    c->ctx = c->world->drivers[i].ctx;
+    c->nchunk = 0; /* an unfinished chunk was for the other driver */
+    set_prompts(c);
+    return;
+  }
+  fprintf(stderr, "console: no driver '%s' in the project (:driver lists them)\n", name);
+}
+
+static void run_command(emu_console *c, char *line) {
+  emu_ctx *ctx = c->ctx;
   char *name = line + 1, *args = name + strcspn(name, " \t");
   if (*args) *args++ = '\0';
   if (strcmp(name, "help") == 0) cmd_help();
@@ -304,6 +352,7 @@ static void run_command(emu_ctx *ctx, char *line) {
   else if (strcmp(name, "action") == 0) cmd_action(ctx, args);
   else if (strcmp(name, "proxy") == 0) cmd_proxy(ctx, args);
   else if (strcmp(name, "condition") == 0) cmd_condition(ctx, args);
+  else if (strcmp(name, "driver") == 0) cmd_driver(c, args);
   else if (strcmp(name, "timers") == 0) {
     emu_clock_each(ctx, print_timer, ctx);
     if (emu_clock_pending(ctx) == 0) puts("  (no timers)");
@@ -331,7 +380,7 @@ static void on_line(char *line) {
   if (*line) add_history(line);
   c->running = true;
   if (c->nchunk == 0 && line[0] == ':') {
-    run_command(c->ctx, line);
+    run_command(c, line);
   } else {
     size_t n = strlen(line);
     char *p = realloc(c->chunk, c->nchunk + n + 2);
@@ -345,7 +394,7 @@ static void on_line(char *line) {
   }
   c->running = false;
   free(line);
-  rl_set_prompt(c->nchunk ? PROMPT_MORE : PROMPT);
+  rl_set_prompt(c->nchunk ? c->prompt_more : c->prompt);
 }
 
 static void on_readable(uv_poll_t *p, int status, int events) {
@@ -401,10 +450,19 @@ emu_console *emu_console_open(emu_ctx *ctx) {
   uv_signal_init(ctx->loop, &c->winch);
   c->winch.data = c;
   uv_signal_start(&c->winch, on_winch, SIGWINCH);
+  /* A project run: every driver's log lines go above the prompt. */
+  c->world = ctx->host->world;
+  for (size_t i = 0; c->world && i < c->world->n; i++) {
+    struct emu_host *h = c->world->drivers[i].ctx->host;
+    h->log_hide = log_hide;
+    h->log_show = log_show;
+    h->log_ud = c;
+  }
   ctx->host->log_hide = log_hide;
   ctx->host->log_show = log_show;
   ctx->host->log_ud = c;
-  rl_callback_handler_install(PROMPT, on_line);
+  set_prompts(c);
+  rl_callback_handler_install(c->prompt, on_line);
   uv_poll_start(&c->poll, UV_READABLE, on_readable);
   return c;
 }
@@ -415,10 +473,17 @@ bool emu_console_sigint(emu_console *c) {
   c->nchunk = 0;
   rl_replace_line("", 0);
   fputs("^C\n", rl_outstream);
-  rl_set_prompt(PROMPT);
+  rl_set_prompt(c->prompt);
   rl_on_new_line();
   rl_redisplay();
   return true;
+}
+
+int emu_console_take_signal(emu_console *c) {
+  bool stopped_callback;
+  int sig = emu_signal_take(&stopped_callback);
+  if (sig == SIGINT && c && (stopped_callback || emu_console_sigint(c))) return 0;
+  return sig;
 }
 
 bool emu_console_ended(const emu_console *c) { return c->ended; }
@@ -431,6 +496,11 @@ void emu_console_close(emu_console *c) {
   }
   if (c->history[0]) write_history(c->history);
   clear_history();
+  for (size_t i = 0; c->world && i < c->world->n; i++) {
+    struct emu_host *h = c->world->drivers[i].ctx->host;
+    h->log_hide = h->log_show = NULL;
+    h->log_ud = NULL;
+  }
   c->ctx->host->log_hide = c->ctx->host->log_show = NULL;
   c->ctx->host->log_ud = NULL;
   the_console = NULL;

@@ -255,6 +255,7 @@ typedef struct emu_world {
   size_t n, cap;
   int refs;                 /* its owner + one per driver */
   int hops;                 /* messages in the chain being delivered (emu_message_hops) */
+  void *model;              /* s3-project: the project model every driver shares (c4api's) */
 } emu_world;
 emu_world *emu_world_new(bool virtual_clock, bool has_epoch, int64_t epoch_ms);
 /* Lists a loaded driver (it holds a reference until emu_world_remove). */
@@ -264,7 +265,8 @@ void emu_world_release(emu_world *w);                /* the owner's reference */
 /* `c4emu run|check project.lua` (emu_cmd_project.c): a path ending in .lua
  * is a project file; the functions return the exit code. */
 bool emu_is_project_file(const char *path);
-int emu_project_run(const emu_options *base, bool once);
+/* s3-project: web_port -1 for no web console (else as `run --web`). */
+int emu_project_run(const emu_options *base, bool once, const char *web_addr, int web_port);
 int emu_project_check(const emu_options *base, const c4_osver *versions, size_t nv,
                       const char *junit);
 
@@ -322,6 +324,11 @@ emu_console *emu_console_open(emu_ctx *ctx);
 bool emu_console_sigint(emu_console *c);
 /* Whether Ctrl-D (or the end of input) ended it; it then stopped the loop. */
 bool emu_console_ended(const emu_console *c);
+/* s3-project: the CLI's wake-up after a signal (`run` of a driver or of a
+ * project): the signal to act on, or 0 when there is none or the console
+ * took it (a Ctrl-C that stopped running code or discarded a typed line, as
+ * in lua.c and shells).  c may be NULL (no console). */
+int emu_console_take_signal(emu_console *c);
 void emu_console_close(emu_console *c); /* NULL-safe; saves the history */
 
 /* ---- issue 15: coverage (emu_coverage.c) ------------------------------- */

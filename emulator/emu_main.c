@@ -398,11 +398,8 @@ typedef struct {
  * run down. */
 static void on_wake(uv_async_t *a) {
   run_state *rs = a->data;
-  bool stopped_callback;
-  int sig = emu_signal_take(&stopped_callback);
+  int sig = emu_console_take_signal(rs->console);
   if (!sig) return;
-  if (sig == SIGINT && rs->console && (stopped_callback || emu_console_sigint(rs->console)))
-    return;
   emu_log(rs->ctx, EMU_LOG_INFO, "[c4emu] %s: shutting down", strsignal(sig));
   rs->stopping = true;
   uv_stop(rs->ctx->loop);
@@ -413,11 +410,8 @@ static int cmd_run(cli_args *a) {
     return die_usage("unknown OS version '%s'; known: %s", a->os_list, c4_osver_known());
   /* issue 11: a project file of several drivers */
   if (emu_is_project_file(a->opt.path)) {
-    /* issue 17c: the console serves one driver; a project's picker is not built yet */
-    if (a->web_port >= 0)
-      return die_usage("--web serves one driver, not a project file yet (%s); run one of its "
-                       "drivers with --web", a->opt.path);
-    return emu_project_run(&a->opt, a->once);
+    /* s3-project: the consoles choose among the project's drivers */
+    return emu_project_run(&a->opt, a->once, a->web_addr, a->web_port);
   }
   char err[1024];
   a->opt.signals = true;

@@ -384,17 +384,17 @@ static int d_project(lua_State *L) {
   set_str(L, "ip", p->controller_ip);
   set_str(L, "mac", p->controller_mac);
   lua_setfield(L, -2, "controller");
-  lua_createtable(L, (int)p->nrooms, 0);
-  for (size_t i = 0; i < p->nrooms; i++) {
+  lua_createtable(L, (int)p->model->nrooms, 0);
+  for (size_t i = 0; i < p->model->nrooms; i++) {
     lua_createtable(L, 0, 2);
-    set_num(L, "id", (lua_Number)p->rooms[i].id);
-    set_str(L, "name", p->rooms[i].name);
+    set_num(L, "id", (lua_Number)p->model->rooms[i].id);
+    set_str(L, "name", p->model->rooms[i].name);
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "rooms");
-  lua_createtable(L, (int)p->ndevices, 0);
-  for (size_t i = 0; i < p->ndevices; i++) {
-    const c4_device *d = p->devices[i];
+  lua_createtable(L, (int)p->model->ndevices, 0);
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    const c4_device *d = p->model->devices[i];
     lua_createtable(L, 0, 6);
     set_num(L, "id", (lua_Number)d->id);
     set_str(L, "name", d->name);

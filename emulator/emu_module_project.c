@@ -353,9 +353,11 @@ static int project_load(lua_State *L) {
     lua_newtable(L);
     int o = lua_gettop(L);
     copy_fields(L, 2, o);
-    lua_createtable(L, 0, 2);             /* device = {id=, room=} */
+    lua_createtable(L, 0, 3);             /* device = {id=, name=, room=} */
     lua_pushnumber(L, (lua_Number)ids[k]);
     lua_setfield(L, -2, "id");
+    lua_pushstring(L, names[k]);          /* one name for the device, whoever asks */
+    lua_setfield(L, -2, "name");
     lua_getfield(L, dt, "room");
     lua_setfield(L, -2, "room");
     lua_setfield(L, o, "device");
@@ -369,6 +371,10 @@ static int project_load(lua_State *L) {
       lua_setfield(L, -2, "id");
       lua_pushstring(L, names[j]);
       lua_setfield(L, -2, "name");
+      lua_getfield(L, 3, names[j]);
+      lua_getfield(L, -1, "room");
+      lua_setfield(L, -3, "room");
+      lua_pop(L, 1);
       lua_rawseti(L, -2, ++m);
     }
     lua_setfield(L, o, "devices");

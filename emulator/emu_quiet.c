@@ -2,6 +2,8 @@
  * emu_quiet.c — the busy probes that settling asks (see emu.h).  A family
  * registers one probe per piece of state it owns; the list is small, so a
  * linear scan is the whole implementation.  Probes are freed with the host.
+ * In a project (emu_world.c) emu_busy asks every driver's probes: the loop is
+ * one, so the world is quiet only when all of them are.
  */
 #include <stdlib.h>
 
@@ -29,10 +31,24 @@ void emu_busy_probe_remove(emu_ctx *ctx, emu_busy_fn fn, void *data) {
   }
 }
 
-bool emu_busy(emu_ctx *ctx) {
+static bool own_probes_busy(emu_ctx *ctx) {
   struct emu_host *h = ctx->host;
   for (size_t i = 0; i < h->nprobes; i++)
     if (h->probes[i].fn(ctx, h->probes[i].data)) return true;
+  return false;
+}
+
+/* A driver of a project file shares the loop with the others: anything any
+ * of them has in flight (a resolve, a connect, a handshake towards another
+ * driver's server) is in flight on this loop, so every live driver's probes
+ * answer, each with its own context. */
+bool emu_busy(emu_ctx *ctx) {
+  if (own_probes_busy(ctx)) return true;
+  emu_world *w = ctx->host->world;
+  for (size_t i = 0; w && i < w->n; i++) {
+    emu_ctx *peer = w->drivers[i].ctx;
+    if (peer != ctx && peer->phase != EMU_PHASE_DEAD && own_probes_busy(peer)) return true;
+  }
   return false;
 }
 

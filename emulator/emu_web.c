@@ -320,7 +320,7 @@ static int find_assets(char *out, size_t outsz) {
   return is_file(out, "index.html") ? 0 : -1;
 }
 
-static char *read_xml(emu_ctx *ctx) {
+char *emu_web_read_xml(emu_ctx *ctx) {
   char path[PATH_MAX + 16];
   snprintf(path, sizeof path, "%s/driver.xml", ctx->pkg_dir);
   FILE *f = fopen(path, "rb");
@@ -364,7 +364,7 @@ emu_web *emu_web_start(emu_ctx *ctx, const char *addr, int port, char *url, size
   w->cjson_ref = luaL_ref(w->J, LUA_REGISTRYINDEX);
   lua_newtable(w->J);
   w->props_ref = luaL_ref(w->J, LUA_REGISTRYINDEX);
-  w->xml = read_xml(ctx);
+  w->xml = emu_web_read_xml(ctx);
   w->lws = emu_lws_new(ctx->loop, addr, port, protocols, w, err, errsz);
   if (!w->lws) {
     lua_close(w->J);
@@ -383,6 +383,13 @@ emu_web *emu_web_start(emu_ctx *ctx, const char *addr, int port, char *url, size
   w->timers_open = true;
   ctx->host->web = w;
   ctx->host->log_sink = emu_web_log_sink;
+  /* s3-project: one console for every driver of a project; the pages choose
+   * which one they show (a `driver` request) */
+  w->world = ctx->host->world;
+  for (size_t i = 0; w->world && i < w->world->n; i++) {
+    w->world->drivers[i].ctx->host->web = w;
+    w->world->drivers[i].ctx->host->log_sink = emu_web_log_sink;
+  }
   const char *shown = addr && strcmp(addr, "0.0.0.0") != 0 ? addr : "127.0.0.1";
   bool v6 = strchr(shown, ':') != NULL;
   snprintf(url, urlsz, "http://%s%s%s:%d/?token=%s", v6 ? "[" : "", shown, v6 ? "]" : "", bound,
@@ -402,6 +409,10 @@ void emu_web_stop(emu_web *w) {
   emu_ctx *ctx = w->ctx;
   ctx->host->log_sink = NULL;
   ctx->host->web = NULL;
+  for (size_t i = 0; w->world && i < w->world->n; i++) {
+    w->world->drivers[i].ctx->host->web = NULL;
+    w->world->drivers[i].ctx->host->log_sink = NULL;
+  }
   w->clients = NULL; /* lws frees the sessions; their queues go below via CLOSED */
   if (w->timers_open) {
     uv_close((uv_handle_t *)&w->tick, NULL);

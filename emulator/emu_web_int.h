@@ -63,6 +63,8 @@ struct emu_web {
   uint64_t advance_ms;
   /* issue 17 */
   char *hidden_sent;     /* the hidden properties last sent, "a\nb\n" (NULL: none sent) */
+  /* s3-project: a project run; ctx is then the driver the pages chose */
+  emu_world *world;
 };
 
 
@@ -80,6 +82,8 @@ void emu_web_on_flush(uv_timer_t *t);
 void emu_web_on_tick(uv_timer_t *t);
 /* A new page's snapshot: driver, driver.xml, properties, recent log, State. */
 void emu_web_send_hello(emu_web *w, web_client *c);
+/* s3-project: driver.xml of the chosen driver (malloc'd; "" when none). */
+char *emu_web_read_xml(emu_ctx *ctx);
 /* One request from a page (JSON text). */
 void emu_web_handle_message(emu_web *w, web_client *c, const char *s, size_t n);
 

@@ -75,6 +75,7 @@ void emu_web_log_sink(emu_ctx *ctx, emu_level lvl, const char *line) {
   if (!w) return;
   if (w->capturing) capture_add(w, line);
   if (!w->clients) return;
+  if (w->world && ctx != w->ctx) return; /* a project: the Log view is the chosen driver's */
   if (w->nbatch == w->capbatch) {
     size_t ncap = w->capbatch ? w->capbatch * 2 : 64;
     web_line *p = realloc(w->batch, ncap * sizeof *p);
@@ -209,6 +210,19 @@ void emu_web_send_hello(emu_web *w, web_client *c) {
   lua_pushboolean(J, ctx->virtual_clock);
   lua_setfield(J, -2, "virtual");
   set_str(J, "xml", w->xml);
+  if (w->world) { /* s3-project: the page's driver picker */
+    lua_createtable(J, (int)w->world->n, 0);
+    for (size_t i = 0; i < w->world->n; i++) {
+      lua_createtable(J, 0, 3);
+      set_str(J, "name", w->world->drivers[i].name);
+      set_num(J, "device_id", (double)w->world->drivers[i].ctx->device_id);
+      set_str(J, "phase", emu_phase_name(w->world->drivers[i].ctx->phase));
+      lua_rawseti(J, -2, (int)i + 1);
+    }
+    lua_setfield(J, -2, "drivers");
+    for (size_t i = 0; i < w->world->n; i++)
+      if (w->world->drivers[i].ctx == ctx) set_str(J, "driver", w->world->drivers[i].name);
+  }
   push_props(w, true);
   lua_setfield(J, -2, "props");
   c4_push_hidden_properties(ctx, J); /* what the others were sent stays theirs */
@@ -375,6 +389,33 @@ static void do_lua(emu_web *w, web_client *c, int t) {
   emu_web_send_top(w, c);
 }
 
+/* s3-project: {t="driver", name=} — every view now shows driver `name` of
+ * the project; each page gets that driver's hello (the choice is the
+ * console's, so all pages follow it). */
+static void do_driver(emu_web *w, web_client *c, int t) {
+  lua_State *J = w->J;
+  const char *name = field_str(J, t, "name");
+  emu_ctx *to = NULL;
+  for (size_t i = 0; w->world && name && i < w->world->n; i++)
+    if (strcmp(w->world->drivers[i].name, name) == 0) to = w->world->drivers[i].ctx;
+  if (!w->world) return fail_result(w, c, t, "driver", "this run has one driver (not a project file)");
+  if (!to) return fail_result(w, c, t, "driver", "no such driver in the project");
+  emu_web_flush_log(w); /* the other driver's lines go out before the switch */
+  w->ctx = to;
+  free(w->xml);
+  w->xml = emu_web_read_xml(to);
+  luaL_unref(J, LUA_REGISTRYINDEX, w->props_ref); /* what the pages were sent was the other's */
+  lua_newtable(J);
+  w->props_ref = luaL_ref(J, LUA_REGISTRYINDEX);
+  free(w->hidden_sent);
+  w->hidden_sent = NULL;
+  begin_result(w, t, "driver");
+  lua_pushboolean(J, 1);
+  lua_setfield(J, -2, "ok");
+  emu_web_send_top(w, c);
+  emu_web_send_hello(w, NULL);
+}
+
 void emu_web_handle_message(emu_web *w, web_client *c, const char *s, size_t n) {
   emu_ctx *ctx = w->ctx;
   lua_State *J = w->J;
@@ -390,7 +431,9 @@ void emu_web_handle_message(emu_web *w, web_client *c, const char *s, size_t n) 
   }
   int t = lua_gettop(J);
   const char *type = field_str(J, t, "t");
-  if (ctx->phase == EMU_PHASE_DEAD || !ctx->L) {
+  if (type && strcmp(type, "driver") == 0) {
+    do_driver(w, c, t);
+  } else if (ctx->phase == EMU_PHASE_DEAD || !ctx->L) {
     fail_result(w, c, t, type ? type : "?", "the driver is not running");
   } else if (type && strcmp(type, "set_property") == 0) {
     const char *name = field_str(J, t, "name");

@@ -7,8 +7,9 @@
  * driver; the loop and the clock are closed with the last one.
  *
  * What c4api sees of it (emu.h): emu_peer_driver() finds the hosted driver
- * of a device id, and the message hop count bounds chains of messages
- * between drivers (a send cycle).
+ * of a device id, the message hop count bounds chains of messages between
+ * drivers (a send cycle), and emu_world_model() keeps the one project model
+ * (rooms, devices) the drivers share.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,10 @@ emu_ctx *emu_peer_at(emu_ctx *ctx, size_t i) {
     if (i-- == 0) return w->drivers[k].ctx;
   }
   return NULL;
+}
+
+void **emu_world_model(emu_ctx *ctx) {
+  return ctx->host->world ? &ctx->host->world->model : NULL;
 }
 
 int emu_message_hops(emu_ctx *ctx) {

@@ -141,3 +141,27 @@ describe("the console", function()
     assert.falsy(out:find("lua> ", 1, true))
   end)
 end)
+
+describe("the console of a project run (c4emu run project.lua)", function()
+  it("runs input in the driver :driver chooses, named in the prompt; the commands act on it", function()
+    local out, code = console({"expect:keypad lua> ", "send:C4:GetDeviceID()\n", "expect:\n100\n",
+      "send::driver\n", "expect:%* keypad +device 100", "expect:light +device 110",
+      "send::driver light\n", "expect:light lua> ", "send:C4:GetDeviceID(), LEVEL\n", "expect:110\t0",
+      "send::cmd SET_LEVEL LEVEL=30\n", "expect:light lua> ", "send:=LEVEL\n", "expect:\n30\n",
+      "send::props\n", "expect:light lua> ",
+      "send:if true then\n", "expect:light >> ", "send:X = 1 end\n", "expect:light lua> ",
+      "send::driver tv\n", "expect:no driver 'tv' in the project",
+      "send::driver keypad\n", "expect:keypad lua> ", "send::cmd PRESS\n",
+      "expect:TOGGLE from device 100: level 0", "expect:LED OFF", "send:=LED\n", "expect:\nOFF\n",
+      "expect:keypad lua> ", "send:\\x04"}, nil, "fixtures/projects/hall.lua")
+    assert.equal("0", code, out)
+    has(out, "Lua console below (:driver NAME picks the driver")
+    has(out, "project stopped; 0 driver errors")
+  end)
+
+  it("says :driver is for a project when the run has one driver", function()
+    local out = console({"expect:lua> ", "send::driver light\n", "expect:for a project run",
+      "expect:lua> ", "send:\\x04"})
+    has(out, ":driver is for a project run")
+  end)
+end)

@@ -16,6 +16,19 @@ local function project(src, opts)
 end
 
 describe("c4emu.project", function()
+  it("a RenameDevice by one driver is seen by every driver of the project", function()
+    local p = project()
+    p:init()
+    local keypad, light = p.drivers.keypad, p.drivers.light
+    keypad:eval("C4:RenameDevice(110, 'Light Relay')")
+    keypad:eval("C4:RenameDevice(111, 'Porch Light')") -- the light's proxy: its name in Composer
+    assert.equal("Light Relay", light:eval("return C4:GetDeviceDisplayName(C4:GetDeviceID())"))
+    assert.equal("Porch Light", light:eval("return C4:GetDeviceDisplayName(C4:GetProxyDevices())"))
+    assert.equal("Porch Light", keypad:eval("return C4:ListGetDeviceName(111)"))
+    assert.same({[111] = light:eval("return C4:RoomGetId()")},
+                light:eval("return C4:GetDevicesByName('Porch Light')"))
+  end)
+
   it("hosts every driver with its own device id; each p.drivers.x is an ordinary d", function()
     local p = project()
     p:init()
@@ -25,6 +38,67 @@ describe("c4emu.project", function()
     assert.equal("Hall", light:eval("return C4:ListGetDeviceName(C4:RoomGetId())"))
     assert.equal("light", keypad:eval("return C4:ListGetDeviceName(110)"))
     assert.equal("running", light:phase())
+  end)
+
+  it("is one project model: one id space, shared rooms, every Director call about the whole project", function()
+    local p = project({
+      drivers = {
+        keypad = {path = "fixtures/drivers/keypad", room = "Hall"},
+        light = {path = "fixtures/drivers/proxy_light", room = "Kitchen"},
+        observer = {path = "fixtures/drivers/minimal"},
+      },
+      bindings = {{"keypad", 1, "light", 2}},
+    })
+    p:init()
+    local k, l, o = p.drivers.keypad, p.drivers.light, p.drivers.observer
+    -- the light is 110, its proxy 111; the observer 120 in the first room
+    assert.same({111}, {l:eval("return C4:GetProxyDevices()")})
+    assert.same({111}, {k:eval("return C4:GetProxyDevicesById(110)")})
+    assert.equal("Hall Light", o:eval("return C4:GetDeviceDisplayName(111)"))
+    assert.equal("light", o:eval("return C4:GetDeviceDisplayName(110)"))
+    assert.equal("observer", k:eval("return C4:ListGetDeviceName(120)"))
+    assert.equal(5, k:eval("return C4:RoomGetId()"))
+    assert.equal(6, l:eval("return C4:RoomGetId()"))
+    assert.equal(5, o:eval("return C4:RoomGetId()"))
+    assert.equal("Kitchen", k:eval("return C4:ListGetDeviceName(6)"))
+    assert.same({[111] = "Hall Light"}, o:eval("return C4:GetDevicesByC4iName('light_v2.c4i')"))
+    assert.same({[5] = "Hall", [6] = "Kitchen"}, o:eval("return C4:GetDevicesByC4iName('roomdevice.c4i')"))
+    local kitchen = o:eval("return C4:GetDevices(nil, '6')")
+    assert.same({110, 111}, (function() local t = {} for id in pairs(kitchen) do t[#t + 1] = id end
+                                         table.sort(t) return t end)())
+    assert.equal("proxy_light.c4z", kitchen[110].driverFileName)
+    -- GetProjectItems: the same project whoever asks, the light's proxy inside it
+    local items = o:eval("return C4:GetProjectItems('ALL')")
+    assert.matches("<id>110</id><name>light</name><type>6</type>.-<subitems><item><id>111</id>" ..
+                   "<name>Hall Light</name><type>7</type>", items)
+    assert.matches("<id>6</id><name>Kitchen</name><type>8</type>", items)
+    assert.equal(items, k:eval("return C4:GetProjectItems('ALL')"))
+    assert.equal(items, l:eval("return C4:GetProjectItems('ALL')"))
+    -- another hosted driver's driver.xml
+    assert.matches("light_v2", o:eval("return C4:GetDeviceData(110, 'proxies')"))
+    -- a binding between two others, asked by the third
+    assert.same({[100] = "keypad"}, o:eval("return C4:GetBoundConsumerDevices(110, 2)"))
+    assert.equal(110, o:eval("return C4:GetBoundProviderDevice(100, 1)"))
+    local by = o:eval("return C4:GetBindingsByDevice(100)")
+    assert.equal(100, by.deviceid)
+    assert.equal(1, by.bindings[1].bindingid)
+    assert.same({{deviceid = 110, bindingid = 2}}, by.bindings[1].connections)
+    -- one model: d:project() is the same in every driver
+    assert.same(k:project(), o:project())
+    assert.same(k:project(), l:project())
+    assert.equal(4, #k:project().devices)
+  end)
+
+  it("keeps the others' devices once one driver of the project is destroyed", function()
+    local p = project()
+    p:init()
+    p.drivers.light:destroy()
+    assert.equal("light", p.drivers.keypad:eval("return C4:GetDeviceDisplayName(110)"))
+    assert.equal("Hall Light", p.drivers.keypad:eval("return C4:GetDeviceDisplayName(111)"))
+    p.drivers.keypad:command("PRESS", {})
+    p.drivers.keypad:settle()
+    assert.same({}, p.drivers.keypad:errors())
+    assert.equal(3, #p.drivers.keypad:project().devices)
   end)
 
   it("makes the project's bindings between Init and LateInit, OnBindingChanged on both sides", function()
@@ -118,6 +192,36 @@ describe("c4emu.project", function()
     assert.is_nil(p.drivers.keypad:eval("return ORDER"))
     p:advance(100)
     assert.equal("k", p.drivers.keypad:eval("return ORDER"))
+  end)
+
+  it("p:settle waits for the network between drivers: one serves, the other resolves and connects", function()
+    local p = project("fixtures/projects/pair.lua")
+    p:init()
+    p:settle()
+    local client, server = p.drivers.client, p.drivers.server
+    assert.equal(110, client:eval("return SERVER"))
+    assert.equal("HELLO", client:eval("return REPLY"))
+    assert.equal("HELLO", client:variables().REPLY.value)
+    assert.equal(1, server:eval("return LINES"))
+    assert.same({}, client:errors())
+    assert.same({}, server:errors())
+    -- again at run time: a new greeting, a new connection, one settle
+    client:eval([[Properties["Greeting"] = "again"
+                  OnWatchedVariableChanged(SERVER, 1001, C4:GetDeviceVariable(SERVER, 1001))]])
+    p:settle()
+    assert.equal("AGAIN", client:eval("return REPLY"))
+    assert.equal(2, server:eval("return LINES"))
+  end)
+
+  it("d:settle of one driver of a project waits for the others' I/O too", function()
+    local p = project("fixtures/projects/pair.lua")
+    p:init()
+    p:settle()
+    local client, server = p.drivers.client, p.drivers.server
+    client:eval([[Properties["Greeting"] = "once more"
+                  OnWatchedVariableChanged(SERVER, 1001, C4:GetDeviceVariable(SERVER, 1001))]])
+    server:settle()    -- the client's resolve and connect are in flight: not quiet yet
+    assert.equal("ONCE MORE", client:eval("return REPLY"))
   end)
 
   it("refuses a project that does not parse, names a missing driver, or binds unknown ids", function()

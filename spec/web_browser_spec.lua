@@ -280,3 +280,58 @@ describe("web console in Chromium, virtual clock", function()
     assert.equal(0, (c.stop()))
   end)
 end)
+
+describe("web console in Chromium, a project of several drivers", function()
+  it("picks the driver every view shows: properties, Lua, log, State", function()
+    local c, b = open_page("fixtures/projects/hall.lua", { "--virtual" })
+    b:wait_for("document.querySelector('#conn').textContent === 'connected'", nil, "connected")
+    b:wait_for("!document.querySelector('#driver-pick-label').hidden", nil, "the driver picker")
+    assert.same({ "keypad", "light" }, b:eval("[...document.querySelector('#driver-pick').options].map(o => o.value)"))
+    assert.equal("keypad", b:eval("document.querySelector('#driver-pick').value"))
+    b:wait_for("document.querySelector('[data-prop=\"Press At Start\"]')", nil, "the keypad's property")
+    assert.truthy(b:eval("document.querySelector('#driver-info').textContent"):find("device 100", 1, true))
+    b:screenshot(W.build .. "/web-project-keypad.png")
+    -- choose the light
+    b:eval([[(() => { const s = document.querySelector('#driver-pick');
+      s.value = 'light'; s.dispatchEvent(new Event('change')); })()]])
+    b:wait_for("document.querySelector('#driver-info').textContent.includes('device 110')", nil, "the light's views")
+    assert.equal("light", b:eval("document.querySelector('#driver-pick').value"))
+    b:wait_for("document.querySelector('#props .empty')", nil, "the light has no properties")
+    assert.is_true(b:eval("!document.querySelector('[data-prop=\"Press At Start\"]')"))
+    -- the Lua tab runs in the light
+    b:eval("document.querySelector('#tabs button[data-view=lua]').click()")
+    b:eval("document.querySelector('#lua-code').value = 'print(\"from the light\") return C4:GetDeviceID()';" ..
+           "document.querySelector('#lua-run').click()")
+    local out = b:wait_for("(() => { const v = document.querySelector('#lua-out .values'); return v && v.textContent })()",
+                           nil, "the Lua result")
+    assert.equal("110", out)
+    -- the log is the light's: its line is there, the keypad's start-up lines are not
+    b:eval("document.querySelector('#tabs button[data-view=log]').click()")
+    b:wait_for("[...document.querySelectorAll('#log .line')].some(l => l.textContent.includes('from the light'))",
+               nil, "the light's print")
+    assert.is_false(b:eval("[...document.querySelectorAll('#log .line')].some(l => l.textContent.includes('[keypad]'))"))
+    -- State: the one project (the light, its proxy, the keypad), the one clock
+    b:eval("document.querySelector('#tabs button[data-view=state]').click()")
+    b:wait_for("[...document.querySelectorAll('[data-section=project] tbody tr')].some(r => r.textContent.includes('Hall Light'))",
+               nil, "the light's proxy in the project")
+    local rows = b:eval("[...document.querySelectorAll('[data-section=project] tbody tr')].map(r => r.textContent).join('|')")
+    assert.truthy(rows:find("this driver110light", 1, true), rows)
+    assert.truthy(rows:find("device100keypad", 1, true), rows)
+    b:wait_for("!document.querySelector('#advance').classList.contains('hidden')", nil, "advance buttons")
+    b:eval("document.querySelector('#advance button[data-ms=\"1000\"]').click()")
+    b:wait_for("document.querySelector('#clock').textContent.includes('clock: 1.000 s')", nil, "the clock at 1 s")
+    b:screenshot(W.build .. "/web-project-light.png")
+    -- and back: the keypad's clock moved too
+    b:eval([[(() => { const s = document.querySelector('#driver-pick');
+      s.value = 'keypad'; s.dispatchEvent(new Event('change')); })()]])
+    b:wait_for("document.querySelector('#driver-info').textContent.includes('device 100')", nil, "the keypad's views")
+    b:eval("document.querySelector('#tabs button[data-view=lua]').click()")
+    b:eval("document.querySelector('#lua-out').textContent = '';" ..
+           "document.querySelector('#lua-code').value = 'return C4:GetDeviceID(), C4:GetTime() >= 0';" ..
+           "document.querySelector('#lua-run').click()")
+    out = b:wait_for("(() => { const v = document.querySelector('#lua-out .values'); return v && v.textContent })()",
+                     nil, "the keypad's Lua result")
+    assert.equal("100\ntrue", out)
+    assert.equal(0, (c.stop()))
+  end)
+end)

@@ -151,12 +151,6 @@ describe("c4emu run --web options", function()
     assert.truthy(out:find("cannot listen on 127.0.0.1:" .. c.port, 1, true))
   end)
 
-  it("refuses --web on a project file, naming it (one driver at a time for now)", function()
-    local out, code = S.cli("run fixtures/projects/hall.lua --web 0 --once")
-    assert.equal(2, code)
-    assert.truthy(out:find("--web serves one driver, not a project file yet (fixtures/projects/hall.lua)", 1, true), out)
-  end)
-
   it("takes an IPv6 address in brackets", function()
     local out, code = S.cli("run fixtures/drivers/sample --web '[::1]:0' --once")
     assert.equal(0, code)
@@ -441,5 +435,86 @@ describe("web console and the Director", function()
     assert.same({ Gain = true }, hidden_after("HideGain"))
     assert.same({}, hidden_after("ShowGain"))
     assert.is_nil(hidden_after("ShowGain")) -- nothing changed: nothing sent
+  end)
+end)
+
+describe("web console of a project run (c4emu run project.lua --web)", function()
+  local cjson = require "cjson"
+  it("offers the project's drivers; the chosen one is what every view shows", function()
+    local c = W.start("fixtures/projects/hall.lua")
+    local s
+    finally(function()
+      if s then s.close() end
+      if not c.exit then c.stop() end
+    end)
+    s = W.websocket(c.port, c.token)
+    local hello
+    W.run_until(function()
+      for _, text in ipairs(W.take_messages(s)) do
+        local m = cjson.decode(text)
+        if m.t == "hello" then hello = m end
+      end
+      return hello
+    end, 10000, "hello")
+    assert.equal("keypad", hello.driver)
+    assert.same({"keypad", "light"}, {hello.drivers[1].name, hello.drivers[2].name})
+    assert.same({100, 110}, {hello.drivers[1].device_id, hello.drivers[2].device_id})
+    assert.equal(100, hello.device_id)
+    assert.truthy(hello.xml:find("Press At Start", 1, true))
+    local r = W.exchange(s, {t = "lua", code = "return C4:GetDeviceID()"})
+    assert.is_true(r.ok)
+    assert.equal("100", r.values)
+    -- choose the light: its hello, its driver.xml, its log, its State
+    local seen
+    r, seen = W.exchange(s, {t = "driver", name = "light"})
+    assert.is_true(r.ok)
+    local again, state
+    for _, m in ipairs(seen) do
+      if m.t == "hello" then again = m end
+      if m.t == "state" then state = m end
+    end
+    assert.equal("light", again.driver)
+    assert.equal(110, again.device_id)
+    assert.truthy(again.xml:find("light_v2", 1, true))
+    assert.is_nil(again.xml:find("Press At Start", 1, true))
+    for _, line in ipairs(again.log) do
+      assert.is_nil(line[3]:find("button 1 LED", 1, true), line[3]) -- the keypad's lines stay out
+    end
+    local rows
+    for _, sec in ipairs(state.sections) do
+      if sec.name == "project" then rows = sec.rows end
+    end
+    local names = {}
+    for _, row in ipairs(rows) do names[#names + 1] = row.kind .. ":" .. tostring(row.id) .. ":" .. row.name end
+    assert.truthy(table.concat(names, ","):find("this driver:110:light", 1, true), table.concat(names, ","))
+    assert.truthy(table.concat(names, ","):find("proxy:111:Hall Light", 1, true))
+    assert.truthy(table.concat(names, ","):find("device:100:keypad", 1, true))
+    r = W.exchange(s, {t = "lua", code = "return C4:GetDeviceID(), LEVEL"})
+    assert.equal("110\n0", r.values)
+    -- a command now goes to the light: its print is in its output
+    r = W.exchange(s, {t = "command", command = "SET_LEVEL", params = {LEVEL = "40"}})
+    assert.is_true(r.ok, r.error)
+    assert.equal(40, tonumber((W.exchange(s, {t = "lua", code = "return LEVEL"})).values))
+    -- an unknown driver is refused, the choice stays
+    r = W.exchange(s, {t = "driver", name = "tv"})
+    assert.is_false(r.ok)
+    assert.equal("no such driver in the project", r.error)
+    assert.equal("110", (W.exchange(s, {t = "lua", code = "return C4:GetDeviceID()"})).values)
+    s.close()
+    s = nil
+    assert.equal(0, (c.stop()))
+  end)
+
+  it("refuses the driver request in a run of one driver", function()
+    local c = W.start(DRIVER)
+    local s
+    finally(function()
+      if s then s.close() end
+      if not c.exit then c.stop() end
+    end)
+    s = W.websocket(c.port, c.token)
+    local r = W.exchange(s, {t = "driver", name = "x"})
+    assert.is_false(r.ok)
+    assert.matches("one driver", r.error)
   end)
 end)

@@ -42,7 +42,12 @@ function M.start(driver, extra)
   assert(c.proc, "cannot start c4emu")
   out:read_start(function(_, d) if d then c.out = c.out .. d end end)
   err:read_start(function(_, d) if d then c.errtext = c.errtext .. d end end)
-  M.run_until(function() return c.out:match("token=%x+") or c.exit end, 60000, "the console URL")
+  local ok, why = pcall(M.run_until, function() return c.out:match("token=%x+") or c.exit end, 60000,
+                        "the console URL")
+  if not ok then
+    c.proc:kill("sigkill")
+    error(tostring(why) .. "\nc4emu's stdout: " .. c.out .. "\nc4emu's stderr: " .. c.errtext, 0)
+  end
   assert(not c.exit, "c4emu exited: " .. c.errtext)
   c.url = c.out:match("(http://%S+)")
   c.port = tonumber(c.url:match(":(%d+)/"))

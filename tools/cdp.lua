@@ -49,6 +49,10 @@ function M.run_until(pred, timeout_ms, what)
   if pred() then return end
   local timed_out = false
   local t = uv.new_timer()
+  -- The loop's clock is its time at its last run, which may be minutes ago
+  -- (busted runs other spec files between): from there the timer would be
+  -- due at once, before the I/O it waits for is read.
+  uv.update_time()
   t:start(timeout_ms, 0, function() timed_out = true end)
   while not pred() and not timed_out do uv.run("once") end
   t:stop()

@@ -43,8 +43,8 @@ c4_bindings *c4_bindings_of(emu_ctx *ctx) {
     add_binding(b, self, c[i].id, c[i].type, c[i].name,
                 c[i].nclasses ? c[i].classes[0].classname : "", !c[i].consumer, false,
                 c[i].hidden);
-  for (size_t i = 0; i < p->ndevices; i++) {
-    const c4_device *d = p->devices[i];
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    const c4_device *d = p->model->devices[i];
     if (d->kind != C4_DEV_PROXY || d->parent_id != self || !d->binding_id) continue;
     if (!c4_binding_find(ctx, d->binding_id))
       add_binding(b, self, d->binding_id, EMU_CONN_PROXY, d->proxy_type, d->proxy_type, true,
@@ -141,6 +141,14 @@ static bool dev_matches(c4_project *p, int64_t have, int64_t want) {
   if (have == want) return true;
   const c4_device *d = c4_project_device(p, want);
   return d && d->kind == C4_DEV_PROXY && d->parent_id == have;
+}
+
+/* The driver whose bindings answer for device dev: the hosted driver it is
+ * (or whose proxy it is) in the project, else the caller (declared devices,
+ * links the caller holds). */
+static emu_ctx *answerer(emu_ctx *ctx, int64_t dev) {
+  emu_ctx *owner = c4_project_owner(ctx->project, dev);
+  return owner ? owner : ctx;
 }
 
 static int64_t check_device(lua_State *L, int i) {
@@ -324,7 +332,7 @@ static int l_GetBoundProviderDevice(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
   int64_t dev = check_device(L, 2);
   int id = check_binding_id(L, 3);
-  c4_bindings *b = c4_bindings_of(ctx);
+  c4_bindings *b = c4_bindings_of(answerer(ctx, dev));
   for (size_t i = 0; i < b->nlinks; i++)
     if (b->links[i].consumer_id == id && dev_matches(ctx->project, b->links[i].consumer_dev, dev)) {
       lua_pushnumber(L, (lua_Number)b->links[i].provider_dev);
@@ -340,7 +348,7 @@ static int l_GetBoundConsumerDevices(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
   int64_t dev = check_device(L, 2);
   int id = check_binding_id(L, 3);
-  c4_bindings *b = c4_bindings_of(ctx);
+  c4_bindings *b = c4_bindings_of(answerer(ctx, dev));
   bool any = false;
   for (size_t i = 0; i < b->nlinks; i++) {
     const c4_link *l = &b->links[i];
@@ -364,7 +372,7 @@ static int l_GetBindingsByDevice(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
   int64_t dev = check_device(L, 2);
   if (!c4_project_device(ctx->project, dev)) return 0;
-  c4_bindings *b = c4_bindings_of(ctx);
+  c4_bindings *b = c4_bindings_of(answerer(ctx, dev));
   lua_createtable(L, 0, 2);
   lua_pushnumber(L, (lua_Number)dev);
   lua_setfield(L, -2, "deviceid");

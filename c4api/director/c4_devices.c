@@ -62,7 +62,9 @@ static int l_GetDeviceData(lua_State *L) {
     lua_pushstring(L, d->name);
     return 1;
   }
-  const c4_xnode *root = d == p->self ? p->driver_xml : NULL;
+  /* A hosted driver's device (this one or another of the project): its driver.xml. */
+  emu_ctx *owner = d->kind == C4_DEV_DEVICE ? d->ctx : NULL;
+  const c4_xnode *root = owner && owner->project ? owner->project->driver_xml : NULL;
   if (!root) {
     if (tag) return push_nil(L);
     lua_pushliteral(L, "");
@@ -135,8 +137,8 @@ static int l_GetDevices(lua_State *L) {
   const char *ids = opt_field(L, 2, "DeviceIds", "deviceIds");
   const char *locs = c4_opt_string(L, 3, NULL);
   lua_newtable(L);
-  for (size_t i = 0; i < p->ndevices; i++) {
-    const c4_device *d = p->devices[i];
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    const c4_device *d = p->model->devices[i];
     char idtext[32], roomtext[32];
     snprintf(idtext, sizeof idtext, "%lld", (long long)d->id);
     snprintf(roomtext, sizeof roomtext, "%lld", (long long)d->room_id);
@@ -168,8 +170,8 @@ static int l_GetDevices(lua_State *L) {
       lua_setfield(L, -2, "protocol");
     } else {
       bool any = false;
-      for (size_t k = 0; k < p->ndevices; k++) {
-        const c4_device *x = p->devices[k];
+      for (size_t k = 0; k < p->model->ndevices; k++) {
+        const c4_device *x = p->model->devices[k];
         if (x->parent_id != d->id) continue;
         if (!any) lua_newtable(L);
         any = true;
@@ -190,13 +192,13 @@ static int devices_named(lua_State *L, const char *name, bool proxies_only) {
   int n = 0;
   lua_newtable(L);
   if (!proxies_only && strcasecmp(name, ROOM_C4I) == 0) {
-    for (size_t i = 0; i < p->nrooms; i++, n++) {
-      lua_pushstring(L, p->rooms[i].name);
-      lua_rawseti(L, -2, (int)p->rooms[i].id);
+    for (size_t i = 0; i < p->model->nrooms; i++, n++) {
+      lua_pushstring(L, p->model->rooms[i].name);
+      lua_rawseti(L, -2, (int)p->model->rooms[i].id);
     }
   }
-  for (size_t i = 0; i < p->ndevices; i++) {
-    const c4_device *d = p->devices[i];
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    const c4_device *d = p->model->devices[i];
     if (proxies_only && d->kind != C4_DEV_PROXY) continue;
     bool match = strcasecmp(d->c4i, name) == 0 ||
                  (d->proxy_type && strcasecmp(d->proxy_type, name) == 0);
@@ -222,10 +224,10 @@ static int l_GetProxyDevicesByName(lua_State *L) {
 static int push_proxies_of(lua_State *L, int64_t id) {
   c4_project *p = proj(L);
   int n = 0;
-  for (size_t i = 0; i < p->ndevices; i++) {
-    if (p->devices[i]->parent_id != id) continue;
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    if (p->model->devices[i]->parent_id != id) continue;
     luaL_checkstack(L, 1, "too many proxies");
-    lua_pushnumber(L, (lua_Number)p->devices[i]->id);
+    lua_pushnumber(L, (lua_Number)p->model->devices[i]->id);
     n++;
   }
   return n;
@@ -316,11 +318,11 @@ static void add_device(luaL_Buffer *b, c4_project *p, const c4_device *d, const 
     luaL_addstring(b, "</itemdata>");
   }
   bool any = false;
-  for (size_t i = 0; f->proxies && !proxy && i < p->ndevices; i++) {
-    if (p->devices[i]->parent_id != d->id) continue;
+  for (size_t i = 0; f->proxies && !proxy && i < p->model->ndevices; i++) {
+    if (p->model->devices[i]->parent_id != d->id) continue;
     if (!any) luaL_addstring(b, "<subitems>");
     any = true;
-    add_device(b, p, p->devices[i], f);
+    add_device(b, p, p->model->devices[i], f);
   }
   if (any) luaL_addstring(b, "</subitems>");
   luaL_addstring(b, "</item>");
@@ -328,8 +330,8 @@ static void add_device(luaL_Buffer *b, c4_project *p, const c4_device *d, const 
 
 /* The devices of a room (all rooms when room is 0) the filter asks for. */
 static void add_devices(luaL_Buffer *b, c4_project *p, int64_t room, const items_filter *f) {
-  for (size_t i = 0; i < p->ndevices; i++) {
-    const c4_device *d = p->devices[i];
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    const c4_device *d = p->model->devices[i];
     if (room && d->room_id != room) continue;
     bool proxy = d->kind == C4_DEV_PROXY;
     /* Proxies of a device listed here sit inside it. */
@@ -371,10 +373,10 @@ static int l_GetProjectItems(lua_State *L) {
     luaL_addstring(&b, "<subitems>");
     item_open(&b, p->floor_id, "Main Floor", 4);
     luaL_addstring(&b, "<subitems>");
-    for (size_t i = 0; i < p->nrooms; i++) {
-      item_open(&b, p->rooms[i].id, p->rooms[i].name, 8);
+    for (size_t i = 0; i < p->model->nrooms; i++) {
+      item_open(&b, p->model->rooms[i].id, p->model->rooms[i].name, 8);
       luaL_addstring(&b, "<c4i>" ROOM_C4I "</c4i><subitems>");
-      add_devices(&b, p, p->rooms[i].id, &f);
+      add_devices(&b, p, p->model->rooms[i].id, &f);
       luaL_addstring(&b, "</subitems></item>");
     }
     luaL_addstring(&b, "</subitems></item></subitems></item></subitems></item></subitems></item>");

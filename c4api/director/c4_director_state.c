@@ -89,8 +89,8 @@ static void project_rows(emu_ctx *ctx, void *data, lua_State *J) {
   snprintf(addr, sizeof addr, "IP %s, MAC %s", p->controller_ip, p->controller_mac);
   set_s(J, "detail", addr);
   lua_rawseti(J, -2, ++n);
-  for (size_t i = 0; i < p->ndevices; i++) {
-    const c4_device *d = p->devices[i];
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    const c4_device *d = p->model->devices[i];
     const c4_room *r = c4_project_room(p, d->room_id);
     char detail[256];
     if (d->kind == C4_DEV_PROXY)

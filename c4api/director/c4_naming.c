@@ -9,7 +9,7 @@
  * onDriverInit" — there the call changes nothing (the init rule notes it,
  * and a warning says so).  Any device of the project may be renamed ("can be
  * also called from a driver other than that of the device's"); in a project
- * of several hosted drivers the other driver's own model is renamed too.  An
+ * of several hosted drivers every driver sees it (they share one model).  An
  * unknown id or an empty name: a warning, nothing changes.
  *
  * GetDevicesByName(name [, room]) → {[id] = roomId}: the page says "a table
@@ -25,8 +25,8 @@
 #include "director/c4_project.h"
 
 static bool has_proxies(const c4_project *p, int64_t id) {
-  for (size_t i = 0; i < p->ndevices; i++)
-    if (p->devices[i]->parent_id == id) return true;
+  for (size_t i = 0; i < p->model->ndevices; i++)
+    if (p->model->devices[i]->parent_id == id) return true;
   return false;
 }
 
@@ -72,8 +72,8 @@ static int l_GetDevicesByName(lua_State *L) {
   const char *name = luaL_checkstring(L, 2);
   const char *room = c4_opt_string(L, 3, NULL);
   lua_newtable(L);
-  for (size_t i = 0; i < p->ndevices; i++) {
-    const c4_device *d = p->devices[i];
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    const c4_device *d = p->model->devices[i];
     if (strcmp(d->name, name) != 0 || has_proxies(p, d->id)) continue;
     if (room) {
       const c4_room *r = c4_project_room(p, d->room_id);

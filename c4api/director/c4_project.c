@@ -11,8 +11,17 @@
  * a driver builds from it reach its own servers on this machine), MAC
  * 000FFF0C4E01.
  *
+ * A project file's drivers share one c4_model (rooms, devices): one id space
+ * and one set of rooms, so every Director call answers about the whole
+ * project.  The first driver to load makes it, with the room and id of every
+ * other driver reserved (their devices, named by the project, are there
+ * before their chunks run, as on a controller); each later driver takes its
+ * reserved device, and its proxies get the next free ids after it.
+ *
  * Lifetime: made by the "project" family's open (before the driver's chunk
- * runs), freed by c4_project_free() when the host frees the driver.
+ * runs), freed by c4_project_free() when the host frees the driver.  A
+ * shared model lives until its last driver is freed; a freed driver's
+ * devices stay in it, no longer hosted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,21 +50,31 @@ char *c4_strdup(const char *s) {
 }
 
 c4_device *c4_project_device(c4_project *p, int64_t id) {
-  for (size_t i = 0; p && i < p->ndevices; i++)
-    if (p->devices[i]->id == id) return p->devices[i];
+  c4_model *m = p ? p->model : NULL;
+  for (size_t i = 0; m && i < m->ndevices; i++)
+    if (m->devices[i]->id == id) return m->devices[i];
   return NULL;
 }
 
+emu_ctx *c4_project_owner(c4_project *p, int64_t id) {
+  c4_device *d = c4_project_device(p, id);
+  if (d && !d->ctx && d->kind == C4_DEV_PROXY && d->parent_id)
+    d = c4_project_device(p, d->parent_id);
+  if (!d || !d->ctx || d->ctx->phase == EMU_PHASE_DEAD || !d->ctx->project) return NULL;
+  return d->ctx;
+}
+
 c4_project *c4_project_of_device(emu_ctx *ctx, int64_t id, c4_device **d) {
-  emu_ctx *peer = emu_peer_driver(ctx, id);
-  c4_project *p = peer && peer->project ? peer->project : ctx->project;
+  emu_ctx *owner = c4_project_owner(ctx->project, id);
+  c4_project *p = owner ? owner->project : ctx->project;
   *d = c4_project_device(p, id);
   return p;
 }
 
 const c4_room *c4_project_room(const c4_project *p, int64_t id) {
-  for (size_t i = 0; p && i < p->nrooms; i++)
-    if (p->rooms[i].id == id) return &p->rooms[i];
+  c4_model *m = p ? p->model : NULL;
+  for (size_t i = 0; m && i < m->nrooms; i++)
+    if (m->rooms[i].id == id) return &m->rooms[i];
   return NULL;
 }
 
@@ -72,11 +91,12 @@ static bool id_taken(c4_project *p, int64_t id) {
 }
 
 static int64_t room_for(lua_State *L, c4_project *p, const char *name, int64_t id) {
-  for (size_t i = 0; i < p->nrooms; i++) {
-    if (id && p->rooms[i].id == id) return id;
-    if (!id && name && strcmp(p->rooms[i].name, name) == 0) return p->rooms[i].id;
+  c4_model *m = p->model;
+  for (size_t i = 0; i < m->nrooms; i++) {
+    if (id && m->rooms[i].id == id) return id;
+    if (!id && name && strcmp(m->rooms[i].name, name) == 0) return m->rooms[i].id;
   }
-  if (!name && !id) return p->rooms[0].id;
+  if (!name && !id) return m->rooms[0].id;
   if (id && id_taken(p, id)) {
     emu_log(emu_ctx_of(L), EMU_LOG_WARN, "[c4emu] project: room id %lld is taken: the room "
             "gets another", (long long)id);
@@ -88,8 +108,8 @@ static int64_t room_for(lua_State *L, c4_project *p, const char *name, int64_t i
   }
   char fallback[32];
   snprintf(fallback, sizeof fallback, "Room %lld", (long long)id);
-  p->rooms = c4_grow(p->rooms, &p->caprooms, p->nrooms, sizeof *p->rooms);
-  p->rooms[p->nrooms++] = (c4_room){id, c4_strdup(name ? name : fallback)};
+  m->rooms = c4_grow(m->rooms, &m->caprooms, m->nrooms, sizeof *m->rooms);
+  m->rooms[m->nrooms++] = (c4_room){id, c4_strdup(name ? name : fallback)};
   return id;
 }
 
@@ -107,8 +127,9 @@ static c4_device *device_new(lua_State *L, c4_project *p, int64_t id, c4_dev_kin
   d->id = id;
   d->kind = kind;
   d->name = c4_strdup(name);
-  p->devices = c4_grow(p->devices, &p->capdevices, p->ndevices, sizeof *p->devices);
-  p->devices[p->ndevices++] = d;
+  c4_model *m = p->model;
+  m->devices = c4_grow(m->devices, &m->capdevices, m->ndevices, sizeof *m->devices);
+  m->devices[m->ndevices++] = d;
   return d;
 }
 
@@ -289,68 +310,119 @@ static void add_declared(lua_State *L, c4_project *p, const emu_device_decl *dd)
   }
 }
 
+/* The model ctx's project uses: the world's when the driver is one of a
+ * project file's (made by the first driver, *fresh then), else its own. */
+static c4_model *model_join(emu_ctx *ctx, bool *fresh) {
+  void **slot = emu_world_model(ctx);
+  c4_model *m = slot ? *slot : NULL;
+  *fresh = m == NULL;
+  if (!m) {
+    m = calloc(1, sizeof *m);
+    if (!m) abort();
+    m->rooms = c4_grow(NULL, &m->caprooms, 0, sizeof *m->rooms);
+    m->rooms[m->nrooms++] = (c4_room){5, c4_strdup("Living Room")};
+    if (slot) *slot = m;
+  }
+  m->refs++;
+  return m;
+}
+
 void c4_project_open(lua_State *L, emu_ctx *ctx) {
   static const emu_project_decl none;
   const emu_project_decl *decl = ctx->project_decl ? ctx->project_decl : &none;
   c4_project *p = calloc(1, sizeof *p);
   if (!p) abort();
   ctx->project = p;
+  bool shared = emu_world_model(ctx) != NULL, fresh;
+  p->model = model_join(ctx, &fresh);
   p->controller_name = c4_strdup(decl->controller_name ? decl->controller_name : "c4emu");
   p->controller_ip = c4_strdup(decl->controller_ip ? decl->controller_ip : "127.0.0.1");
   p->controller_mac = c4_strdup(decl->controller_mac ? decl->controller_mac : "000FFF0C4E01");
   p->project_id = 1, p->site_id = 2, p->building_id = 3, p->floor_id = 4;
-  p->rooms = c4_grow(NULL, &p->caprooms, 0, sizeof *p->rooms);
-  p->rooms[p->nrooms++] = (c4_room){5, c4_strdup("Living Room")};
   p->driver_xml = read_driver_xml(ctx);
 
   const emu_device_decl *me = &decl->self;
-  if (me->room && !me->room_id && strcmp(me->room, "Living Room") != 0) {
-    /* A renamed default room keeps id 5: the driver's room is the first. */
-    free(p->rooms[0].name);
-    p->rooms[0].name = c4_strdup(me->room);
+  if (fresh && me->room && !me->room_id && strcmp(me->room, "Living Room") != 0) {
+    /* A renamed default room keeps id 5: the first driver's room is the first. */
+    free(p->model->rooms[0].name);
+    p->model->rooms[0].name = c4_strdup(me->room);
   }
   int64_t room = room_for(L, p, me->room, me->room_id);
   char name[256];
   const char *xml_name = c4_xml_trimmed(c4_xml_child(p->driver_xml, "name"), name, sizeof name);
   int64_t self_id = me->id ? me->id : ctx->device_id ? ctx->device_id : SELF_DEFAULT_ID;
-  p->self = device_new(L, p, self_id, C4_DEV_DEVICE,
-                       me->name ? me->name : xml_name[0] ? xml_name : "Driver");
+  c4_device *held = fresh ? NULL : c4_project_device(p, self_id);
+  if (held && !held->ctx && held->kind == C4_DEV_DEVICE && !held->c4i[0]) {
+    /* A later driver of a project file: the first one reserved its device. */
+    p->self = held;
+    if (me->name) {
+      free(held->name);
+      held->name = c4_strdup(me->name);
+    }
+    free(held->c4i);
+  } else {
+    p->self = device_new(L, p, self_id, C4_DEV_DEVICE,
+                         me->name ? me->name : xml_name[0] ? xml_name : "Driver");
+  }
   ctx->device_id = p->self->id; /* device_new may have moved it off a taken id */
   p->self->ctx = ctx;
   p->self->room_id = room;
   p->self->c4i = driver_file_name(ctx);
+  size_t from = 0;
+  if (fresh && shared) {
+    /* The other drivers' devices first, so that no proxy takes their ids. */
+    for (; from < decl->ndevices && decl->devices[from].id; from++)
+      add_declared(L, p, &decl->devices[from]);
+  }
   p->next_device_id = p->self->id + 1;
   add_proxies(L, p, p->driver_xml);
   add_events(p, p->driver_xml);
   add_props(p, p->driver_xml);
   p->next_device_id = OTHERS_FIRST_ID;
-  for (size_t i = 0; i < decl->ndevices; i++) add_declared(L, p, &decl->devices[i]);
+  for (size_t i = from; i < decl->ndevices; i++)
+    if (fresh || !c4_project_device(p, decl->devices[i].id)) /* the others are there already */
+      add_declared(L, p, &decl->devices[i]);
   c4_director_state_open(ctx);
 }
 
 static void free_watches(c4_watch *w) { free(w); }
 
+static void device_free(c4_device *d) {
+  for (size_t k = 0; k < d->nvars; k++) var_clear(&d->vars[k]);
+  for (size_t k = 0; k < d->nevents; k++) {
+    free(d->events[k].name);
+    free(d->events[k].desc);
+  }
+  free(d->vars);
+  free(d->events);
+  free(d->name);
+  free(d->c4i);
+  free(d->proxy_type);
+  free(d);
+}
+
+/* Leaves the model: the last driver frees it; before that, the driver's
+ * devices stay (the project still has them) but are no longer hosted. */
+static void model_leave(emu_ctx *ctx, c4_model *m) {
+  if (--m->refs > 0) {
+    for (size_t i = 0; i < m->ndevices; i++)
+      if (m->devices[i]->ctx == ctx) m->devices[i]->ctx = NULL;
+    return;
+  }
+  void **slot = emu_world_model(ctx);
+  if (slot && *slot == m) *slot = NULL;
+  for (size_t i = 0; i < m->ndevices; i++) device_free(m->devices[i]);
+  free(m->devices);
+  for (size_t i = 0; i < m->nrooms; i++) free(m->rooms[i].name);
+  free(m->rooms);
+  free(m);
+}
+
 void c4_project_free(emu_ctx *ctx) {
   c4_project *p = ctx->project;
   if (!p) return;
   c4_director_state_close(ctx);
-  for (size_t i = 0; i < p->ndevices; i++) {
-    c4_device *d = p->devices[i];
-    for (size_t k = 0; k < d->nvars; k++) var_clear(&d->vars[k]);
-    for (size_t k = 0; k < d->nevents; k++) {
-      free(d->events[k].name);
-      free(d->events[k].desc);
-    }
-    free(d->vars);
-    free(d->events);
-    free(d->name);
-    free(d->c4i);
-    free(d->proxy_type);
-    free(d);
-  }
-  free(p->devices);
-  for (size_t i = 0; i < p->nrooms; i++) free(p->rooms[i].name);
-  free(p->rooms);
+  model_leave(ctx, p->model);
   free_watches(p->var_watches);
   free_watches(p->dev_events);
   free_watches(p->sys_events);

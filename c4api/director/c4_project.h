@@ -2,8 +2,9 @@
  * c4_project.h — the emulated Director's project: rooms, devices (the hosted
  * driver, its proxies, the devices a spec declares), their variables and
  * events, listeners and registrations, and what the hosted driver fired or
- * sent to the UI.  One per run today (ctx->project); see README.md for how
- * several hosted drivers will share one (issue 11).
+ * sent to the UI.  Each hosted driver has its own c4_project (ctx->project);
+ * the rooms and devices are a c4_model, which every driver of a project file
+ * shares (one id space, as on a controller: README.md).
  *
  * Devices are held by pointer, so a c4_device * stays valid until the
  * project is freed.  Strings are owned by the project.
@@ -69,13 +70,21 @@ typedef struct {
   bool hidden;
 } c4_propinfo;
 
-typedef struct c4_project {
-  char *controller_name, *controller_ip, *controller_mac;
-  int64_t project_id, site_id, building_id, floor_id;
+/* The rooms and devices of the project: the driver's own when it runs on its
+ * own, the world's when it is one of a project file's drivers (the first
+ * driver to load makes it, the last one freed frees it). */
+typedef struct c4_model {
+  int refs;
   c4_room *rooms;
   size_t nrooms, caprooms;
   c4_device **devices;
   size_t ndevices, capdevices;
+} c4_model;
+
+typedef struct c4_project {
+  char *controller_name, *controller_ip, *controller_mac;
+  int64_t project_id, site_id, building_id, floor_id;
+  c4_model *model;        /* rooms and devices (shared in a project file) */
   int64_t next_device_id;
   c4_device *self;        /* the hosted driver's device */
   c4_xnode *driver_xml;   /* its driver.xml, or NULL */
@@ -100,6 +109,9 @@ typedef struct c4_project {
 void c4_project_open(lua_State *L, emu_ctx *ctx);
 
 c4_device *c4_project_device(c4_project *p, int64_t id);      /* NULL if none */
+/* The hosted driver that answers for device id (the device, or the device a
+ * proxy belongs to), or NULL (a declared device, unknown id, a driver gone). */
+emu_ctx *c4_project_owner(c4_project *p, int64_t id);
 /* issue 11: the project that holds device id's variables and events: the
  * hosted driver's own (another driver of the same project file: that
  * driver's), with the device in *d (NULL if unknown). */

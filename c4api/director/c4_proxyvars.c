@@ -80,8 +80,8 @@ static bool is_light(const c4_device *d) {
 static void proxyvars_open(lua_State *L, emu_ctx *ctx) {
   (void)L;
   c4_project *p = ctx->project;
-  for (size_t i = 0; p && i < p->ndevices; i++) {
-    c4_device *d = p->devices[i];
+  for (size_t i = 0; p && i < p->model->ndevices; i++) {
+    c4_device *d = p->model->devices[i];
     if (d->kind != C4_DEV_PROXY || d->parent_id != p->self->id || !is_light(d)) continue;
     for (size_t k = 0; k < sizeof light_vars / sizeof light_vars[0]; k++) {
       const proxy_var *v = &light_vars[k];
@@ -111,8 +111,8 @@ static void set(c4_project *p, c4_device *d, int64_t id, const char *value) {
 void c4_proxyvars_learn(emu_ctx *ctx, const c4_proxy_msg *m) {
   c4_project *p = ctx->project;
   if (!m->notify || m->device != 0) return;
-  for (size_t i = 0; i < p->ndevices; i++) {
-    c4_device *d = p->devices[i];
+  for (size_t i = 0; i < p->model->ndevices; i++) {
+    c4_device *d = p->model->devices[i];
     if (d->parent_id != p->self->id || d->binding_id != m->binding || !is_light(d)) continue;
     for (size_t k = 0; k < sizeof light_rules / sizeof light_rules[0]; k++) {
       const proxy_rule *r = &light_rules[k];

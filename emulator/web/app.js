@@ -63,6 +63,7 @@ const handlers = {
     $("#driver-name").textContent = m.name || m.path;
     $("#driver-info").textContent = `${m.path} · OS ${m.os} · device ${m.device_id}` + (m.virtual ? " · virtual clock" : "");
     document.title = "c4emu · " + (m.name || m.path);
+    pickDrivers(list(m.drivers), m.driver);
     buildFromXml(m.xml || "");
     updateProps(m.props || {}, false);
     hideProps(m.hidden || {});
@@ -81,6 +82,20 @@ const handlers = {
     if (cb) cb(m);
   },
 };
+
+// ---- a project's drivers ----------------------------------------------------
+// A project run (c4emu run project.lua --web): every view shows the driver
+// chosen here; the emulator answers with that driver's hello.
+function pickDrivers(drivers, current) {
+  const sel = $("#driver-pick");
+  $("#driver-pick-label").hidden = drivers.length === 0;
+  sel.textContent = "";
+  for (const d of drivers) {
+    sel.append(el("option", { value: d.name, text: `${d.name} (device ${d.device_id}${d.phase === "dead" ? ", destroyed" : ""})` }));
+  }
+  if (current) sel.value = current;
+}
+$("#driver-pick").addEventListener("change", (ev) => request({ t: "driver", name: ev.target.value }));
 
 // ---- driver.xml -------------------------------------------------------------
 const kids = (node, tag) => (node ? Array.from(node.children).filter((c) => c.tagName.toLowerCase() === tag) : []);
