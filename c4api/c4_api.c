@@ -50,6 +50,8 @@ static const c4_family *const families[] = {
     &c4_family_async,
     &c4_family_reflash,
     &c4_family_unzip,
+    /* the Statsd metrics calls */
+    &c4_family_metrics,
     /* s3-apis-a: Light V2 colour conversions; devices by name */
     &c4_family_color,
     &c4_family_naming,

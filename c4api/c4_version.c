@@ -275,6 +275,14 @@ static const c4_api_row api_rows[] = {
     {"GetDevicesByName", V(2, 8, 0), "(name [, room]) → {[id] = roomId}; proxies stand for their device"},
     /* validation3: InvalidateState */
     {"InvalidateState", 0, "no version on its page; a no-op since OS 2.10 (PersistData is saved without it)"},
+    /* the metrics calls Snap One's drivers-common-public probes for (no page) */
+    {"StatsdCounter", 0, "no page; (namespace, key, value, sampleRate), recorded for d:metrics()"},
+    {"StatsdGauge", 0, "no page; (namespace, key, value)"},
+    {"StatsdAdjustGauge", 0, "no page; (namespace, key, delta)"},
+    {"StatsdTimer", 0, "no page; (namespace, key, ms)"},
+    {"StatsdIncrementMeter", 0, "no page; (namespace, key, value)"},
+    {"StatsdString", 0, "no page; (namespace, key, text)"},
+    {"StatsdJSONObject", 0, "no page; (namespace, key, json)"},
 };
 
 /* The driver's global callbacks the reference names. */

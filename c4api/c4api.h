@@ -180,6 +180,10 @@ int c4_proxy_receive(emu_ctx *ctx, int binding, const char *command);
 extern const c4_family c4_family_async;    /* core/c4_async.c: C4:CallAsync */
 extern const c4_family c4_family_reflash;  /* core/c4_reflash.c: the reflash lock */
 extern const c4_family c4_family_unzip;    /* file/c4_unzip.c: C4:Unzip */
+/* the Statsd metrics calls drivers-common-public probes for (core/c4_metrics.c) */
+extern const c4_family c4_family_metrics;
+/* d:metrics(): the driver's recorded metric calls, as a list of tables on `to`. */
+void c4_metrics_push(emu_ctx *ctx, lua_State *to);
 /* The reflash lock as the spec module shows it (d:reflash_lock()): "free",
  * "requested", "granting" (granted on the next turn) or "held"; *expires is
  * the clock time it will be revoked at (0 unless held), *revoked how often it

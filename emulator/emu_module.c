@@ -523,6 +523,13 @@ static int d_logs(lua_State *L) {
   return 1;
 }
 
+/* d:metrics() → the driver's Statsd calls, oldest first:
+ * {{kind =, namespace =, key =, value = [, sampleRate =]}, ...} */
+static int d_metrics(lua_State *L) {
+  c4_metrics_push(emu_mdriver_check(L, 1)->ctx, L);
+  return 1;
+}
+
 /* d:logged(pattern [, level]) → the first matching line's text, or nil */
 static int d_logged(lua_State *L) {
   emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
@@ -841,6 +848,8 @@ static const luaL_Reg driver_methods[] = {
     {"coverage", d_coverage},
     /* s3-apis-a */
     {"remove", d_remove},
+    /* the Statsd metrics calls */
+    {"metrics", d_metrics},
     {NULL, NULL},
 };
 
