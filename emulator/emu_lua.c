@@ -226,13 +226,18 @@ static int l_index_globals(lua_State *L) {
 
 void emu_global_at_top(emu_ctx *ctx) {
   lua_State *L = ctx->L;
+  if (!lua_getmetatable(L, LUA_GLOBALSINDEX)) { /* the usual case: nothing can run */
+    lua_rawget(L, LUA_GLOBALSINDEX);
+    return;
+  }
+  lua_pop(L, 1);
   lua_pushvalue(L, -1);
   lua_rawget(L, LUA_GLOBALSINDEX);
-  if (!lua_isnil(L, -1) || !lua_getmetatable(L, LUA_GLOBALSINDEX)) { /* the usual case */
+  if (!lua_isnil(L, -1)) { /* present: __index does not run */
     lua_remove(L, -2);
     return;
   }
-  lua_pop(L, 2); /* the metatable, the nil */
+  lua_pop(L, 1);
   lua_pushcfunction(L, l_index_globals);
   lua_pushvalue(L, -2);
   if (lua_pcall(L, 1, 1, 0) == 0) {
