@@ -422,6 +422,11 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value) {
   lua_pushstring(L, value);
   lua_setfield(L, -2, name);
   lua_pop(L, 1);
+  /* Before the driver starts (d:init() not yet called) nobody can edit a
+   * property on a controller: the value is only the initial one, as
+   * c4emu.load's properties= gives it, and no OnPropertyChanged runs
+   * (s4-fixes; emulator/README-specs.md). */
+  if (ctx->phase == EMU_PHASE_NONE || ctx->phase == EMU_PHASE_LOAD) return;
   if (emu_push_global_fn(ctx, "OnPropertyChanged")) {
     lua_pushstring(L, name);
     emu_pcall(ctx, 1, 0, "OnPropertyChanged");
