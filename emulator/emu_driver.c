@@ -14,6 +14,7 @@
 
 #include "emu_host.h"
 #include "c4api.h"
+#include "net/c4_limits.h"
 
 /* The driver's globals the host itself calls (the spec module calls
  * ExecuteCommand for d:command and d:action); `c4emu apis` lists them. */
@@ -359,6 +360,28 @@ void emu_driver_destroy(emu_ctx *ctx, const char *dit) {
   }
 }
 
+/*
+ * s4-fixes: what OnDriverRemovedFromProject wrote (its "final commands to a
+ * device") reaches the peers before the sockets close.  On a controller the
+ * kernel delivers what the driver wrote even as Director drops the driver;
+ * here the peers (d:device, spec clients, other drivers) live on this loop,
+ * so the loop is served until the process is quiet, no longer than the
+ * close deadline of the driver's connections (c4_limits.h: what c4_conn's
+ * close with flush gives a peer, d:set_close_deadline).  Past it, what is
+ * still queued is dropped, with a warning.  Not from inside a settle or
+ * advance (a notifier calling d:remove): the loop is not nested there, and
+ * the sockets close at once as before.
+ */
+static void flush_last_words(emu_ctx *ctx) {
+  if (ctx->phase == EMU_PHASE_DEAD || ctx->host->settling > 0) return;
+  c4_net_limits *lim = ctx->L ? c4_net_limits_of(ctx) : NULL;
+  unsigned ms = lim ? (unsigned)lim->close_ms : C4_DEFAULT_CLOSE_MS;
+  char why[160];
+  if (emu_settle(ctx, ms, why, sizeof why) != 0)
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] removed from the project: still not quiet after %u ms "
+            "(%s); the driver's connections close now", ms, why);
+}
+
 /* The page: "Called whenever a driver is removed or deleted from a project
  * ... to send any final commands to a device prior to being removed" — so
  * it runs first, in the running phase, and OnDriverDestroyed("DIT_LOADED")
@@ -373,6 +396,7 @@ void emu_driver_remove(emu_ctx *ctx) {
       emu_log(ctx, EMU_LOG_DEBUG, "[c4emu] OnDriverRemovedFromProject: not defined by the driver");
     }
   }
+  flush_last_words(ctx);
   emu_driver_destroy(ctx, "DIT_LOADED");
 }
 
@@ -422,6 +446,11 @@ void emu_set_property(emu_ctx *ctx, const char *name, const char *value) {
   lua_pushstring(L, value);
   lua_setfield(L, -2, name);
   lua_pop(L, 1);
+  /* Before the driver starts (d:init() not yet called) nobody can edit a
+   * property on a controller: the value is only the initial one, as
+   * c4emu.load's properties= gives it, and no OnPropertyChanged runs
+   * (s4-fixes; emulator/README-specs.md). */
+  if (ctx->phase == EMU_PHASE_NONE || ctx->phase == EMU_PHASE_LOAD) return;
   if (emu_push_global_fn(ctx, "OnPropertyChanged")) {
     lua_pushstring(L, name);
     emu_pcall(ctx, 1, 0, "OnPropertyChanged");

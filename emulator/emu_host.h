@@ -175,7 +175,8 @@ void emu_driver_remove(emu_ctx *ctx);
  * is passed only on OS versions that have it.  Sets the phase around it. */
 void emu_call_lifecycle(emu_ctx *ctx, const char *fn, emu_phase phase, const char *dit);
 
-/* Sets Properties[name] = value and calls OnPropertyChanged(name). */
+/* Sets Properties[name] = value and calls OnPropertyChanged(name); before
+ * the driver starts (phase NONE or LOAD) only the value (s4-fixes). */
 void emu_set_property(emu_ctx *ctx, const char *name, const char *value);
 
 

@@ -354,7 +354,13 @@ static int d_init(lua_State *L) {
  * then OnDriverDestroyed("DIT_LOADED"), then every handle closed */
 static int d_remove(lua_State *L) {
   emu_mdriver *d = emu_mdriver_check(L, 1);
-  emu_driver_remove(d->ctx);
+  /* s4-fixes: the flush of its last words serves the loop, so the devices'
+   * notifiers run meanwhile (a no-op when the driver is gone already) */
+  if (!d->ctx || d->ctx->phase == EMU_PHASE_DEAD) return 0;
+  emu_ctx *ctx = d->ctx;
+  emu_spec_step_begin(L, ctx);
+  emu_driver_remove(ctx);
+  emu_spec_step_end(L, ctx);
   return 0;
 }
 

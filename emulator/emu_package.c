@@ -413,8 +413,13 @@ static int load_driver_xml(emu_package *pkg, const char *path, bool c4i, char *e
   }
   int rc = emu_xml_parse(text, len, &pkg->xml, why, sizeof why);
   free(text);
-  if (rc == 0 && pkg->xml.conn_warnings)   /* issue 12: a <delimiter> that is not hex */
-    add_warning(pkg, "%.*s", (int)strcspn(pkg->xml.conn_warnings, "\n"), pkg->xml.conn_warnings);
+  /* issue 12: a <delimiter> that is not hex; s4-fixes: a network connection
+   * without a network class.  One warning per line. */
+  for (const char *w = rc == 0 ? pkg->xml.conn_warnings : NULL; w && *w;) {
+    size_t n = strcspn(w, "\n");
+    if (n) add_warning(pkg, "%.*s", (int)n, w);
+    w += n + (w[n] == '\n');
+  }
   if (rc != 0 && c4i) return emu_errf(err, errsz, "%s (legacy .c4i driver): %s", path, why);
   return rc == 0 ? 0 : emu_errf(err, errsz, "driver.xml: %s", why);
 }

@@ -15,7 +15,8 @@
  * without a numeric <id> cannot be bound and is dropped; a <class> without a
  * <classname> likewise.  A <delimiter> that is not hex is kept as written in
  * delimiter_hex with delimiter NULL, and a warning line is added to
- * x->conn_warnings (the package logs it at load).  Caps: 4096 connections,
+ * x->conn_warnings (the package logs it at load); so is a network connection
+ * without a network class (s4-fixes).  Caps: 4096 connections,
  * 64 classes per connection, 64 ports per class, 256 bytes per field.
  */
 #include <ctype.h>
@@ -98,9 +99,7 @@ static int number(const char *s) {
   return (*s && *end == '\0' && v >= 0 && v < 1000000) ? (int)v : 0;
 }
 
-static void warn(cstate *s, const char *fmt, const char *arg, int id) {
-  char line[400];
-  snprintf(line, sizeof line, fmt, arg, id);
+static void add_line(cstate *s, const char *line) {
   size_t old = s->x->conn_warnings ? strlen(s->x->conn_warnings) : 0;
   char *w = realloc(s->x->conn_warnings, old + strlen(line) + 2);
   if (!w) return;
@@ -108,6 +107,41 @@ static void warn(cstate *s, const char *fmt, const char *arg, int id) {
   w[old + strlen(line)] = '\n';
   w[old + strlen(line) + 1] = '\0';
   s->x->conn_warnings = w;
+}
+
+static void warn(cstate *s, const char *fmt, const char *arg, int id) {
+  char line[400];
+  snprintf(line, sizeof line, fmt, arg, id);
+  add_line(s, line);
+}
+
+/*
+ * The classes a network binding is made of (c4api/netbind's parse_type knows
+ * the same four).  A connection that says it is one (type 4, or an id in
+ * 6000-6999) and has none of them gets no network binding; a controller would
+ * not connect it either, but nothing says so in c4emu's output: a public
+ * driver writes <classname>NETWORK</classname>.  The package warns of it.
+ */
+static const char *const network_classes[] = {"TCP", "UDP", "SSL", "MULTICAST", NULL};
+
+static void warn_not_network(cstate *s, const emu_connection *c) {
+  if (c->type != EMU_CONN_NETWORK && (c->id < 6000 || c->id > 6999)) return;
+  char got[160] = "";
+  size_t n = 0;
+  for (size_t i = 0; i < c->nclasses; i++) {
+    for (size_t k = 0; network_classes[k]; k++)
+      if (strcasecmp(c->classes[i].classname, network_classes[k]) == 0) return;
+    if (n < sizeof got)
+      n += (size_t)snprintf(got + n, sizeof got - n, "%s'%s'", i ? ", " : "", c->classes[i].classname);
+  }
+  char line[400];
+  snprintf(line, sizeof line, "[c4emu] driver.xml: connection %d ('%s') is a network binding "
+           "(%s) with no TCP, UDP, SSL or MULTICAST class (the classes c4emu knows for one; "
+           "it has %s): driver.xml makes no network binding %d (C4:CreateNetworkConnection still "
+           "can)", c->id, c->name ? c->name : "",
+           c->type == EMU_CONN_NETWORK ? "type 4" : "an id in 6000-6999",
+           c->nclasses ? got : "none", c->id);
+  add_line(s, line);
 }
 
 /* "0d0a" / "0D 0A" / "0x0d" → bytes; false if not hex. */
@@ -283,6 +317,7 @@ static void on_end(void *ud, const char *name) {
       }
     }
     c->nclasses = w;
+    if (s->has_id) warn_not_network(s, c);
     if (!c->name) c->name = dup_or_oom(s, "");
     if (!s->has_id || !c->name) {
       emu_connection_clear(c);

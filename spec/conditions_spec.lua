@@ -71,6 +71,45 @@ describe("d:remove()", function()
     d:remove() -- a second time: nothing
   end)
 
+  -- s4-fixes: the sockets closed before the loop ever sent what it wrote.
+  it("delivers what OnDriverRemovedFromProject writes before the sockets close", function()
+    local d = open("minimal")
+    local dev = d:device{mode = "end", end_char = "\n"}
+    local lines = {}
+    dev:run{socket_message = function(c, line)
+      lines[#lines + 1] = #line > 20 and ("#" .. #line) or line
+    end}
+    d:init()
+    d:eval([[CL = C4:CreateTCPClient():OnConnect(function(c) c:Write("HELLO\n") end)
+               :Connect("127.0.0.1", ...)
+      function OnDriverRemovedFromProject()
+        CL:Write(string.rep("x", 3000000) .. "\n")   -- more than the kernel takes at once
+        CL:Write("BYE\n")
+      end]], dev.local_port)
+    d:settle()
+    assert.same({"HELLO"}, lines)
+    d:remove()
+    assert.equal("dead", d:phase())
+    assert.same({"HELLO", "#3000000", "BYE"}, lines)
+  end)
+
+  it("gives a peer that does not read until the close deadline, then closes with a warning", function()
+    local d = open("minimal")
+    d:init()
+    d:set_close_deadline(300)
+    d:eval([[function OnServerDataIn(h) H = h end
+      function OnDriverRemovedFromProject() C4:ServerSend(H, string.rep("x", 3000000)) end]])
+    local port = S.create_server(d, "CreateServer", 0, "\n")
+    local c = d:connect(port)
+    c:send("hi\n")
+    d:settle()
+    assert.is_number(d:eval("return H"))
+    c:pause()
+    d:remove()
+    assert.equal("dead", d:phase())
+    assert.truthy(d:logged("removed from the project: still not quiet after 300 ms", "WARN"))
+  end)
+
   it("does not call OnDriverRemovedFromProject before OS 2.1.0, nor on d:destroy()", function()
     local old = open("light_color", {os = "1.6.0"})
     old:init()

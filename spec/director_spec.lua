@@ -226,6 +226,29 @@ describe("variables", function()
     assert.same({"100/1001=10", "100/1001=new"}, d:eval("return WATCHED"))
   end)
 
+  -- s4-fixes: the pages say both callbacks run when a variable changes value.
+  it("the same value is no change: no OnWatchedVariableChanged, no OnVariableChanged", function()
+    local d = director({devices = {{id = 300, variables = {[1000] = "72"}}}})
+    -- a driver that watches its own variable and sets it from the callback
+    d:eval([[SEEN = {}
+      function OnWatchedVariableChanged(dev, var, value)
+        SEEN[#SEEN + 1] = dev .. "/" .. var .. "=" .. value
+        if dev == 100 then C4:SetVariable("VAR_1", "on") end
+      end
+      C4:RegisterVariableListener(100, 1001)
+      C4:RegisterVariableListener(300, 1000)]])
+    d:settle(3000)
+    assert.same({"100/1001=10", "300/1000=72", "100/1001=on"}, d:eval("return SEEN"))
+    d:set_device_variable(300, 1000, "72")
+    d:eval("C4:SetVariable('VAR_1', 'on')")
+    d:settle(3000)
+    assert.equal(3, #d:eval("return SEEN"))
+    d:set_variable("VAR_2", "20")            -- programming, the value it has
+    assert.same({}, d:eval("return CHANGED"))
+    d:set_variable("VAR_2", "21")
+    assert.same({"VAR_2=21"}, d:eval("return CHANGED"))
+  end)
+
   it("raises in Lua's words on wrong argument types", function()
     local d = director()
     assert.matches("bad argument #1 to 'AddVariable'", S.raised(d.eval, d, "C4:AddVariable({}, 'x', 'STRING')"))

@@ -88,6 +88,21 @@ describe("the lifecycle", function()
     d:destroy()
   end)
 
+  -- s4-fixes: nobody can edit a property before the driver starts.
+  it("before d:init(), d:set_property sets the initial value only: no OnPropertyChanged", function()
+    local d = c4emu.load(S.folder("lifecycle"))
+    d:set_property("Host", "10.2.2.2")
+    assert.equal("10.2.2.2", d:property("Host"))
+    d:init()
+    local names = {}
+    for _, c in ipairs(d:eval("return CALLS")) do names[#names + 1] = c.name end
+    assert.is_nil(table.concat(names, " "):find("OnPropertyChanged"))
+    assert.equal("10.2.2.2", d:eval("return Properties.Host"))
+    d:set_property("Host", "10.3.3.3")
+    assert.equal("OnPropertyChanged", d:eval("return CALLS[#CALLS].name"))
+    d:destroy()
+  end)
+
   it("does not call OnPropertyChanged for C4:UpdateProperty", function()
     local d = c4emu.load(S.folder("lifecycle"))
     d:init()

@@ -318,6 +318,27 @@ describe("the calls", function()
     d:destroy()
   end)
 
+  -- s4-fixes: it was silently absent.
+  it("a driver.xml network connection with no network class (\"NETWORK\") is warned of by name", function()
+    local d = c4emu.load(S.folder("netbind_misclass"))
+    d:init()
+    local found = 0
+    for _, n in ipairs(d:notes()) do
+      if n.kind == "package" and n.text:find("connection 6001 ('Network Connection') is a network "
+          .. "binding (type 4) with no TCP, UDP, SSL or MULTICAST class", 1, true)
+          and n.text:find("it has 'NETWORK'", 1, true) then
+        found = found + 1
+      end
+    end
+    assert.equal(1, found)
+    assert.truthy(d:logged("no network binding 6001", "WARN"))
+    assert.is_nil(d:logged("binding 6002"))
+    local ids = {}
+    for _, c in ipairs(d:eval("return C4:GetNetworkConnections()")) do ids[#ids + 1] = c.binding end
+    assert.same({6002}, ids)
+    d:destroy()
+  end)
+
   it("CreateNetworkConnection with a type it does not know (\"Telnet\") warns and makes a TCP binding", function()
     local d = c4emu.load(S.folder("netbind_untyped"))
     local dev = d:device{}

@@ -166,6 +166,26 @@ describe("c4emu.project", function()
     assert.equal("ON", p.drivers.keypad:eval("return LED"))
   end)
 
+  -- s4-fixes: SendToProxy(id, cmd, "<a string>") reaches the bound driver as that string.
+  it("a string param reaches the bound driver's ReceivedFromProxy as the string", function()
+    local p = project()
+    p:init()
+    p.drivers.keypad:eval([[GOT = {}
+      function ReceivedFromProxy(id, cmd, params)
+        GOT[#GOT + 1] = {id = id, cmd = cmd, kind = type(params),
+                         value = type(params) == "table" and next(params) or params}
+      end]])
+    p.drivers.light:eval([[C4:SendToProxy(2, "TEXT", "<text>ARMED</text>", "NOTIFY")
+      C4:SendToProxy(2, "NUM", 213)
+      C4:SendToProxy(2, "EMPTY", "")]])
+    p:settle()
+    assert.same({
+      {id = 1, cmd = "TEXT", kind = "string", value = "<text>ARMED</text>"},
+      {id = 1, cmd = "NUM", kind = "string", value = "213"},
+      {id = 1, cmd = "EMPTY", kind = "table", value = {}},
+    }, p.drivers.keypad:eval("return GOT"))
+  end)
+
   it("p:unbind and p:bind at run time fire OnBindingChanged on both sides", function()
     local p = project()
     p:init()

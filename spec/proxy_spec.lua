@@ -54,6 +54,18 @@ describe("C4:SendToProxy", function()
     assert.same({MODES = ""}, m[2].params)
   end)
 
+  -- s4-fixes: the page's string examples, "" paired with allowEmptyValues.
+  it("the string form: an empty string is sent only with allowEmptyValues, as an empty value", function()
+    local d = light()
+    d:eval([[C4:SendToProxy(5001, "ALLOWED_FAN_MODES_CHANGED", "", "NOTIFY", true)
+             C4:SendToProxy(5001, "ALLOWED_FAN_MODES_CHANGED", "", "NOTIFY")
+             C4:SendToProxy(1, "SERIAL_DATA", "SGVsbG8=", "NOTIFY")]])
+    local m = d:proxy_messages()
+    assert.same({"", "NOTIFY"}, {m[1].params, m[1].kind})
+    assert.same({}, m[2].params)
+    assert.same({"SGVsbG8=", "NOTIFY"}, {m[3].params, m[3].kind})
+  end)
+
   it("refuses a missing params table and a bad kind, naming the argument", function()
     local d = light()
     local err = S.raised(d.eval, d, [[C4:SendToProxy(5001, "ON")]])

@@ -115,4 +115,13 @@ function M.scratch(name)
   return dir
 end
 
+-- s4-fixes: how many of the driver's log lines contain `text` (plain).
+function M.count_logged(d, text)
+  local n = 0
+  for _, l in ipairs(d:logs()) do
+    if l.text:find(text, 1, true) then n = n + 1 end
+  end
+  return n
+end
+
 return M

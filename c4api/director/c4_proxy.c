@@ -8,7 +8,9 @@
  * binding id is the only number it can mean).  Params are sent as strings,
  * as a BindMessage carries them: numbers and booleans are converted, other
  * values are dropped with a warning, and an empty string is dropped unless
- * allowEmptyValues is true.  A binding driver.xml does not declare is sent
+ * allowEmptyValues is true.  The string form (id, cmd, strParam) travels as
+ * that one string, to the record and to a hosted peer's ReceivedFromProxy
+ * (its third argument is then the string); "" the same way as an empty value.  A binding driver.xml does not declare is sent
  * anyway, with a warning naming it (once per binding).
  */
 #include <stdlib.h>
@@ -153,7 +155,14 @@ static c4_proxy_msg *record(lua_State *L, emu_ctx *ctx, int64_t device, int bind
   c4_bindings *b = c4_bindings_of(ctx);
   c4_proxy_msg m = {emu_now(ctx), device, binding, c4_strdup(cmd), notify, NULL, NULL, 0};
   if (lua_type(L, params_idx) == LUA_TTABLE) read_params(ctx, L, params_idx, allow_empty, &m);
-  else if (!lua_isnoneornil(L, params_idx)) m.str_param = c4_strdup(lua_tostring(L, params_idx));
+  else if (!lua_isnoneornil(L, params_idx)) {
+    /* The (id, cmd, strParam) form: the string is the message's one param,
+     * recorded and delivered as it is (a number as its string).  An empty
+     * string follows the rule of an empty table value: sent only with
+     * allowEmptyValues (the page pairs "" with true), else no param at all. */
+    const char *sp = lua_tostring(L, params_idx);
+    if (*sp || allow_empty) m.str_param = c4_strdup(sp);
+  }
   b->msgs = c4_grow(b->msgs, &b->capmsgs, b->nmsgs, sizeof *b->msgs);
   b->msgs[b->nmsgs] = m;
   return &b->msgs[b->nmsgs++];

@@ -18,6 +18,12 @@
  *     next turn of the loop (virtual clock: the next d:advance, even 0), never
  *     inside the call that caused it.  RegisterVariableListener sends the
  *     current value that way at once, as the page says.
+ *   - Setting a variable to the value it has is no change: neither
+ *     OnVariableChanged nor OnWatchedVariableChanged runs (s4-fixes).  The
+ *     pages say both run when the variable "changes value" /  "whenever the
+ *     variable changes"; a driver watching its own variable and setting it
+ *     again from the callback would otherwise never be quiet.  The same for
+ *     every path (SetVariable, SetDeviceVariable, programming, d:set_variable).
  *   - Unknown ids and names: a warning in the log, and the documented empty
  *     return (GetVariable/GetDeviceVariable: nil; GetDeviceVariables: nil
  *     for an unknown device, {} for a device without variables).
@@ -115,6 +121,12 @@ static void cancel_pending(emu_ctx *ctx, void *data) {
 }
 
 void c4_var_set(c4_project *p, c4_device *d, c4_var *v, const char *value, bool from_outside) {
+  /* The same value is no change: nobody is told (see the header); the
+   * Variables mirror is still refreshed, as the README promises. */
+  if (v->value && strcmp(v->value, value) == 0) {
+    mirror(d, v->name, v->value);
+    return;
+  }
   char *nv = c4_strdup(value);
   free(v->value);
   v->value = nv;

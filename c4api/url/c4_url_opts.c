@@ -1,8 +1,9 @@
 /*
  * c4_url_opts.c — the arguments of the url family that are plain data: the
  * SetOption(s) keys (also urlGet's flags), request headers (a table or
- * "Name: value" lines) and the method name of Custom / urlCustom.  Option
- * errors raise in Lua's words; string options are owned by the url_opts.
+ * "Name: value" lines) and the method name of Custom / urlCustom.  A wrong
+ * value type raises in Lua's words, an unknown name warns once and is
+ * ignored; string options are owned by the url_opts.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,43 @@ static char *opt_str(lua_State *L, int v, const char *name) {
   return s;
 }
 
+/*
+ * An unknown option name is ignored with a warning, once per name and driver.
+ * No DriverWorks page says what a controller does with one; raising lost the
+ * whole SetOptions call inside the driver's pcall (a public driver passes
+ * `headers` beside `timeout` and `connect_timeout`), and a controller's option
+ * table is most plausibly read key by key, the known ones applied.  A known
+ * option with a value of the wrong type still raises.
+ */
+static const char WARNED_KEY = 'w';
+
+static void warn_unknown(lua_State *L, const char *name) {
+  lua_pushlightuserdata(L, (void *)&WARNED_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, (void *)&WARNED_KEY);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+  lua_getfield(L, -1, name);
+  bool seen = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (!seen) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, name);
+  }
+  lua_pop(L, 1);
+  if (seen) return;
+  emu_log(emu_ctx_of(L), EMU_LOG_WARN,
+          "[c4emu] url: unknown option '%s' ignored, the others apply (known: fail_on_error, timeout, "
+          "connect_timeout, ssl_verify_host, ssl_verify_peer, ssl_cabundle, ssl_cert, "
+          "ssl_cert_type, ssl_key, ssl_passwd, ssl_cacerts, response_headers_duplicates, "
+          "cookies_enable, cookies_use_jar, cookies_save_to_jar, cookies_clear_session; "
+          "request headers go to Get/Post/...)", name);
+}
+
 void c4_url_opt_set(lua_State *L, url_opts *o, const char *name, int v) {
   v = v < 0 ? lua_gettop(L) + v + 1 : v;
   char **str = NULL;
@@ -119,10 +157,7 @@ void c4_url_opt_set(lua_State *L, url_opts *o, const char *name, int v) {
       lua_pop(L, 1);
     }
   } else {
-    luaL_error(L, "unknown option '%s' (known: fail_on_error, timeout, connect_timeout, "
-               "ssl_verify_host, ssl_verify_peer, ssl_cabundle, ssl_cert, ssl_cert_type, "
-               "ssl_key, ssl_passwd, ssl_cacerts, response_headers_duplicates, cookies_enable, "
-               "cookies_use_jar, cookies_save_to_jar, cookies_clear_session)", name);
+    warn_unknown(L, name);
   }
   if (str) {
     char *s = opt_str(L, v, name);

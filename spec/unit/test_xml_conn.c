@@ -56,6 +56,7 @@ static void test_connections(void **state) {
   assert_null(p->delimiter);
   assert_non_null(x.conn_warnings);
   assert_non_null(strstr(x.conn_warnings, "zz"));
+  assert_null(strstr(x.conn_warnings, "network binding"));   /* 6001 has TCP */
   assert_string_equal(c->classes[1].classname, "SSL");
   assert_int_equal(c->classes[1].nports, 0);
   c = &x.connections[1];
@@ -101,6 +102,43 @@ static void test_ssl_port(void **state) {
   emu_xml_free(&x);
 }
 
+/* s4-fixes: a network connection (type 4, or an id in 6000-6999) with no
+ * TCP/UDP/SSL/MULTICAST class is warned of, naming it and the known classes. */
+static void test_not_network_class(void **state) {
+  (void)state;
+  static const char d4[] =
+      "<devicedata><connections>"
+      "<connection><id>6001</id><type>4</type><connectionname>Network Connection</connectionname>"
+      " <classes><class><classname>NETWORK</classname><ports><port><number>80</number></port>"
+      " </ports></class></classes></connection>"
+      "<connection><id>6100</id><connectionname>Web</connectionname>"
+      " <classes><class><classname>HTTP</classname></class><class><classname>IP</classname>"
+      " </class></classes></connection>"
+      "<connection><id>6200</id><type>4</type><connectionname>Ok</connectionname>"
+      " <classes><class><classname>udp</classname></class></classes></connection>"
+      "<connection><id>5</id><type>1</type><connectionname>Relay</connectionname>"
+      " <classes><class><classname>RELAY</classname></class></classes></connection>"
+      "</connections></devicedata>";
+  emu_driver_xml x;
+  char err[256];
+  assert_int_equal(emu_xml_parse(d4, strlen(d4), &x, err, sizeof err), 0);
+  assert_int_equal(x.nconnections, 4);
+  const char *w = x.conn_warnings;
+  assert_non_null(w);
+  assert_non_null(strstr(w, "connection 6001 ('Network Connection') is a network binding (type 4) "
+                            "with no TCP, UDP, SSL or MULTICAST class"));
+  assert_non_null(strstr(w, "it has 'NETWORK'"));
+  assert_non_null(strstr(w, "connection 6100 ('Web') is a network binding (an id in 6000-6999)"));
+  assert_non_null(strstr(w, "it has 'HTTP', 'IP'"));
+  assert_null(strstr(w, "6200"));
+  assert_null(strstr(w, "connection 5 "));
+  /* one line each */
+  size_t lines = 0;
+  for (const char *p = w; *p; p++) lines += *p == '\n';
+  assert_int_equal(lines, 2);
+  emu_xml_free(&x);
+}
+
 static void test_no_connections(void **state) {
   (void)state;
   static const char d2[] = "<devicedata><name>x</name></devicedata>";
@@ -116,6 +154,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_connections),
     cmocka_unit_test(test_no_connections),
     cmocka_unit_test(test_ssl_port),
+    cmocka_unit_test(test_not_network_class),
 };
 
 UNIT_GROUP(xml_conn, tests)
