@@ -47,6 +47,11 @@ static const struct {
     {C4F_COLOR_GAMUT, V(3, 3, 1), "colour conversions take a gamut (\"srgb\", \"rec2020\")"},
     {C4F_COLOR_CUSTOM_GAMUT, V(3, 4, 0), "colour conversions take the \"custom\" gamut"},
     {C4F_REMOVED_FROM_PROJECT, V(2, 1, 0), "OnDriverRemovedFromProject() before OnDriverDestroyed"},
+    /* s4-files: the FileSetDir page gives the alias forms with the 3.3.0
+     * restriction, the FileDelete page says its alias and sub-path arguments
+     * were added with 3.3.0; FileCreateDir and FileMove arrived then, aliases
+     * required.  Before, an alias name is an ordinary file name. */
+    {C4F_FILE_PATH_ALIASES, V(3, 3, 0), "path aliases SANDBOX, C4Z, MEDIA, LOGGING in the File API"},
 };
 
 /*

@@ -69,6 +69,8 @@ typedef enum {
   C4F_COLOR_GAMUT,          /* the colour conversions take a gamut ("srgb", "rec2020") */
   C4F_COLOR_CUSTOM_GAMUT,   /* ... and the "custom" gamut with primaries and white point */
   C4F_REMOVED_FROM_PROJECT, /* OnDriverRemovedFromProject() is called on removal */
+  /* s4-files: the File API's path aliases */
+  C4F_FILE_PATH_ALIASES,    /* SANDBOX, C4Z, MEDIA, LOGGING in FileSetDir, FileDelete, ... */
   C4F__COUNT
 } c4_feature;
 

@@ -241,6 +241,33 @@ describe("c4emu.project", function()
   end)
 end)
 
+describe("the controller's folders in a project", function()
+  it("MEDIA and LOGGING are one folder each for every driver of the project, SANDBOX one per driver", function()
+    local p = project()
+    p:init()
+    local keypad, light = p.drivers.keypad, p.drivers.light
+    assert.is_true(keypad:eval([[
+      local h = C4:FileOpen("/media/shared.txt") C4:FileWriteString(h, "from the keypad") C4:FileClose(h)
+      return C4:FileCreateDir("LOGGING", "keypad")]]))
+    assert.equal("from the keypad", light:eval([[
+      C4:FileSetDir("MEDIA")
+      local h = C4:FileOpen("shared.txt") C4:FileSetPos(h, 0)
+      local s = C4:FileRead(h, 100) C4:FileClose(h) return s]]))
+    assert.is_true(light:eval("return C4:FileSetDir('LOGGING', 'keypad')"))
+    assert.is_not.equal(keypad:eval("return C4:GetSandboxDir()"), light:eval("return C4:GetSandboxDir()"))
+    -- a driver that goes leaves them to the others; the project removes them
+    local media = light:eval("return C4:FileGetDir()"):gsub("/[^/]*$", "")
+    keypad:destroy()
+    assert.is_true(light:eval("return C4:FileExists('/media/shared.txt')"))
+    p:destroy()
+    assert.equal(0, os.execute("test -d '" .. media .. "'"))
+    -- ... when the project itself goes (its drivers and its world collected)
+    p, keypad, light, opened = nil, nil, nil, {}
+    collectgarbage() collectgarbage()
+    assert.is_not.equal(0, os.execute("test -e '" .. media .. "'"))
+  end)
+end)
+
 describe("c4emu run|check project.lua", function()
   it("runs every driver on one loop: the keypad's press reaches the light and the LED answer comes back", function()
     local out, code = S.cli("run --once fixtures/projects/hall_demo.lua")
