@@ -241,6 +241,52 @@ describe("c4emu.project", function()
   end)
 end)
 
+describe("SendUIRequest between the drivers of a project", function()
+  local function ui_project()
+    local p = project("fixtures/projects/ui_request.lua")
+    p:init()
+    return p, p.drivers.client, p.drivers.server
+  end
+
+  it("calls the other driver's UIRequest at once; its XML answer is the result (the page's example)", function()
+    local p, client, server = ui_project()
+    assert.equal(100, client:eval("return C4:GetDeviceID()"))
+    assert.same({111}, {server:eval("return C4:GetProxyDevices()")})
+    local answer = client:eval([[
+      return C4:SendUIRequest(111, "GET_MY_DRIVER_DATA", {PARAM_X = 1024, PARAM_Y = 768})]])
+    assert.equal("<driver_data><value_x>10240</value_x><value_y>7680</value_y></driver_data>", answer)
+    -- by the device id too; the params cross as strings
+    client:command("ASK", {TARGET = "110"})
+    assert.equal(answer, client:eval("return ANSWER"))
+    assert.same({"GET_MY_DRIVER_DATA PARAM_X=string:1024 PARAM_Y=string:768",
+                 "GET_MY_DRIVER_DATA FROM=string:100 ON=string:true PARAM_X=string:1024 PARAM_Y=string:768"},
+                server:eval("return REQUESTS"))
+    assert.same({}, client:errors())
+    assert.same({}, server:errors())
+  end)
+
+  it("nests: the answering driver may ask the sender in turn", function()
+    local p, client, server = ui_project()
+    client:command("ASK", {TARGET = "111", REQUEST = "ASK_BACK"})
+    assert.equal("<back><who>100</who></back>", client:eval("return ANSWER"))
+  end)
+
+  it("answers \"\" for a non-text answer, an error in UIRequest, a driver gone, and bounds a cycle", function()
+    local p, client, server = ui_project()
+    assert.equal("", client:eval("return C4:SendUIRequest(110, 'TABLE', {})"))
+    assert.truthy(client:logged("UIRequest answered a table, not text"))
+    assert.equal("", client:eval("return C4:SendUIRequest(110, 'FAIL', {})"))
+    assert.equal(1, #server:errors())
+    assert.same({}, client:errors())
+    client:command("ASK", {TARGET = "111", REQUEST = "LOOP"})
+    assert.equal("", client:eval("return ANSWER"))
+    assert.truthy(client:logged("a request cycle") or server:logged("a request cycle"))
+    server:destroy()
+    assert.equal("", client:eval("return C4:SendUIRequest(110, 'GET_MY_DRIVER_DATA', {})"))
+    assert.same({}, client:errors())
+  end)
+end)
+
 describe("the controller's folders in a project", function()
   it("MEDIA and LOGGING are one folder each for every driver of the project, SANDBOX one per driver", function()
     local p = project()
