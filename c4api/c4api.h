@@ -59,7 +59,8 @@ typedef enum {
   C4F_NO_IO_POPEN,          /* io.popen removed */
   /* issue 14 */
   C4F_NO_LEGACY_CIPHERS,    /* Blowfish, CAST, DES, IDEA, RC2/4, SEED, Camellia gone (OpenSSL 3) */
-  C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always) */
+  C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always);
+                               s4-files: the path aliases SANDBOX, C4Z, MEDIA, LOGGING came with it */
   /* issue 16: CreateServer's results */
   C4F_SERVER_CREATE_RESULT, /* C4:CreateServer returns true | false, message */
   /* issue 12 */
@@ -69,8 +70,6 @@ typedef enum {
   C4F_COLOR_GAMUT,          /* the colour conversions take a gamut ("srgb", "rec2020") */
   C4F_COLOR_CUSTOM_GAMUT,   /* ... and the "custom" gamut with primaries and white point */
   C4F_REMOVED_FROM_PROJECT, /* OnDriverRemovedFromProject() is called on removal */
-  /* s4-files: the File API's path aliases */
-  C4F_FILE_PATH_ALIASES,    /* SANDBOX, C4Z, MEDIA, LOGGING in FileSetDir, FileDelete, ... */
   C4F__COUNT
 } c4_feature;
 

@@ -272,8 +272,9 @@ void emu_world_shared_dirs_free(emu_world *w);
 bool emu_is_project_file(const char *path);
 /* s3-project: web_port -1 for no web console (else as `run --web`). */
 int emu_project_run(const emu_options *base, bool once, const char *web_addr, int web_port);
+/* s4-files: strict as check --strict (warnings fail too). */
 int emu_project_check(const emu_options *base, const c4_osver *versions, size_t nv,
-                      const char *junit);
+                      const char *junit, bool strict);
 
 /* ---- subcommands (emulator/emu_cmd_<name>.c) ---------------------------- */
 /* issue 9 */

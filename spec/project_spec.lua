@@ -354,6 +354,25 @@ describe("c4emu run|check project.lua", function()
     assert.matches("== keypad", out)
     assert.matches("== light", out)
   end)
+
+  it("checks the project as one world: a driver that asks another is checked with it there", function()
+    local out, code = S.cli("check fixtures/projects/ui_check.lua --os 3.3.1,4.0.0")
+    assert.equal(1, code, out)
+    -- the client's start-up request was answered (alone it would raise), on each version
+    local client = out:match("== client.-result: (%a+)")
+    assert.equal("clean", client, out)
+    -- its command a second later reached the server, whose error is reported under it
+    local server = out:match("== server(.-)result: [^\n]*")
+    assert.is_not_nil(server, out)
+    assert.equal(2, select(2, server:gsub("broken on purpose by a command from another driver", "")), out)
+    assert.matches("OS 3.3.1   1 problem", server, 1, true)
+    -- one JUnit file per driver
+    local dir = S.scratch("ui_check_junit")
+    out, code = S.cli("check fixtures/projects/hall.lua --junit " .. dir .. "/r.xml")
+    assert.equal(0, code, out)
+    assert.truthy(S.read_file(dir .. "/r-keypad.xml"))
+    assert.truthy(S.read_file(dir .. "/r-light.xml"))
+  end)
 end)
 
 describe("variables and events across drivers", function()

@@ -9,7 +9,7 @@
  * current folder (FileSetDir; the sandbox at first) or absolute, and go
  * through one confinement rule (c4_file_path.c): read and write inside the
  * sandbox, MEDIA and LOGGING, read only inside the package folder, nothing
- * elsewhere.  Path aliases (OS 3.3.0, C4F_FILE_PATH_ALIASES): SANDBOX, C4Z
+ * elsewhere.  Path aliases (OS 3.3.0, C4F_FILESETDIR_CONFINED): SANDBOX, C4Z
  * (the package folder), MEDIA and LOGGING (folders of c4emu's own standing
  * for the controller's /media and /var/log/debug, shared by the drivers of
  * a project: emu_shared_dir_path).
@@ -79,7 +79,7 @@ static void warn(lua_State *L, const char *api, const char *why) {
 
 /* Whether this OS version knows path aliases (3.3.0; before, "SANDBOX" is
  * an ordinary file name). */
-static bool aliases_on(lua_State *L) { return c4_has(emu_ctx_of(L), C4F_FILE_PATH_ALIASES); }
+static bool aliases_on(lua_State *L) { return c4_has(emu_ctx_of(L), C4F_FILESETDIR_CONFINED); }
 
 /* Resolves a PATH_ALIAS to its folder, or NULL with a warning. */
 static const char *alias_dir(lua_State *L, const char *alias, const char *api) {
