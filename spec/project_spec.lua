@@ -275,6 +275,12 @@ describe("SendUIRequest between the drivers of a project", function()
     local p, client, server = ui_project()
     assert.equal("", client:eval("return C4:SendUIRequest(110, 'TABLE', {})"))
     assert.truthy(client:logged("UIRequest answered a table, not text"))
+    -- params that cannot cross are dropped with a warning, the rest arrive
+    assert.matches("^<driver_data><value_x>70</value_x>", client:eval([[
+      return C4:SendUIRequest(110, "GET_MY_DRIVER_DATA", {PARAM_X = 7, F = print, [{}] = 1, [true] = 2})]]))
+    assert.truthy(client:logged("SendUIRequest: parameter of type string %(value function%) is not sent"))
+    assert.truthy(client:logged("SendUIRequest: parameter of type table %(value number%) is not sent"))
+    assert.equal("GET_MY_DRIVER_DATA PARAM_X=string:7", server:eval("return REQUESTS[#REQUESTS]"))
     assert.equal("", client:eval("return C4:SendUIRequest(110, 'FAIL', {})"))
     assert.equal(1, #server:errors())
     assert.same({}, client:errors())
