@@ -30,7 +30,12 @@ static const struct {
     {C4F_GETTIME_UNITS, V(4, 0, 0), "C4:GetTime(units, fractional)"},
     {C4F_NO_IO_POPEN, V(3, 3, 0), "io.popen removed"},
     /* issue 14: reference §9 (Encrypt: OS 4.0.0 follows OpenSSL 3) and the
-     * FileSetDir page (3.3.0 restricts it to allowed locations). */
+     * FileSetDir page (3.3.0 restricts it to allowed locations).
+     * s4-files: the same row says when the File API's path aliases exist:
+     * the FileSetDir page gives the alias forms with the 3.3.0 restriction,
+     * the FileDelete page says its alias and sub-path arguments were added
+     * with 3.3.0, and FileCreateDir and FileMove (aliases required) are 3.3.0
+     * APIs.  Before, an alias name is an ordinary file name. */
     {C4F_NO_LEGACY_CIPHERS, V(4, 0, 0), "low-level ciphers (Blowfish, DES, RC4, ...) removed"},
     {C4F_FILESETDIR_CONFINED, V(3, 3, 0), "C4:FileSetDir limited to path aliases and allowed paths"},
     /* issue 16: the seed (older page) says CreateServer "Returns None"; the

@@ -59,7 +59,8 @@ typedef enum {
   C4F_NO_IO_POPEN,          /* io.popen removed */
   /* issue 14 */
   C4F_NO_LEGACY_CIPHERS,    /* Blowfish, CAST, DES, IDEA, RC2/4, SEED, Camellia gone (OpenSSL 3) */
-  C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always) */
+  C4F_FILESETDIR_CONFINED,  /* FileSetDir limited to allowed places (c4emu confines always);
+                               s4-files: the path aliases SANDBOX, C4Z, MEDIA, LOGGING came with it */
   /* issue 16: CreateServer's results */
   C4F_SERVER_CREATE_RESULT, /* C4:CreateServer returns true | false, message */
   /* issue 12 */

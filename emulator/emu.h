@@ -360,4 +360,17 @@ const char *emu_zip_name_problem(const char *name);
  * errno set. */
 int emu_write_all(int fd, const void *data, size_t n);
 
+/* ---- s4-files: the controller's shared folders (emu_shared_dirs.c) ----- */
+/*
+ * The File API's path aliases MEDIA (/media on a controller) and LOGGING
+ * (/var/log/debug) name folders of the controller, not of one driver: every
+ * driver of a project sees the same ones.  c4emu gives each its own private
+ * folder, made on first use next to the sandboxes (emu_tmp_make) and removed
+ * with the project (or the lone driver).  Returns the canonical folder, or
+ * NULL when make is false and it was not made yet, or when it cannot be made
+ * (a warning is logged) or the driver is gone.
+ */
+typedef enum { EMU_SHARED_MEDIA, EMU_SHARED_LOGGING, EMU_SHARED__COUNT } emu_shared_dir;
+const char *emu_shared_dir_path(emu_ctx *ctx, emu_shared_dir which, bool make);
+
 #endif

@@ -7,8 +7,10 @@
  * and OnDriverInit("DIT_STARTUP") in the order of the drivers' names, then
  * the project's bindings, then every OnDriverLateInit.  On a terminal the
  * Lua console (emu_console.c) runs in the driver `:driver NAME` chooses;
- * with --web the web console serves the driver its page picks.  check: checks every
- * driver of the project on its own (as `c4emu check driver` would).
+ * with --web the web console serves the driver its page picks.  check (s4-files):
+ * runs the whole project as one world per OS version, as run does, with
+ * DIT_ADDING and 60 virtual seconds as `c4emu check driver` has, and reports
+ * per driver.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -308,41 +310,96 @@ out:
   return rc;
 }
 
+/* One check run of the whole project on os (s4-files): every driver loaded
+ * into one world, OnDriverInit("DIT_ADDING") each in name order, the
+ * project's bindings, OnDriverLateInit each, EMU_CHECK_VIRTUAL_MS of virtual
+ * time for the world (messages, SendUIRequest, network between drivers),
+ * then OnDriverDestroyed last loaded first; each driver's findings go to its
+ * own report.  -1 (reason printed) when a driver cannot be loaded or a
+ * binding cannot be made. */
+static int check_world(const emu_options *base, proj_file *pf, c4_osver os, emu_report *reps) {
+  char err[1024];
+  emu_options b = *base;
+  b.os = os;
+  emu_world *w = emu_world_new(true, b.has_epoch, b.epoch_ms);
+  emu_ctx *ctx[MAX_DRIVERS] = {0};
+  int rc = 0;
+  uint64_t t0 = uv_hrtime();
+  for (size_t k = 0; k < pf->n && rc == 0; k++) {
+    emu_options o = driver_opts(&b, pf, k, w);
+    ctx[k] = emu_driver_load(&o, err, sizeof err);
+    if (!ctx[k]) {
+      fprintf(stderr, "c4emu: %s: driver '%s': %s\n", base->path, pf->d[k].name, err);
+      rc = -1;
+    } else {
+      emu_world_add(w, pf->d[k].name, ctx[k]);
+    }
+  }
+  for (size_t k = 0; k < pf->n && rc == 0; k++)
+    emu_call_lifecycle(ctx[k], "OnDriverInit", EMU_PHASE_INIT, "DIT_ADDING");
+  for (size_t i = 0; i < pf->nbinds && rc == 0; i++) {
+    const struct proj_bind *bd = &pf->binds[i];
+    if (c4_binding_bind_pair(ctx[bd->c], bd->cid, ctx[bd->p], bd->pid, true, err, sizeof err)) {
+      fprintf(stderr, "c4emu: %s: bindings[%zu]: %s\n", base->path, i + 1, err);
+      rc = -1;
+    }
+  }
+  bool timed_out = false;
+  for (size_t k = 0; k < pf->n && rc == 0; k++) {
+    emu_call_lifecycle(ctx[k], "OnDriverLateInit", EMU_PHASE_LATEINIT, "DIT_ADDING");
+    ctx[k]->phase = EMU_PHASE_RUNNING;
+    timed_out |= ctx[k]->host->run_timed_out;
+  }
+  if (rc == 0 && !timed_out && live_driver(w)) emu_clock_advance(live_driver(w), EMU_CHECK_VIRTUAL_MS);
+  for (size_t k = pf->n; k-- > 0;)
+    if (ctx[k]) emu_driver_destroy(ctx[k], "DIT_LOADED");
+  for (size_t k = 0; k < pf->n && rc == 0; k++)
+    emu_report_collect(&reps[k], ctx[k], b.run_timeout_ms, t0);
+  for (size_t k = pf->n; k-- > 0;)
+    if (ctx[k]) emu_driver_free(ctx[k]);
+  emu_world_release(w);
+  return rc;
+}
+
+/* `c4emu check project.lua`: the project runs as one world per OS version
+ * (check_world), so a driver that talks to another hosted driver is checked
+ * with that driver really there; the report is per driver, as before. */
 int emu_project_check(const emu_options *base, const c4_osver *versions, size_t nv,
-                      const char *junit) {
+                      const char *junit, bool strict) {
   char err[1024];
   proj_file *pf = proj_read(base->path, err, sizeof err);
   if (!pf) {
     fprintf(stderr, "c4emu: %s\n", err);
     return 2;
   }
+  emu_report *reps = calloc(pf->n, sizeof *reps);
+  if (!reps) abort();
+  for (size_t k = 0; k < pf->n; k++) {
+    emu_report_init(&reps[k], pf->d[k].path);
+    reps[k].strict = strict;
+  }
   int rc = 0;
+  for (size_t i = 0; i < nv && rc != 2; i++)
+    if (check_world(base, pf, versions[i], reps) != 0) rc = 2;
   for (size_t k = 0; k < pf->n && rc != 2; k++) {
-    emu_options o = driver_opts(base, pf, k, NULL);
-    emu_report rep;
-    emu_report_init(&rep, o.path);
-    printf("== %s (%s)\n", pf->d[k].name, o.path);
-    for (size_t i = 0; i < nv && rc != 2; i++) {
-      o.os = versions[i];
-      if (emu_report_check_one(&rep, &o) != 0) rc = 2;
-    }
-    if (rc != 2) {
-      emu_report_print(&rep, stdout);
-      if (!emu_report_clean(&rep)) rc = 1;
-      if (junit) {
-        /* one JUnit file per driver: report.xml → report-tv.xml */
-        char file[4096];
-        size_t n = strlen(junit);
-        int stem = n > 4 && strcmp(junit + n - 4, ".xml") == 0 ? (int)n - 4 : (int)n;
-        snprintf(file, sizeof file, "%.*s-%s.xml", stem, junit, pf->d[k].name);
-        if (emu_report_junit(&rep, file) != 0) {
-          fprintf(stderr, "c4emu: cannot write %s\n", file);
-          rc = 2;
-        }
+    emu_report *rep = &reps[k];
+    printf("== %s (%s)\n", pf->d[k].name, pf->d[k].path);
+    emu_report_print(rep, stdout);
+    if (!emu_report_clean(rep)) rc = 1;
+    if (junit) {
+      /* one JUnit file per driver: report.xml → report-tv.xml */
+      char file[4096];
+      size_t n = strlen(junit);
+      int stem = n > 4 && strcmp(junit + n - 4, ".xml") == 0 ? (int)n - 4 : (int)n;
+      snprintf(file, sizeof file, "%.*s-%s.xml", stem, junit, pf->d[k].name);
+      if (emu_report_junit(rep, file) != 0) {
+        fprintf(stderr, "c4emu: cannot write %s\n", file);
+        rc = 2;
       }
     }
-    emu_report_free(&rep);
   }
+  for (size_t k = 0; k < pf->n; k++) emu_report_free(&reps[k]);
+  free(reps);
   proj_free(pf);
   return rc;
 }

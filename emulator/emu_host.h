@@ -151,6 +151,8 @@ struct emu_host {
   /* issue 11: a project's driver borrows the world's loop and clock */
   struct emu_world *world;
   char *own_name;           /* "[tv]" for log lines, or NULL */
+  /* s4-files: a lone driver's MEDIA and LOGGING folders (emu_shared_dirs.c) */
+  char *shared_dirs[EMU_SHARED__COUNT];
 };
 
 /* ---- lifecycle (emu_driver.c) ------------------------------------------ */
@@ -257,19 +259,23 @@ typedef struct emu_world {
   int refs;                 /* its owner + one per driver */
   int hops;                 /* messages in the chain being delivered (emu_message_hops) */
   void *model;              /* s3-project: the project model every driver shares (c4api's) */
+  char *shared_dirs[EMU_SHARED__COUNT]; /* s4-files: the project's MEDIA and LOGGING folders */
 } emu_world;
 emu_world *emu_world_new(bool virtual_clock, bool has_epoch, int64_t epoch_ms);
 /* Lists a loaded driver (it holds a reference until emu_world_remove). */
 void emu_world_add(emu_world *w, const char *name, emu_ctx *ctx);
 void emu_world_remove(emu_world *w, emu_ctx *ctx);   /* emu_driver_free calls it */
 void emu_world_release(emu_world *w);                /* the owner's reference */
+/* s4-files: removes the world's MEDIA and LOGGING folders (emu_shared_dirs.c). */
+void emu_world_shared_dirs_free(emu_world *w);
 /* `c4emu run|check project.lua` (emu_cmd_project.c): a path ending in .lua
  * is a project file; the functions return the exit code. */
 bool emu_is_project_file(const char *path);
 /* s3-project: web_port -1 for no web console (else as `run --web`). */
 int emu_project_run(const emu_options *base, bool once, const char *web_addr, int web_port);
+/* s4-files: strict as check --strict (warnings fail too). */
 int emu_project_check(const emu_options *base, const c4_osver *versions, size_t nv,
-                      const char *junit);
+                      const char *junit, bool strict);
 
 /* ---- subcommands (emulator/emu_cmd_<name>.c) ---------------------------- */
 /* issue 9 */
@@ -298,6 +304,9 @@ void emu_state_free(emu_ctx *ctx);
  * canonical), after removing the folders left by processes that are gone;
  * NULL with a reason in err. */
 char *emu_tmp_make(const char *what, char *err, size_t errsz);
+/* s4-files: removes a folder emu_tmp_make made, with all it holds (links are
+ * removed, never followed). */
+void emu_tmp_remove(const char *path);
 
 /* ---- log (emu_log.c) --------------------------------------------------- */
 void emu_log_free(emu_ctx *ctx);

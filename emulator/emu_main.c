@@ -505,7 +505,7 @@ static int cmd_check(cli_args *a) {
   /* issue 11: every driver of a project file */
   if (emu_is_project_file(a->opt.path)) {
     emu_report_free(&rep);
-    return emu_project_check(&a->opt, versions, nv, a->junit);
+    return emu_project_check(&a->opt, versions, nv, a->junit, a->strict);
   }
   for (size_t i = 0; i < nv; i++) {
     a->opt.os = versions[i];

@@ -9,7 +9,7 @@
 #include "emu_report.h"
 #include "c4api.h"
 
-#define CHECK_VIRTUAL_MS 60000
+#define CHECK_VIRTUAL_MS EMU_CHECK_VIRTUAL_MS
 
 void emu_report_init(emu_report *r, const char *path) {
   memset(r, 0, sizeof *r);
@@ -54,7 +54,12 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
   emu_driver_init(ctx, "DIT_ADDING");
   if (!ctx->host->run_timed_out) emu_clock_advance(ctx, CHECK_VIRTUAL_MS);
   emu_driver_destroy(ctx, "DIT_LOADED");
+  emu_report_collect(r, ctx, opt->run_timeout_ms, t0);
+  emu_driver_free(ctx);
+  return 0;
+}
 
+void emu_report_collect(emu_report *r, emu_ctx *ctx, int run_timeout_ms, uint64_t t0) {
   emu_version_result *p = realloc(r->runs, (r->nruns + 1) * sizeof *p);
   if (!p) abort();
   r->runs = p;
@@ -92,12 +97,10 @@ int emu_report_check_one(emu_report *r, const emu_options *opt) {
   if (h->run_timed_out) {
     char text[128];
     snprintf(text, sizeof text, "the run did not finish within %.0f s (--timeout S)",
-             opt->run_timeout_ms / 1000.0);
+             run_timeout_ms / 1000.0);
     add(v, "timeout", text);
   }
-  emu_driver_free(ctx);
   v->seconds = (double)(uv_hrtime() - t0) / 1e9;
-  return 0;
 }
 
 bool emu_report_clean(const emu_report *r) {

@@ -33,6 +33,13 @@ typedef struct {
 void emu_report_init(emu_report *r, const char *path);
 /* Runs the driver on opt->os; returns -1 (reason printed) if it cannot run. */
 int emu_report_check_one(emu_report *r, const emu_options *opt);
+/* s4-files: the virtual time a check runs each driver (or project) for. */
+#define EMU_CHECK_VIRTUAL_MS 60000
+/* s4-files: records the findings of a run of ctx (destroyed, not freed: the
+ * caller frees it) that began at t0 (uv_hrtime) as one more version result.
+ * A project check runs its drivers together, then records each in its own
+ * report. */
+void emu_report_collect(emu_report *r, emu_ctx *ctx, int run_timeout_ms, uint64_t t0);
 /* No finding that fails the check (warnings count only when strict). */
 bool emu_report_clean(const emu_report *r);
 void emu_report_print(const emu_report *r, FILE *f);

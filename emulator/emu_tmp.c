@@ -88,3 +88,7 @@ char *emu_tmp_make(const char *what, char *err, size_t errsz) {
   }
   return r;
 }
+
+void emu_tmp_remove(const char *path) {
+  if (path && path[0]) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}

@@ -49,6 +49,7 @@ void emu_world_add(emu_world *w, const char *name, emu_ctx *ctx) {
 static void world_close(emu_world *w) {
   struct emu_host *h = w->ctx->host;
   emu_clock_free(h->clock);
+  emu_world_shared_dirs_free(w); /* s4-files: MEDIA and LOGGING */
   while (uv_run(&h->loop, UV_RUN_NOWAIT) != 0) {
   }
   uv_loop_close(&h->loop);

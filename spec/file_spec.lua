@@ -4,13 +4,21 @@
 local c4emu = require "c4emu"
 local support = require "support"
 
+-- A minimal driver, loaded and initialised afresh for each test of the
+-- enclosing describe (set receives it) and destroyed after it.
+local function each_minimal(set)
+  local cur
+  before_each(function()
+    cur = c4emu.load(support.folder("minimal"), { clock = "virtual" })
+    cur:init()
+    set(cur)
+  end)
+  after_each(function() cur:destroy() end)
+end
+
 describe("File API", function()
   local d
-  before_each(function()
-    d = c4emu.load(support.folder("minimal"), { clock = "virtual" })
-    d:init()
-  end)
-  after_each(function() d:destroy() end)
+  each_minimal(function(x) d = x end)
 
   it("writes, seeks, reads and closes a file in the sandbox", function()
     local h, n, pos, size, data, valid = d:eval([[
@@ -84,8 +92,8 @@ describe("File API", function()
     assert.is_true(d:eval("return C4:FileSetDir(C4:GetSandboxDir() .. '/data')"))
     assert.is_true(d:eval("return C4:FileExists('backup/in-backup.txt')"))
     assert.is_false(d:eval("return C4:FileSetDir('/etc')"))
-    assert.is_false(d:eval("return C4:FileSetDir('MEDIA')"))
-    assert.truthy(d:logged("'MEDIA' is not emulated"))
+    assert.is_false(d:eval("return C4:FileCreateDir('BOGUS', 'x')"))
+    assert.truthy(d:logged("'BOGUS' is unknown"))
   end)
 
   it("moves files within the sandbox with FileMove (alias, from, alias, to)", function()
@@ -139,13 +147,116 @@ describe("File API", function()
   end)
 end)
 
+describe("File API path aliases MEDIA and LOGGING", function()
+  local d
+  each_minimal(function(x) d = x end)
+
+  -- the folder an alias leads to, as FileSetDir and FileGetDir show it
+  local function folder(alias)
+    return d:eval("assert(C4:FileSetDir(...)) local dir = C4:FileGetDir() " ..
+                  "C4:FileSetDir('SANDBOX') return dir", alias)
+  end
+
+  for _, alias in ipairs({ "MEDIA", "LOGGING" }) do
+    it(alias .. " is a folder of its own, read and write, outside the sandbox and the package", function()
+      local dir = folder(alias)
+      local sandbox, pkg = d:eval("return C4:GetSandboxDir(), C4:GetC4zDir()")
+      assert.is_string(dir)
+      assert.is_nil(dir:find(sandbox, 1, true))
+      assert.is_nil(dir:find(pkg, 1, true))
+      assert.is_not.equal(folder(alias == "MEDIA" and "LOGGING" or "MEDIA"), dir)
+      -- write with the File API under the alias, read back with io (the same folder)
+      assert.is_true(d:eval("return C4:FileCreateDir(..., 'sub/deeper')", alias))
+      assert.equal(4, d:eval([[
+        assert(C4:FileSetDir(..., "sub/deeper"))
+        local h = C4:FileOpen("note.txt") local n = C4:FileWriteString(h, "kept") C4:FileClose(h)
+        C4:FileSetDir("SANDBOX")
+        return n]], alias))
+      assert.is_false(d:eval("return C4:FileExists('note.txt')")) -- not in the sandbox
+      local f = assert(io.open(dir .. "/sub/deeper/note.txt"))
+      assert.equal("kept", f:read("*a"))
+      f:close()
+      assert.same({ "note.txt" }, d:eval("return C4:FileList(..., 'sub/deeper')", alias))
+      assert.equal("kept", d:eval([[
+        local f = assert(io.open(... .. "/sub/deeper/note.txt")) local s = f:read("*a") f:close()
+        return s]], dir))
+      -- move it into the sandbox and back, then delete it under the alias
+      assert.is_true(d:eval("return C4:FileMove(..., 'sub/deeper/note.txt', 'SANDBOX', 'moved.txt')", alias))
+      assert.is_true(d:eval("return C4:FileExists('moved.txt')"))
+      assert.is_true(d:eval("return C4:FileMove('SANDBOX', 'moved.txt', ..., 'sub')", alias))
+      assert.is_true(d:eval("return C4:FileDelete(..., 'sub/moved.txt')", alias))
+      assert.is_nil(io.open(dir .. "/sub/moved.txt"))
+    end)
+
+    it(alias .. " keeps the confinement: no .., no symbolic link out, no absolute path out", function()
+      local dir = folder(alias)
+      assert.is_false(d:eval("return C4:FileSetDir(..., '../')", alias))
+      assert.is_false(d:eval("return C4:FileDelete(..., 'a/../../x')", alias))
+      assert.is_false(d:eval("return C4:FileCreateDir(..., '../escape')", alias))
+      assert.truthy(d:logged("'..' may not appear"))
+      assert.is_true(os.execute("ln -s /etc '" .. dir .. "/etc-link'") == 0)
+      assert.equal(-1, d:eval("C4:FileSetDir(...) return C4:FileOpen('etc-link/hostname')", alias))
+      assert.is_false(d:eval("return C4:FileSetDir(..., 'etc-link')", alias))
+      assert.is_false(d:eval("return C4:FileMove(..., 'etc-link', 'SANDBOX', 'x')", alias))
+      assert.is_nil((d:eval("return io.open(...)", dir .. "/etc-link/hostname")))
+      -- the folder's parent (where every run's folders are) is out of reach
+      local parent = dir:match("^(.*)/[^/]+$")
+      assert.equal(-1, d:eval("return C4:FileOpen(...)", parent .. "/x"))
+    end)
+  end
+
+  it("leads the controller's own /media and /var/log/debug there, on every OS version", function()
+    local media, logging = folder("MEDIA"), folder("LOGGING")
+    assert.is_true(d:eval("return C4:FileCreateDir('MEDIA', 'wallpaper/onscreen/custom')"))
+    assert.is_true(d:eval("return C4:FileSetDir('/media/wallpaper/onscreen/custom')"))
+    assert.equal(media .. "/wallpaper/onscreen/custom", d:eval("return C4:FileGetDir()"))
+    d:eval("C4:FileClose(C4:FileOpen('beach.jpg'))")
+    assert.same({ "beach.jpg" }, d:eval("return C4:FileList()"))
+    assert.equal(logging, (d:eval("C4:FileSetDir('/var/log/debug') return C4:FileGetDir()")))
+    assert.is_true(d:eval([[
+      local f = assert(io.open("/var/log/debug/mine.log", "a")) f:write("line\n") f:close()
+      return C4:FileExists("/var/log/debug/mine.log")]]))
+    local f = assert(io.open(logging .. "/mine.log"))
+    assert.equal("line\n", f:read("*a"))
+    f:close()
+    -- a whole component only: /mediafoo is not /media, and /var/log stays out
+    assert.equal(-1, d:eval("return C4:FileOpen('/mediafoo')"))
+    assert.equal(-1, d:eval("return C4:FileOpen('/var/log/syslog')"))
+    assert.equal(-1, d:eval("return C4:FileOpen('/media/../etc/passwd')"))
+    -- before 3.3.0 (no aliases, FileSetDir with root access) the full paths work too
+    local old = c4emu.load(support.folder("minimal"), { clock = "virtual", os = "3.2.0" })
+    old:init()
+    assert.is_true(old:eval("return C4:FileSetDir('/media')"))
+    assert.matches("/media%-", old:eval("return C4:FileGetDir()"))
+    old:destroy()
+  end)
+
+  it("is OS 3.3.0: before it an alias is an ordinary name", function()
+    local old = c4emu.load(support.folder("minimal"), { clock = "virtual", os = "3.2.3" })
+    old:init()
+    assert.is_false(old:eval("return C4:FileSetDir('MEDIA')"))
+    old:eval("C4:FileClose(C4:FileOpen('SANDBOX'))")
+    -- FileDelete(name): the second argument is not a sub-path yet
+    assert.is_true(old:eval("return C4:FileDelete('SANDBOX', 'ignored')"))
+    assert.is_false(old:eval("return C4:FileExists('SANDBOX')"))
+    old:destroy()
+  end)
+
+  it("a lone driver's folders are its own, and go with it", function()
+    local other = c4emu.load(support.folder("minimal"), { clock = "virtual" })
+    other:init()
+    local dir = other:eval("C4:FileSetDir('MEDIA') return C4:FileGetDir()")
+    assert.is_not.equal(folder("MEDIA"), dir)
+    assert.is_true(other:eval("return C4:FileCreateDir('MEDIA', 'x')"))
+    assert.equal(0, os.execute("test -d '" .. dir .. "/x'"))
+    other:destroy()
+    assert.is_not.equal(0, os.execute("test -e '" .. dir .. "'"))
+  end)
+end)
+
 describe("io and os inside a driver", function()
   local d
-  before_each(function()
-    d = c4emu.load(support.folder("minimal"), { clock = "virtual" })
-    d:init()
-  end)
-  after_each(function() d:destroy() end)
+  each_minimal(function(x) d = x end)
 
   it("io.open reads and writes the sandbox and reads the package", function()
     assert.equal("hi", d:eval([[

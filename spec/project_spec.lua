@@ -261,6 +261,85 @@ describe("c4emu.project", function()
   end)
 end)
 
+describe("SendUIRequest between the drivers of a project", function()
+  local function ui_project()
+    local p = project("fixtures/projects/ui_request.lua")
+    p:init()
+    return p, p.drivers.client, p.drivers.server
+  end
+
+  it("calls the other driver's UIRequest at once; its XML answer is the result (the page's example)", function()
+    local p, client, server = ui_project()
+    assert.equal(100, client:eval("return C4:GetDeviceID()"))
+    assert.same({111}, {server:eval("return C4:GetProxyDevices()")})
+    local answer = client:eval([[
+      return C4:SendUIRequest(111, "GET_MY_DRIVER_DATA", {PARAM_X = 1024, PARAM_Y = 768})]])
+    assert.equal("<driver_data><value_x>10240</value_x><value_y>7680</value_y></driver_data>", answer)
+    -- by the device id too; the params cross as strings
+    client:command("ASK", {TARGET = "110"})
+    assert.equal(answer, client:eval("return ANSWER"))
+    assert.same({"GET_MY_DRIVER_DATA PARAM_X=string:1024 PARAM_Y=string:768",
+                 "GET_MY_DRIVER_DATA FROM=string:100 ON=string:true PARAM_X=string:1024 PARAM_Y=string:768"},
+                server:eval("return REQUESTS"))
+    assert.same({}, client:errors())
+    assert.same({}, server:errors())
+  end)
+
+  it("nests: the answering driver may ask the sender in turn", function()
+    local p, client, server = ui_project()
+    client:command("ASK", {TARGET = "111", REQUEST = "ASK_BACK"})
+    assert.equal("<back><who>100</who></back>", client:eval("return ANSWER"))
+  end)
+
+  it("answers \"\" for a non-text answer, an error in UIRequest, a driver gone, and bounds a cycle", function()
+    local p, client, server = ui_project()
+    assert.equal("", client:eval("return C4:SendUIRequest(110, 'TABLE', {})"))
+    assert.truthy(client:logged("UIRequest answered a table, not text"))
+    -- params that cannot cross are dropped with a warning, the rest arrive
+    assert.matches("^<driver_data><value_x>70</value_x>", client:eval([[
+      return C4:SendUIRequest(110, "GET_MY_DRIVER_DATA", {PARAM_X = 7, F = print, [{}] = 1, [true] = 2})]]))
+    assert.truthy(client:logged("SendUIRequest: parameter of type string %(value function%) is not sent"))
+    assert.truthy(client:logged("SendUIRequest: parameter of type table %(value number%) is not sent"))
+    assert.equal("GET_MY_DRIVER_DATA PARAM_X=string:7", server:eval("return REQUESTS[#REQUESTS]"))
+    assert.equal("", client:eval("return C4:SendUIRequest(110, 'FAIL', {})"))
+    assert.equal(1, #server:errors())
+    assert.same({}, client:errors())
+    client:command("ASK", {TARGET = "111", REQUEST = "LOOP"})
+    assert.equal("", client:eval("return ANSWER"))
+    assert.truthy(client:logged("a request cycle") or server:logged("a request cycle"))
+    server:destroy()
+    assert.equal("", client:eval("return C4:SendUIRequest(110, 'GET_MY_DRIVER_DATA', {})"))
+    assert.same({}, client:errors())
+  end)
+end)
+
+describe("the controller's folders in a project", function()
+  it("MEDIA and LOGGING are one folder each for every driver of the project, SANDBOX one per driver", function()
+    local p = project()
+    p:init()
+    local keypad, light = p.drivers.keypad, p.drivers.light
+    assert.is_true(keypad:eval([[
+      local h = C4:FileOpen("/media/shared.txt") C4:FileWriteString(h, "from the keypad") C4:FileClose(h)
+      return C4:FileCreateDir("LOGGING", "keypad")]]))
+    assert.equal("from the keypad", light:eval([[
+      C4:FileSetDir("MEDIA")
+      local h = C4:FileOpen("shared.txt") C4:FileSetPos(h, 0)
+      local s = C4:FileRead(h, 100) C4:FileClose(h) return s]]))
+    assert.is_true(light:eval("return C4:FileSetDir('LOGGING', 'keypad')"))
+    assert.is_not.equal(keypad:eval("return C4:GetSandboxDir()"), light:eval("return C4:GetSandboxDir()"))
+    -- a driver that goes leaves them to the others; the project removes them
+    local media = light:eval("return C4:FileGetDir()"):gsub("/[^/]*$", "")
+    keypad:destroy()
+    assert.is_true(light:eval("return C4:FileExists('/media/shared.txt')"))
+    p:destroy()
+    assert.equal(0, os.execute("test -d '" .. media .. "'"))
+    -- ... when the project itself goes (its drivers and its world collected)
+    p, keypad, light, opened = nil, nil, nil, {}
+    collectgarbage() collectgarbage()
+    assert.is_not.equal(0, os.execute("test -e '" .. media .. "'"))
+  end)
+end)
+
 describe("c4emu run|check project.lua", function()
   it("runs every driver on one loop: the keypad's press reaches the light and the LED answer comes back", function()
     local out, code = S.cli("run --once fixtures/projects/hall_demo.lua")
@@ -300,6 +379,25 @@ describe("c4emu run|check project.lua", function()
     assert.equal(0, code, out)
     assert.matches("== keypad", out)
     assert.matches("== light", out)
+  end)
+
+  it("checks the project as one world: a driver that asks another is checked with it there", function()
+    local out, code = S.cli("check fixtures/projects/ui_check.lua --os 3.3.1,4.0.0")
+    assert.equal(1, code, out)
+    -- the client's start-up request was answered (alone it would raise), on each version
+    local client = out:match("== client.-result: (%a+)")
+    assert.equal("clean", client, out)
+    -- its command a second later reached the server, whose error is reported under it
+    local server = out:match("== server(.-)result: [^\n]*")
+    assert.is_not_nil(server, out)
+    assert.equal(2, select(2, server:gsub("broken on purpose by a command from another driver", "")), out)
+    assert.matches("OS 3.3.1   1 problem", server, 1, true)
+    -- one JUnit file per driver
+    local dir = S.scratch("ui_check_junit")
+    out, code = S.cli("check fixtures/projects/hall.lua --junit " .. dir .. "/r.xml")
+    assert.equal(0, code, out)
+    assert.truthy(S.read_file(dir .. "/r-keypad.xml"))
+    assert.truthy(S.read_file(dir .. "/r-light.xml"))
   end)
 end)
 

@@ -147,6 +147,21 @@ describe("C4:Unzip", function()
     assert.matches("refused: drivers may only use files in their sandbox", errors["/tmp"])
   end)
 
+  it("extracts into MEDIA and LOGGING too, by the controller's paths (s4-files)", function()
+    local d, sandbox = setup_driver()
+    zip_of(sandbox .. "/pkg.zip", { "w/a.jpg", "JPG" })
+    local ok, fileset, errors = unzip(d, "pkg.zip", "*", "/media/wallpaper")
+    assert.is_true(ok)
+    assert.same({ "w/a.jpg" }, fileset)
+    assert.is_true(d:eval("return C4:FileExists('/media/wallpaper/w/a.jpg')"))
+    local media = d:eval("C4:FileSetDir('MEDIA') local m = C4:FileGetDir() C4:FileSetDir('SANDBOX') return m")
+    assert.equal("JPG", S.read(media .. "/wallpaper/w/a.jpg"))
+    ok = unzip(d, "pkg.zip", "*", "/var/log/debug/x")
+    assert.is_true(ok)
+    assert.is_true(d:eval("return C4:FileExists('/var/log/debug/x/w/a.jpg')"))
+    assert.is_false(d:eval("return C4:FileExists('w/a.jpg')")) -- not in the sandbox
+  end)
+
   it("raises on wrong argument types, in Lua's words", function()
     local d = setup_driver()
     assert.matches("bad argument #2 to 'Unzip' %(string expected, got no value%)",

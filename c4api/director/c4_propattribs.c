@@ -12,6 +12,15 @@
  *     a warning, the list changes and the value does not;
  *   - SendUIRequest to a device that is not a hosted driver (or has no
  *     UIRequest): "" (the page says data comes back as XML text).
+ *   - s4-files: SendUIRequest to another hosted driver of the project (its
+ *     device id or a proxy's, the page's "proxy or protocol ID"): that
+ *     driver's UIRequest(request, params) runs at once, inside the call, and
+ *     its text answer is the result, as the page's example shows.  The
+ *     params cross as strings (a number 1024 arrives as "1024"; the page's
+ *     receiver reads it with tonumber), to this driver too, so asking
+ *     oneself and asking another look the same.  A non-text answer, an
+ *     error in UIRequest, or a chain of nested requests longer than
+ *     EMU_MAX_MESSAGE_HOPS: "" (with a warning, the error, or an error).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,29 +130,93 @@ static int l_SendDataToUI(lua_State *L) {
   return 0;
 }
 
+/* Copies the params table at index t of `from` into a new table on `to`,
+ * values as strings (numbers, booleans converted; other values dropped with
+ * a warning), keys as strings or numbers. */
+static void copy_params(emu_ctx *sender, lua_State *from, int t, lua_State *to) {
+  lua_newtable(to);
+  int nt = lua_gettop(to); /* absolute: from and to may be one state */
+  lua_pushnil(from);
+  while (lua_next(from, t)) {
+    int kt = lua_type(from, -2), vt = lua_type(from, -1);
+    const char *v = NULL;
+    char num[64];
+    if (vt == LUA_TBOOLEAN) v = lua_toboolean(from, -1) ? "true" : "false";
+    else if (vt == LUA_TSTRING) v = lua_tostring(from, -1);
+    else if (vt == LUA_TNUMBER) {
+      /* lua_tostring on a copy: converting the value in place is fine, the key is not touched */
+      lua_pushvalue(from, -1);
+      snprintf(num, sizeof num, "%s", lua_tostring(from, -1));
+      lua_pop(from, 1);
+      v = num;
+    }
+    if (v && (kt == LUA_TSTRING || kt == LUA_TNUMBER)) {
+      if (kt == LUA_TNUMBER) lua_pushnumber(to, lua_tonumber(from, -2));
+      else lua_pushstring(to, lua_tostring(from, -2));
+      lua_pushstring(to, v);
+      lua_rawset(to, nt);
+    } else {
+      emu_log(sender, EMU_LOG_WARN, "SendUIRequest: parameter of type %s (value %s) is not sent "
+              "(requests carry strings, numbers and booleans)", lua_typename(from, kt),
+              lua_typename(from, vt));
+    }
+    lua_pop(from, 1);
+  }
+}
+
 /* C4:SendUIRequest(id, request, tParams) → the target's UIRequest answer, or "" */
 static int l_SendUIRequest(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
-  c4_project *p = ctx->project;
-  c4_device *d = c4_project_device(p, c4_check_id(L, 2));
+  int64_t id = c4_check_id(L, 2);
   const char *request = luaL_checkstring(L, 3);
   luaL_checktype(L, 4, LUA_TTABLE);
-  if (d && d->kind == C4_DEV_PROXY && d->parent_id) d = c4_project_device(p, d->parent_id);
-  /* Only this driver is hosted today (issue 11 adds others on the loop). */
-  if (!d || d->ctx != ctx || !emu_push_global_fn(ctx, "UIRequest")) {
+  /* The device or one of its proxies (the page targets the proxy id): this
+   * driver, or another hosted driver of the project. */
+  emu_ctx *to = c4_project_owner(ctx->project, id);
+  if (!to) to = emu_peer_driver(ctx, id);
+  if (!to || to->phase == EMU_PHASE_DEAD || !to->L) {
     lua_pushliteral(L, "");
     return 1;
   }
-  lua_pushstring(L, request);
-  lua_pushvalue(L, 4);
-  if (emu_pcall(ctx, 2, 1, "UIRequest") != 0) {
+  /* Nested, synchronous: A's request to B may make B ask A (or C) in turn.
+   * The chain is bounded as messages between drivers are. */
+  int hops = emu_message_hops(ctx);
+  if (hops + 1 > EMU_MAX_MESSAGE_HOPS) {
+    emu_log(ctx, EMU_LOG_ERROR, "SendUIRequest %s: refused after a chain of %d requests and "
+            "messages between drivers (a request cycle?)", request, EMU_MAX_MESSAGE_HOPS);
     lua_pushliteral(L, "");
     return 1;
   }
-  if (!lua_isstring(L, -1)) {
-    lua_pop(L, 1);
+  if (!emu_push_global_fn(to, "UIRequest")) {
+    if (to != ctx)
+      emu_log(ctx, EMU_LOG_WARN, "SendUIRequest %s: device %lld's driver has no UIRequest function",
+              request, (long long)id);
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  lua_State *T = to->L;
+  lua_pushstring(T, request);
+  copy_params(ctx, L, 4, T);
+  emu_message_hops_set(ctx, hops + 1);
+  int st = emu_pcall(to, 2, 1, "UIRequest");
+  emu_message_hops_set(ctx, hops);
+  if (to != ctx) emu_charge_stall(to);
+  if (st != 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  size_t len;
+  const char *answer = lua_type(T, -1) == LUA_TSTRING || lua_type(T, -1) == LUA_TNUMBER
+                           ? lua_tolstring(T, -1, &len) : NULL;
+  if (answer) {
+    lua_pushlstring(L, answer, len);
+  } else {
+    if (!lua_isnil(T, -1))
+      emu_log(ctx, EMU_LOG_WARN, "SendUIRequest %s: UIRequest answered a %s, not text (XML): "
+              "the result is \"\"", request, luaL_typename(T, -1));
     lua_pushliteral(L, "");
   }
+  lua_remove(T, T == L ? -2 : -1); /* the answer as UIRequest gave it */
   return 1;
 }
 

@@ -8,9 +8,11 @@
  * so a closed handle stays recognisably closed).  Names are relative to the
  * current folder (FileSetDir; the sandbox at first) or absolute, and go
  * through one confinement rule (c4_file_path.c): read and write inside the
- * sandbox, read only inside the package folder, nothing elsewhere.  Path
- * aliases: SANDBOX and C4Z (the package folder); LOGGING and MEDIA are not
- * emulated.
+ * sandbox, MEDIA and LOGGING, read only inside the package folder, nothing
+ * elsewhere.  Path aliases (OS 3.3.0, C4F_FILESETDIR_CONFINED): SANDBOX, C4Z
+ * (the package folder), MEDIA and LOGGING (folders of c4emu's own standing
+ * for the controller's /media and /var/log/debug, shared by the drivers of
+ * a project: emu_shared_dir_path).
  *
  * Return values are the documented ones: FileOpen gives -1 when the file
  * cannot be opened, FileRead "" on a bad handle or at end of file, FileWrite
@@ -75,16 +77,19 @@ static void warn(lua_State *L, const char *api, const char *why) {
   emu_log(emu_ctx_of(L), EMU_LOG_WARN, "[c4emu] C4:%s: %s", api, why);
 }
 
+/* Whether this OS version knows path aliases (3.3.0; before, "SANDBOX" is
+ * an ordinary file name). */
+static bool aliases_on(lua_State *L) { return c4_has(emu_ctx_of(L), C4F_FILESETDIR_CONFINED); }
+
 /* Resolves a PATH_ALIAS to its folder, or NULL with a warning. */
 static const char *alias_dir(lua_State *L, const char *alias, const char *api) {
   emu_ctx *ctx = emu_ctx_of(L);
-  if (strcmp(alias, "SANDBOX") == 0) return ctx->sandbox_dir;
-  if (strcmp(alias, "C4Z") == 0) return ctx->pkg_dir;
+  bool known;
+  const char *dir = c4_alias_folder(ctx, alias, &known);
+  if (dir) return dir;
   char why[200];
   snprintf(why, sizeof why, "path alias '%.60s' %s", alias,
-           strcmp(alias, "LOGGING") == 0 || strcmp(alias, "MEDIA") == 0
-               ? "is not emulated by c4emu (SANDBOX and C4Z are)"
-               : "is unknown (SANDBOX, C4Z, LOGGING, MEDIA)");
+           known ? "has no folder (see the log)" : "is unknown (SANDBOX, C4Z, LOGGING, MEDIA)");
   warn(L, api, why);
   return NULL;
 }
@@ -96,9 +101,9 @@ static const char *alias_sub(const char *sub) {
   return sub[0] ? sub : ".";
 }
 
-static bool is_alias(const char *s) {
-  return strcmp(s, "SANDBOX") == 0 || strcmp(s, "C4Z") == 0 || strcmp(s, "LOGGING") == 0 ||
-         strcmp(s, "MEDIA") == 0;
+static bool is_alias(lua_State *L, const char *s) {
+  return aliases_on(L) && (strcmp(s, "SANDBOX") == 0 || strcmp(s, "C4Z") == 0 ||
+                           strcmp(s, "LOGGING") == 0 || strcmp(s, "MEDIA") == 0);
 }
 
 /* Resolves the name at argument i — or (alias, subpath) at i, i+1 when
@@ -109,7 +114,7 @@ static int resolve_arg(lua_State *L, int i, bool with_alias, const char *api, ch
   emu_ctx *ctx = emu_ctx_of(L);
   const char *name = luaL_checkstring(L, i);
   const char *base = c4_file_cwd(ctx);
-  if (with_alias && !lua_isnoneornil(L, i + 1)) {
+  if (with_alias && !lua_isnoneornil(L, i + 1) && aliases_on(L)) {
     base = alias_dir(L, name, api);
     if (!base) return -1;
     name = alias_sub(luaL_checkstring(L, i + 1));
@@ -131,7 +136,7 @@ static int l_FileOpen(lua_State *L) {
     lua_pushinteger(L, -1);
     return 1;
   }
-  bool ro = root == C4_ROOT_PACKAGE;
+  bool ro = !c4_root_writable(root);
   int fd = open(path, ro ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   struct stat st;
   if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
@@ -321,7 +326,7 @@ static int l_FileDelete(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (root != C4_ROOT_SANDBOX) {
+  if (!c4_root_writable(root)) {
     warn(L, "FileDelete", "files in the package folder cannot be deleted (it is read-only)");
     lua_pushboolean(L, 0);
     return 1;
@@ -391,7 +396,7 @@ static int l_FileSetDir(lua_State *L) {
   char path[PATH_MAX], err[PATH_MAX + 200];
   c4_root root;
   int rc;
-  if (is_alias(arg)) {
+  if (is_alias(L, arg)) {
     const char *base = alias_dir(L, arg, "FileSetDir");
     if (!base) {
       lua_pushboolean(L, 0);
@@ -447,7 +452,7 @@ static int l_FileCreateDir(lua_State *L) {
     if (c4_path_confine(ctx, base, part, path, sizeof path, &root, err, sizeof err) != 0) {
       warn(L, "FileCreateDir", err);
       ok = false;
-    } else if (root != C4_ROOT_SANDBOX) {
+    } else if (!c4_root_writable(root)) {
       warn(L, "FileCreateDir", "the package folder is read-only");
       ok = false;
     } else if (mkdir(path, 0755) != 0 && errno != EEXIST) {
@@ -474,8 +479,9 @@ static int l_FileMove(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (rf != C4_ROOT_SANDBOX || rt != C4_ROOT_SANDBOX) {
-    warn(L, "FileMove", "files move only within the sandbox (the package folder is read-only)");
+  if (!c4_root_writable(rf) || !c4_root_writable(rt)) {
+    warn(L, "FileMove", "files move only between the sandbox, MEDIA and LOGGING (the package "
+         "folder is read-only)");
     lua_pushboolean(L, 0);
     return 1;
   }

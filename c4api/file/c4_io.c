@@ -1,8 +1,10 @@
 /*
  * c4_io.c — Lua's own file functions, confined as the File API is: io.open,
  * io.lines, io.input, io.output, os.remove, os.rename, loadfile and dofile
- * take only names inside the driver's sandbox (read and write) and package
- * folder (read only); os.execute is refused.
+ * take only names inside the driver's sandbox (read and write), the MEDIA and
+ * LOGGING folders (read and write; "/media/..." and "/var/log/debug/..."
+ * lead there, c4_file_path.c) and package folder (read only); os.execute is
+ * refused.
  *
  * How far a controller confines io.open is not documented (FileSetDir's page
  * says only that OS 3.3.0 restricted the File API, and drivers do call
@@ -39,7 +41,7 @@ static int confine(lua_State *L, const char *name, bool write, char *out, size_t
   if (rc != 0)
     rc = c4_path_confine(ctx, ctx->sandbox_dir ? ctx->sandbox_dir : "/nonexistent", name, out,
                          outsz, &root, err, sizeof err);
-  if (rc == 0 && write && root != C4_ROOT_SANDBOX) {
+  if (rc == 0 && write && !c4_root_writable(root)) {
     snprintf(err, sizeof err, "path '%s' refused: the package folder is read-only", name);
     rc = -1;
   }

@@ -206,7 +206,7 @@ static void extract(unzip_run *u, zip_t *za, zip_uint64_t i, const char *name, i
   close(dfd);
 }
 
-/* Resolves the destination (in the sandbox, created when missing) and opens
+/* Resolves the destination (in the sandbox, MEDIA or LOGGING; created when missing) and opens
  * it; -1 after recording why under its name. */
 static int open_destination(unzip_run *u, emu_ctx *ctx, const char *dest, char *real, size_t n) {
   char err[PATH_MAX + 200];
@@ -215,8 +215,9 @@ static int open_destination(unzip_run *u, emu_ctx *ctx, const char *dest, char *
     add_error(u, dest, "%s", err);
     return -1;
   }
-  if (root != C4_ROOT_SANDBOX) {
-    add_error(u, dest, "the destination must be in the sandbox: the package folder is read-only");
+  if (!c4_root_writable(root)) {
+    add_error(u, dest, "the destination must be in the sandbox (or MEDIA, LOGGING): the package "
+              "folder is read-only");
     return -1;
   }
   if (mkdir(real, 0755) != 0 && errno != EEXIST) {
