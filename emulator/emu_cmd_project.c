@@ -260,7 +260,7 @@ int emu_project_run(const emu_options *base_in, bool once, const char *web_addr,
   }
   for (size_t k = 0; k < pf->n; k++) {
     emu_call_lifecycle(ctx[k], "OnDriverLateInit", EMU_PHASE_LATEINIT, "DIT_STARTUP");
-    ctx[k]->phase = EMU_PHASE_RUNNING;
+    emu_driver_running(ctx[k]);
   }
   proj_run rs = {.log_ctx = ctx[0], .world = w};
   uv_async_init(w->ctx->loop, &rs.wake, on_wake);
@@ -347,7 +347,7 @@ static int check_world(const emu_options *base, proj_file *pf, c4_osver os, emu_
   bool timed_out = false;
   for (size_t k = 0; k < pf->n && rc == 0; k++) {
     emu_call_lifecycle(ctx[k], "OnDriverLateInit", EMU_PHASE_LATEINIT, "DIT_ADDING");
-    ctx[k]->phase = EMU_PHASE_RUNNING;
+    emu_driver_running(ctx[k]);
     timed_out |= ctx[k]->host->run_timed_out;
   }
   if (rc == 0 && !timed_out && live_driver(w)) emu_clock_advance(live_driver(w), EMU_CHECK_VIRTUAL_MS);

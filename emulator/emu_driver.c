@@ -318,15 +318,19 @@ void emu_call_lifecycle(emu_ctx *ctx, const char *fn, emu_phase phase, const cha
   emu_pcall(ctx, with_dit ? 1 : 0, 0, fn);
 }
 
-void emu_driver_init(emu_ctx *ctx, const char *dit) {
-  emu_call_lifecycle(ctx, "OnDriverInit", EMU_PHASE_INIT, dit);
-  emu_call_lifecycle(ctx, "OnDriverLateInit", EMU_PHASE_LATEINIT, dit);
+void emu_driver_running(emu_ctx *ctx) {
   ctx->phase = EMU_PHASE_RUNNING;
   /* issue 12: what the controller starts once the driver is up; each hook
    * runs once (a hook may add none: they are taken off first) */
   struct emu_host *h = ctx->host;
   for (size_t i = 0; i < h->nrun_hooks; i++) h->run_hooks[i].fn(ctx, h->run_hooks[i].data);
   h->nrun_hooks = 0;
+}
+
+void emu_driver_init(emu_ctx *ctx, const char *dit) {
+  emu_call_lifecycle(ctx, "OnDriverInit", EMU_PHASE_INIT, dit);
+  emu_call_lifecycle(ctx, "OnDriverLateInit", EMU_PHASE_LATEINIT, dit);
+  emu_driver_running(ctx);
 }
 
 static void close_leftover(uv_handle_t *hd, void *arg) {

@@ -165,6 +165,10 @@ struct emu_host {
 emu_ctx *emu_driver_load(const emu_options *opt, char *err, size_t errsz);
 /* OnDriverInit(dit) then OnDriverLateInit(dit); phase ends RUNNING. */
 void emu_driver_init(emu_ctx *ctx, const char *dit);
+/* The driver is up (after its OnDriverLateInit): the running phase, and what
+ * the controller starts then (auto_connect bindings, ...). For one driver
+ * emu_driver_init does it; a project calls it for each driver in turn. */
+void emu_driver_running(emu_ctx *ctx);
 /* OnDriverDestroyed(dit), then the shutdown hooks, then the loop drains. */
 void emu_driver_destroy(emu_ctx *ctx, const char *dit);
 /* Frees everything; destroys first if needed. */

@@ -110,7 +110,7 @@ static void init_one(lua_State *L, emu_ctx *ctx, int d, void *ud) {
 static void late_one(lua_State *L, emu_ctx *ctx, int d, void *ud) {
   (void)L; (void)d;
   emu_call_lifecycle(ctx, "OnDriverLateInit", EMU_PHASE_LATEINIT, ud);
-  ctx->phase = EMU_PHASE_RUNNING;
+  emu_driver_running(ctx);
 }
 
 /* p:init([dit]) — §7.1 for a project: every driver's OnDriverInit, then the

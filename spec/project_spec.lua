@@ -16,6 +16,32 @@ local function project(src, opts)
 end
 
 describe("c4emu.project", function()
+  it("starts what a controller starts once the drivers run: an auto_connect binding with an address connects", function()
+    -- the netbind_tcp fixture on a free port (its driver.xml names port 23)
+    local d0 = c4emu.load(S.folder("minimal"))
+    local probe = d0:device{}
+    local port = probe.local_port
+    probe:close()
+    d0:destroy()
+    local dir = S.scratch("project_netbind_" .. port)
+    os.execute("cp -r " .. S.folder("netbind_tcp") .. "/. '" .. dir .. "'")
+    S.write_file(dir .. "/driver.xml", (S.read(dir .. "/driver.xml"):gsub("<number>23</number>",
+                                                                       "<number>" .. port .. "</number>")))
+    local p = project({drivers = {tv = {path = dir}, keypad = {path = "fixtures/drivers/keypad"}}})
+    local tv = p.drivers.tv
+    local dev = tv:device{port = port, mode = "end", end_char = "\r"}
+    local lines = {}
+    dev:run{socket_message = function(c, line) lines[#lines + 1] = line; c:send("OK " .. line .. "\r") end}
+    tv:set_binding_address(6001, "127.0.0.1") -- as the project gives it, before the drivers start
+    p:init()
+    p:settle()
+    local status
+    for _, c in ipairs(tv:net_connections()) do if c.binding == 6001 then status = c.status end end
+    assert.equal("ONLINE", status)
+    assert.same({"POWER?"}, lines)
+    dev:close()
+  end)
+
   it("a RenameDevice by one driver is seen by every driver of the project", function()
     local p = project()
     p:init()
