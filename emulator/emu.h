@@ -177,6 +177,9 @@ bool emu_push_global_fn(emu_ctx *ctx, const char *name);
  * where nothing would catch the error.
  */
 void emu_global_at_top(emu_ctx *ctx);
+/* True the first time `name` is asked about under `key` (any static address)
+ * in this Lua state, false after: for warnings given once per name. */
+bool emu_first_time(lua_State *L, const void *key, const char *name);
 
 /* ---- the clock ---------------------------------------------------------- */
 /*

@@ -245,27 +245,34 @@ void emu_global_at_top(emu_ctx *ctx) {
     return;
   }
   /* [name, error] */
-  lua_pushlightuserdata(L, (void *)&RAISED_KEY);
+  if (emu_first_time(L, &RAISED_KEY, lua_tostring(L, -2))) {
+    const char *why = lua_tostring(L, -1);
+    emu_log(ctx, EMU_LOG_WARN, "[c4emu] reading the global %s raised (_G's __index): %s; taken "
+            "as nil", lua_tostring(L, -2), why ? why : "(an error that is not a string)");
+  }
+  lua_pop(L, 2); /* the error, the name */
+  lua_pushnil(L);
+}
+
+bool emu_first_time(lua_State *L, const void *key, const char *name) {
+  lua_pushlightuserdata(L, (void *)key);
   lua_rawget(L, LUA_REGISTRYINDEX);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushlightuserdata(L, (void *)&RAISED_KEY);
+    lua_pushlightuserdata(L, (void *)key);
     lua_pushvalue(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
   }
-  lua_pushvalue(L, -3);
-  lua_rawget(L, -2);
-  if (lua_isnil(L, -1)) {
-    const char *why = lua_tostring(L, -3);
-    emu_log(ctx, EMU_LOG_WARN, "[c4emu] reading the global %s raised (_G's __index): %s; taken "
-            "as nil", lua_tostring(L, -4), why ? why : "(an error that is not a string)");
-    lua_pushvalue(L, -4);
+  lua_getfield(L, -1, name);
+  bool first = lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (first) {
     lua_pushboolean(L, 1);
-    lua_rawset(L, -4);
+    lua_setfield(L, -2, name);
   }
-  lua_settop(L, lua_gettop(L) - 4); /* the mark, the table, the error, the name */
-  lua_pushnil(L);
+  lua_pop(L, 1);
+  return first;
 }
 
 bool emu_push_global_fn(emu_ctx *ctx, const char *name) {

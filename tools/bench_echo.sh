@@ -99,15 +99,6 @@ idle_rss() {
 # median KIND: the run with the median rate among $TMP/runs.KIND ("rate cpu" lines)
 median() { sort -n "$TMP/runs.$1" | awk '{l[NR] = $0} END {print l[int((NR + 1) / 2)]}'; }
 
-label() {
-  case $1 in
-    c4emu) echo "c4emu CreateServer" ;;
-    c4emu-tcp) echo "c4emu C4LuaTcpClient" ;;
-    luv) echo "luv on lua5.1" ;;
-    libuv) echo "plain libuv, one write per read" ;;
-    libuv-line) echo "plain libuv, one write per line" ;;
-  esac
-}
 
 echo "line echo$([ "$UPPER" = 1 ] && echo ", upper-cased"), $CLIENTS clients, 32-byte messages," \
      "${SECS} s per run, median of $REPEAT ($(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg))"

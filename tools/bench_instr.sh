@@ -80,14 +80,6 @@ floor_instr() {
   awk -v a="$full" -v b="$empty" -v n=$n 'BEGIN {if (a > b) printf "%.0f", (a - b) / n; else print "?"}'
 }
 
-label() {
-  case $1 in
-    c4emu) echo "c4emu CreateServer" ;;
-    c4emu-tcp) echo "c4emu C4LuaTcpClient" ;;
-    luv) echo "luv on lua5.1" ;;
-    libuv) echo "plain libuv, one write per read" ;;
-  esac
-}
 
 echo "user-space instructions per message (callgrind), line echo upper-cased, $CLIENTS clients," \
      "32-byte lines, $SECS s measured"

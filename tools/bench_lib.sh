@@ -1,6 +1,7 @@
 # tools/bench_lib.sh — shell pieces the benchmark scripts share (sourced).
 #
 #   bench_need TARGET...  builds what is missing of $BUILD/TARGET (`make bench-*` builds first)
+#   label KIND            the printed name of an echo server kind (bench_echo, bench_instr)
 #   bench_setup NAME      $TMP (removed at exit) and $SPID (the server, stopped at exit)
 #   bench_wait_port KIND  after starting a server in the background with output in
 #                         $TMP/out and $TMP/err: sets SPID and PORT, or exits
@@ -14,6 +15,16 @@ bench_need() {
   for b in "$@"; do
     [ -x "$BUILD/$b" ] || make --no-print-directory -s BUILD="$BUILD" "$BUILD/$b" || exit 2
   done
+}
+
+label() {
+  case $1 in
+    c4emu) echo "c4emu CreateServer" ;;
+    c4emu-tcp) echo "c4emu C4LuaTcpClient" ;;
+    luv) echo "luv on lua5.1" ;;
+    libuv) echo "plain libuv, one write per read" ;;
+    libuv-line) echo "plain libuv, one write per line" ;;
+  esac
 }
 
 bench_cleanup() {

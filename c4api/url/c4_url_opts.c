@@ -94,24 +94,7 @@ static char *opt_str(lua_State *L, int v, const char *name) {
 static const char WARNED_KEY = 'w';
 
 static void warn_unknown(lua_State *L, const char *name) {
-  lua_pushlightuserdata(L, (void *)&WARNED_KEY);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushlightuserdata(L, (void *)&WARNED_KEY);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-  }
-  lua_getfield(L, -1, name);
-  bool seen = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (!seen) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, name);
-  }
-  lua_pop(L, 1);
-  if (seen) return;
+  if (!emu_first_time(L, &WARNED_KEY, name)) return;
   emu_log(emu_ctx_of(L), EMU_LOG_WARN,
           "[c4emu] url: unknown option '%s' ignored, the others apply (known: fail_on_error, timeout, "
           "connect_timeout, ssl_verify_host, ssl_verify_peer, ssl_cabundle, ssl_cert, "
