@@ -42,6 +42,21 @@ describe("c4emu.project", function()
     dev:close()
   end)
 
+  it("SendToDevice to a proxy's id reaches the driver behind it as ReceivedFromProxy on the proxy's binding", function()
+    local p = project()
+    p:init()
+    local keypad, light = p.drivers.keypad, p.drivers.light
+    local proxy = light:eval("return C4:GetProxyDevices()")
+    keypad:eval("C4:SendToDevice(" .. proxy .. ", 'SET_LEVEL', {LEVEL = 40})")
+    assert.equal(0, light:eval("return LEVEL"))          -- on a turn of its own, not inside the call
+    p:settle()
+    assert.equal(40, light:eval("return LEVEL"))
+    keypad:eval("C4:SendToDevice(" .. proxy .. ", 'OFF', {})")
+    p:settle()
+    assert.equal(0, light:eval("return LEVEL"))
+    assert.same({}, light:errors())
+  end)
+
   it("a RenameDevice by one driver is seen by every driver of the project", function()
     local p = project()
     p:init()

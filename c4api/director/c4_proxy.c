@@ -196,7 +196,13 @@ static int l_SendToProxy(lua_State *L) {
 
 /* C4:SendToDevice(idDevice, strCommand [, tParams] [, allowEmptyValues] [, logCommand])
  * A CommandMessage to that device's driver: a hosted driver of the project
- * gets ExecuteCommand(strCommand, tParams) on a turn of its own.  Recorded
+ * gets ExecuteCommand(strCommand, tParams) on a turn of its own.  Sent to a
+ * proxy's id (a keypad driver turning a light on by its proxy), the proxy
+ * passes the command on to its driver, as a controller's proxy does with the
+ * commands it takes from elsewhere: the hosted driver behind the proxy gets
+ * ReceivedFromProxy(proxybindingid, strCommand, tParams), on a turn of its
+ * own.  Choice: c4emu runs no proxy logic, so every command is passed on (a
+ * real proxy answers some itself, e.g. state queries).  Recorded
  * (d:device_messages()); to a device no hosted driver is, nothing receives it. */
 static int l_SendToDevice(lua_State *L) {
   emu_ctx *ctx = emu_ctx_of(L);
@@ -208,9 +214,12 @@ static int l_SendToDevice(lua_State *L) {
     return luaL_argerror(L, 4, lua_pushfstring(L, "table expected, got %s", luaL_typename(L, 4)));
   c4_proxy_msg *m = record(L, ctx, (int64_t)dev, 0, cmd, false, 4, lua_toboolean(L, 5));
   emu_ctx *to = emu_peer_driver(ctx, (int64_t)dev);
+  const c4_device *d = to ? NULL : c4_project_device(ctx->project, (int64_t)dev);
+  emu_ctx *behind = d && d->kind == C4_DEV_PROXY && d->binding_id
+                        ? c4_project_owner(ctx->project, (int64_t)dev) : NULL;
   if (to) send_to_peer(ctx, to, m, 0, true);
-  else if (!c4_project_device(ctx->project, (int64_t)dev) &&
-           !c4_project_room(ctx->project, (int64_t)dev))  /* a room is a device too */
+  else if (behind) send_to_peer(ctx, behind, m, d->binding_id, false); /* through the proxy */
+  else if (!d && !c4_project_room(ctx->project, (int64_t)dev))  /* a room is a device too */
     emu_log(ctx, EMU_LOG_WARN, "SendToDevice: device %lld is not in the project", (long long)dev);
   return 0;
 }
