@@ -294,7 +294,9 @@ bool emu_device_dispatch(lua_State *L, emu_ctx *ctx) {
   while (lua_next(L, set) != 0) {
     lua_pop(L, 1);
     dev_box *b = lua_touserdata(L, -1);
-    if (b && b->d && b->d->ctx == ctx && b->d->evh && b->d->running) {
+    /* the devices of every driver on this loop: in a project, any driver's
+     * settle steps them all */
+    if (b && b->d && b->d->ctx && b->d->ctx->loop == ctx->loop && b->d->evh && b->d->running) {
       lua_pushvalue(L, -1);
       lua_rawseti(L, todo, ++n);
     }

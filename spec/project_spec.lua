@@ -34,7 +34,7 @@ describe("c4emu.project", function()
     dev:run{socket_message = function(c, line) lines[#lines + 1] = line; c:send("OK " .. line .. "\r") end}
     tv:set_binding_address(6001, "127.0.0.1") -- as the project gives it, before the drivers start
     p:init()
-    p:settle()
+    p.drivers.keypad:settle() -- any driver's settle steps every driver's devices
     local status
     for _, c in ipairs(tv:net_connections()) do if c.binding == 6001 then status = c.status end end
     assert.equal("ONLINE", status)
