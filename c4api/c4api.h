@@ -183,8 +183,8 @@ extern const c4_family c4_family_reflash;  /* core/c4_reflash.c: the reflash loc
 extern const c4_family c4_family_unzip;    /* file/c4_unzip.c: C4:Unzip */
 /* the Statsd metrics calls drivers-common-public probes for (core/c4_metrics.c) */
 extern const c4_family c4_family_metrics;
-/* d:metrics(): the driver's recorded metric calls, as a list of tables on `to`. */
-void c4_metrics_push(emu_ctx *ctx, lua_State *to);
+/* d:metrics(): pushes on ctx->L the driver's recorded metric calls, oldest first. */
+void c4_metrics_push(emu_ctx *ctx);
 /* The reflash lock as the spec module shows it (d:reflash_lock()): "free",
  * "requested", "granting" (granted on the next turn) or "held"; *expires is
  * the clock time it will be revoked at (0 unless held), *revoked how often it

@@ -532,7 +532,11 @@ static int d_logs(lua_State *L) {
 /* d:metrics() → the driver's Statsd calls, oldest first:
  * {{kind =, namespace =, key =, value = [, sampleRate =]}, ...} */
 static int d_metrics(lua_State *L) {
-  c4_metrics_push(emu_mdriver_check(L, 1)->ctx, L);
+  emu_ctx *ctx = emu_mdriver_check(L, 1)->ctx;
+  c4_metrics_push(ctx);
+  int rc = emu_lua_copy(ctx->L, -1, L); /* strings and numbers only: cannot fail */
+  lua_pop(ctx->L, 1);
+  if (rc != 0) return luaL_error(L, "d:metrics: %s", lua_tostring(L, -1));
   return 1;
 }
 

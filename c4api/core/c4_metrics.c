@@ -18,8 +18,6 @@
  * spec (d:metrics()): the last METRICS_KEPT calls per driver.
  */
 #include <math.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "c4api.h"
 
@@ -106,36 +104,19 @@ static int l_StatsdString(lua_State *L) { return record(L, "string", V_TEXT, fal
 /* C4:StatsdJSONObject(namespace, key, json) */
 static int l_StatsdJSONObject(lua_State *L) { return record(L, "json", V_TEXT, false); }
 
-void c4_metrics_push(emu_ctx *ctx, lua_State *to) {
+void c4_metrics_push(emu_ctx *ctx) {
   lua_State *L = ctx->L;
   push_list(L);
   lua_getfield(L, -1, "total");
   lua_Number total = lua_tonumber(L, -1);
   lua_pop(L, 1);
   lua_Number first = total > METRICS_KEPT ? total - METRICS_KEPT : 0;
-  lua_createtable(to, (int)(total - first), 0);
-  for (lua_Number i = first; i < total; i++) {
-    lua_rawgeti(L, -1, (int)fmod(i, METRICS_KEPT) + 1);
-    lua_createtable(to, 0, 5);
-    static const char *const fields[] = {"kind", "namespace", "key", "value", "sampleRate"};
-    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
-      lua_getfield(L, -1, fields[f]);
-      if (lua_type(L, -1) == LUA_TNUMBER) {
-        lua_pushnumber(to, lua_tonumber(L, -1));
-      } else if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        lua_pushlstring(to, s, len);
-      } else {
-        lua_pushnil(to);
-      }
-      lua_setfield(to, -2, fields[f]);
-      lua_pop(L, 1);
-    }
-    lua_rawseti(to, -2, (int)(i - first) + 1);
-    lua_pop(L, 1);
+  lua_createtable(L, (int)(total - first), 0);
+  for (lua_Number i = first; i < total; i++) { /* the ring, oldest first */
+    lua_rawgeti(L, -2, (int)fmod(i, METRICS_KEPT) + 1);
+    lua_rawseti(L, -2, (int)(i - first) + 1);
   }
-  lua_pop(L, 1);
+  lua_remove(L, -2);
 }
 
 static const c4_fn metrics_fns[] = {
