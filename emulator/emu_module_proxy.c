@@ -124,12 +124,7 @@ static int d_bindings(lua_State *L) {
   for (size_t i = 0; i < b->n; i++) {
     const c4_binding *x = &b->list[i];
     lua_createtable(L, 0, 8);
-    lua_pushinteger(L, x->id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, x->name);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, x->class_name);
-    lua_setfield(L, -2, "class");
+    c4_binding_set_names(L, x);
     lua_pushinteger(L, x->type);
     lua_setfield(L, -2, "type");
     lua_pushboolean(L, x->provider);

@@ -67,6 +67,15 @@ void c4_params_free(c4_param *params, size_t n) {
   free(params);
 }
 
+void c4_binding_set_names(lua_State *L, const c4_binding *x) {
+  lua_pushinteger(L, x->id);
+  lua_setfield(L, -2, "id");
+  lua_pushstring(L, x->name);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, x->class_name);
+  lua_setfield(L, -2, "class");
+}
+
 void c4_push_binding_peers(lua_State *L, const c4_bindings *b, const c4_binding *x,
                            const char *dev_key, const char *id_key) {
   lua_newtable(L);
@@ -423,12 +432,7 @@ static void bindings_rows(emu_ctx *ctx, void *data, lua_State *L) {
   for (size_t i = 0; i < b->n; i++) {
     const c4_binding *x = &b->list[i];
     lua_createtable(L, 0, 6);
-    lua_pushinteger(L, x->id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, x->name);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, x->class_name);
-    lua_setfield(L, -2, "class");
+    c4_binding_set_names(L, x);
     lua_pushstring(L, x->provider ? "provider" : "consumer");
     lua_setfield(L, -2, "role");
     luaL_Buffer buf;

@@ -76,6 +76,9 @@ const char *c4_binding_bind_pair(emu_ctx *c, int cid, emu_ctx *pr, int pid, bool
 
 /* Frees a sorted parameter list of a proxy message (NULL-safe). */
 void c4_params_free(c4_param *params, size_t n);
+/* Sets id, name and class of binding x in the table on top (the consoles' and
+ * the spec's rows). */
+void c4_binding_set_names(lua_State *L, const c4_binding *x);
 /* Pushes the far ends of binding x as a list of {[dev_key]=, [id_key]=}. */
 void c4_push_binding_peers(lua_State *L, const c4_bindings *b, const c4_binding *x,
                            const char *dev_key, const char *id_key);
