@@ -73,10 +73,6 @@ static int traceback_handler(lua_State *L) {
   return 1;
 }
 
-/*
- * Protected call with traceback.  On error, *msg and *tb point into a string
- * left on the stack (the caller pops it); returns the lua_pcall status.
- */
 /* lua_pcall with the handler at `base` (below the function), under the
  * watchdog; turns the memory cap's and the caught watchdog's errors into
  * messages that say so.  The handler stays where it is. */
@@ -109,6 +105,8 @@ static int pcall_guarded(lua_State *L, int base, int nargs, int nresults, const 
   return st;
 }
 
+/* The same with the traceback handler moved in below the function and taken
+ * out after: the error (with traceback) or the results are left on top. */
 static int pcall_tb(lua_State *L, int nargs, int nresults, const char *what) {
   emu_ctx *ctx = emu_ctx_of(L);
   int base = lua_gettop(L) - nargs;
